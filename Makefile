@@ -1,0 +1,46 @@
+# ticketd build and test targets. `make test` needs nothing but Go.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+PKGS    := ./...
+
+.PHONY: all build test lint vet fmt-check staticcheck fuzz bench cover demo e2e clean check
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o bin/ticketd ./cmd/ticketd
+
+test:
+	$(GO) test -race -shuffle=on -count=1 $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+staticcheck:
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+
+lint: vet fmt-check staticcheck
+
+# Each fuzz target runs for FUZZTIME (default 20s).
+FUZZTIME ?= 20s
+fuzz:
+	@$(GO) list -f '{{.ImportPath}} {{.Dir}}' $(PKGS) | while read pkg dir; do \
+		for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
+			echo "fuzz $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+cover:
+	$(GO) test -cover $(PKGS)
+
+check: lint test
+
+clean:
+	rm -rf bin
