@@ -1,0 +1,564 @@
+package ticket
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Inbound is a mail as the rules see it: already decoded, with the new text
+// of a reply separated from what it quotes.
+type Inbound struct {
+	// MessageID identifies the mail (a content hash when the mail had none).
+	MessageID string
+	From      Address
+	Subject   string
+	// Text is the new text of the mail: for a reply, without the quoted
+	// history. Commands are read from it.
+	Text string
+	// Attachments that came with the mail, already stored.
+	Attachments []Attachment
+	// RawSHA256 is the hash of the raw mail as received and stored.
+	RawSHA256 string
+	// Auto is non-empty for a mail that must never be answered automatically
+	// (out of office, list, bounce, …), and says why.
+	Auto string
+	// Problems lists what was damaged in the mail or not kept (too large).
+	Problems []string
+	// Via names the desk agent who typed in a request received by phone; the
+	// requester is From.
+	Via string
+}
+
+// Outcome is what one inbound mail (or one command-line action) did to a
+// ticket: the ticket after it, the history entries it appended and the
+// notifications it owes. Callers persist all of it in one transaction.
+type Outcome struct {
+	Ticket  *Ticket
+	Entries []Entry
+	Notices []Notice
+	// Results says what became of each command; Refused is set when a
+	// command was refused (and therefore none applied).
+	Results []Result
+	Refused bool
+}
+
+// Desk applies the support procedure. It is immutable and safe for
+// concurrent use.
+type Desk struct {
+	dir *Directory
+}
+
+// NewDesk returns the rules engine for the groups of dir.
+func NewDesk(dir *Directory) (*Desk, error) {
+	if dir == nil {
+		return nil, errors.New("ticket: NewDesk needs a directory")
+	}
+	return &Desk{dir: dir}, nil
+}
+
+// Directory returns the groups the desk works with.
+func (d *Desk) Directory() *Directory { return d.dir }
+
+// Open opens ticket id for a new request (activity 1): at level 1 with the
+// service desk. The requester is acknowledged and the desk alerted. When the
+// request carries commands (an agent opening a case and classifying it in
+// the same mail), they are applied after the opening, all or none.
+// relatedTo names the closed ticket a later mail was about, if any.
+func (d *Desk) Open(id ID, in Inbound, relatedTo ID, now time.Time) Outcome {
+	desk := d.dir.Desk()
+	t := &Ticket{
+		ID:        id,
+		Subject:   cleanSubject(in.Subject),
+		Requester: Address{Name: in.From.Name, Addr: NormalizeAddr(in.From.Addr)},
+		Body:      in.Text,
+		Level:     Level1,
+		Group:     desk.Name,
+		State:     StateOpen,
+		CreatedAt: now.UTC(),
+		UpdatedAt: now.UTC(),
+		RelatedTo: relatedTo,
+	}
+	t.Attachments = append(t.Attachments, in.Attachments...)
+	t.AddThread(in.MessageID)
+	actor, via := t.Requester.Addr, "mail"
+	if in.Via != "" {
+		actor, via = NormalizeAddr(in.Via), "phone"
+	}
+	data := map[string]string{"via": via}
+	if in.RawSHA256 != "" {
+		data["raw_sha256"] = in.RawSHA256
+	}
+	if relatedTo != "" {
+		data["related_to"] = string(relatedTo)
+	}
+	addAttachmentData(data, in.Attachments)
+	o := Outcome{Ticket: t}
+	o.append(Entry{At: now, Actor: actor, Kind: KindOpened, Text: in.Text, MessageID: in.MessageID, Data: data})
+	o.degraded(in, now)
+
+	parsed := ParseCommands(in.Text)
+	if len(parsed.Commands) > 0 && d.dir.IsStaff(in.From.Addr) {
+		// A staff member opening a case may classify and route it at once.
+		d.applyCommands(&o, in, parsed, now)
+	}
+	o.notify(Notice{Kind: NoticeAck, To: []Address{t.Requester}, InReplyTo: in.MessageID})
+	o.notify(Notice{Kind: NoticeNewTicket, To: d.dir.MemberAddresses(desk.Name), Actor: actor, Text: in.Text})
+	o.finish()
+	return o
+}
+
+// Reply threads a mail onto ticket t (which it changes in place): it records
+// the mail, applies its commands as one unit, relays its text to whoever
+// must read it, and answers commands with a receipt. The caller has already
+// routed mail about a closed ticket from anyone but staff to a new ticket.
+func (d *Desk) Reply(t *Ticket, in Inbound, now time.Time) Outcome {
+	o := Outcome{Ticket: t}
+	t.AddThread(in.MessageID)
+	t.Attachments = append(t.Attachments, in.Attachments...)
+	from := NormalizeAddr(in.From.Addr)
+	if in.Auto != "" {
+		data := map[string]string{"reason": in.Auto}
+		if in.RawSHA256 != "" {
+			data["raw_sha256"] = in.RawSHA256
+		}
+		o.append(Entry{At: now, Actor: from, Kind: KindAutoReply, Text: in.Text, MessageID: in.MessageID, Data: data})
+		o.finish()
+		return o
+	}
+	o.degraded(in, now)
+	parsed := ParseCommands(in.Text)
+	if len(parsed.Commands) == 0 {
+		d.recordReply(&o, in, now)
+		o.finish()
+		return o
+	}
+	d.applyCommands(&o, in, parsed, now)
+	o.finish()
+	return o
+}
+
+// recordReply records a mail without commands and relays it: staff text
+// goes to the requester, anyone else's to whoever holds the case (and to the
+// desk as well when the case is resolved, since only the desk closes it).
+func (d *Desk) recordReply(o *Outcome, in Inbound, now time.Time) {
+	t := o.Ticket
+	from := NormalizeAddr(in.From.Addr)
+	data := map[string]string{}
+	if in.RawSHA256 != "" {
+		data["raw_sha256"] = in.RawSHA256
+	}
+	addAttachmentData(data, in.Attachments)
+	o.append(Entry{At: now, Actor: from, Kind: KindReplied, Text: in.Text, MessageID: in.MessageID, Data: data})
+	switch {
+	case t.State == StateClosed:
+		// Staff writing on a closed case: recorded, told to no one.
+	case d.dir.IsStaff(from) && from != t.Requester.Addr:
+		o.notify(Notice{Kind: NoticeReply, To: []Address{t.Requester}, Actor: from, Text: in.Text})
+	default:
+		to := t.Holders(d.dir)
+		if t.State == StateResolved {
+			to = append(to, d.dir.MemberAddresses(d.dir.Desk().Name)...)
+		}
+		o.notify(Notice{Kind: NoticeRequesterReply, To: without(to, from), Actor: from, Text: in.Text})
+	}
+}
+
+// applyCommands applies the parsed commands of one mail on a copy of the
+// ticket; if every one is allowed the copy replaces the ticket, otherwise
+// nothing changes but the refusals, which are recorded. The sender gets a
+// receipt (or only the help text when #ayuda was all the mail asked).
+func (d *Desk) applyCommands(o *Outcome, in Inbound, parsed Parsed, now time.Time) {
+	from := NormalizeAddr(in.From.Addr)
+	work := &Outcome{Ticket: o.Ticket.Clone()}
+	results := make([]Result, len(parsed.Commands))
+	refused := false
+	onlyHelp := true
+	for i, cmd := range parsed.Commands {
+		results[i].Command = cmd
+		if cmd.Verb != VerbHelp {
+			onlyHelp = false
+		}
+		if err := d.apply(work, from, cmd, parsed.Comment, in.MessageID, now); err != nil {
+			results[i].Status, results[i].Reason = ResultRefused, err.Error()
+			refused = true
+			continue
+		}
+		results[i].Status = ResultApplied
+	}
+	if refused {
+		for i := range results {
+			if results[i].Status == ResultApplied {
+				results[i].Status = ResultSkipped
+				results[i].Reason = "no se aplicó porque otra orden del mismo correo fue rechazada"
+			}
+		}
+		for _, r := range results {
+			if r.Status != ResultRefused {
+				continue
+			}
+			o.append(Entry{At: now, Actor: from, Kind: KindRefused, Text: parsed.Comment, MessageID: in.MessageID,
+				Data: map[string]string{"command": r.Command.Raw, "reason": r.Reason}})
+		}
+	} else {
+		// Adopt the copy: its ticket and what it owes.
+		*o.Ticket = *work.Ticket
+		o.Entries = append(o.Entries, work.Entries...)
+		o.Notices = append(o.Notices, work.Notices...)
+	}
+	o.Results = append(o.Results, results...)
+	o.Refused = o.Refused || refused
+	if !onlyHelp || refused {
+		o.notify(Notice{Kind: NoticeReceipt, To: []Address{{Name: in.From.Name, Addr: from}}, Results: results, InReplyTo: in.MessageID})
+	}
+}
+
+// refusal is the reason a command is not allowed, in Spanish: it is recorded
+// and sent back to the sender.
+type refusal string
+
+func (r refusal) Error() string { return string(r) }
+
+func refuse(format string, args ...any) error { return refusal(fmt.Sprintf(format, args...)) }
+
+// apply applies one command to o.Ticket, or says why it may not.
+func (d *Desk) apply(o *Outcome, from string, cmd Command, comment, msgID string, now time.Time) error {
+	if cmd.Err != nil {
+		return cmd.Err
+	}
+	t := o.Ticket
+	if err := d.allowed(t, from, cmd.Verb); err != nil {
+		return err
+	}
+	text := joinText(cmd.Text, comment)
+	entry := Entry{At: now, Actor: from, MessageID: msgID, Text: text}
+	switch cmd.Verb {
+	case VerbHelp:
+		entry.Kind = KindHelp
+		o.append(entry)
+		o.notify(Notice{Kind: NoticeHelp, To: []Address{{Addr: from}}, Verbs: d.AllowedVerbs(t, from), InReplyTo: msgID})
+		return nil
+	case VerbNote:
+		if text == "" {
+			return fmt.Errorf("%w: la nota está vacía; sintaxis: %s", ErrSyntax, VerbNote.Syntax())
+		}
+		entry.Kind = KindNoted
+		o.append(entry)
+		return nil
+	}
+	if t.State == StateClosed {
+		return refuse("el caso %s está cerrado definitivamente; para un problema nuevo escriba un correo nuevo", t.ID)
+	}
+	switch cmd.Verb {
+	case VerbClassify:
+		t.Category = cmd.Category
+		entry.Data = map[string]string{"category": cmd.Category}
+		if cmd.Priority != "" {
+			t.Priority = cmd.Priority
+			entry.Data["priority"] = string(cmd.Priority)
+		}
+		entry.Kind = KindClassified
+		o.append(entry)
+	case VerbPriority:
+		entry.Data = map[string]string{"priority": string(cmd.Priority), "previous": string(t.Priority)}
+		t.Priority = cmd.Priority
+		entry.Kind = KindPrioritized
+		o.append(entry)
+	case VerbEscalate:
+		return d.escalate(o, cmd, entry)
+	case VerbAssign:
+		return d.assign(o, cmd, entry)
+	case VerbResolve:
+		if t.State == StateResolved {
+			return refuse("el caso %s ya está resuelto", t.ID)
+		}
+		t.State = StateResolved
+		entry.Kind = KindResolved
+		o.append(entry)
+		o.notify(Notice{Kind: NoticeResolved, To: []Address{t.Requester}, Actor: from, Text: text})
+		o.notify(Notice{Kind: NoticeResolvedDesk, To: d.dir.MemberAddresses(d.dir.Desk().Name), Actor: from, Text: text})
+	case VerbClose:
+		if t.State == StateOpen && !cmd.Force {
+			return refuse("el caso %s no está resuelto; use #resolver antes de #cerrar, o #cerrar forzar <motivo> para cerrarlo sin resolver (duplicado, desistido)", t.ID)
+		}
+		if cmd.Force && t.State == StateOpen && text == "" {
+			return fmt.Errorf("%w: cerrar sin resolver exige un motivo; sintaxis: %s", ErrSyntax, VerbClose.Syntax())
+		}
+		if cmd.Force && t.State == StateOpen {
+			entry.Data = map[string]string{"forced": "true"}
+		}
+		t.State = StateClosed
+		entry.Kind = KindClosed
+		o.append(entry)
+		o.notify(Notice{Kind: NoticeClosed, To: []Address{t.Requester}, Actor: from, Text: text})
+	case VerbReopen:
+		if t.State != StateResolved {
+			return refuse("el caso %s no está resuelto, no hay nada que reabrir", t.ID)
+		}
+		prev := t.Level
+		desk := d.dir.Desk()
+		t.State, t.Level, t.Group, t.Assignee = StateOpen, Level1, desk.Name, ""
+		entry.Kind = KindReopened
+		entry.Data = map[string]string{"from_level": fmt.Sprint(int(prev))}
+		o.append(entry)
+		o.notify(Notice{Kind: NoticeReopened, To: d.dir.MemberAddresses(desk.Name), Actor: from, Text: text})
+		if from != t.Requester.Addr {
+			o.notify(Notice{Kind: NoticeReopenedUser, To: []Address{t.Requester}, Actor: from, Text: text})
+		}
+	}
+	return nil
+}
+
+func (d *Desk) escalate(o *Outcome, cmd Command, entry Entry) error {
+	t := o.Ticket
+	if t.State != StateOpen {
+		return refuse("el caso %s está resuelto; para seguir trabajándolo use #reabrir", t.ID)
+	}
+	if t.Level == Level3 {
+		return refuse("el caso %s ya está en nivel 3, el último nivel de soporte", t.ID)
+	}
+	if cmd.Level <= t.Level {
+		return refuse("el caso %s está en nivel %d; solo se escala hacia un nivel superior", t.ID, t.Level)
+	}
+	g, err := d.targetGroup(cmd.Target, cmd.Level)
+	if err != nil {
+		return err
+	}
+	entry.Data = map[string]string{"from_level": fmt.Sprint(int(t.Level)), "to_level": fmt.Sprint(int(cmd.Level)), "group": g.Name}
+	t.Level, t.Group, t.Assignee = cmd.Level, g.Name, ""
+	entry.Kind = KindEscalated
+	o.append(entry)
+	o.notify(Notice{Kind: NoticeAssigned, To: d.dir.MemberAddresses(g.Name), Actor: entry.Actor, Text: entry.Text, Verbs: d.groupVerbs(g)})
+	o.notify(Notice{Kind: NoticeLevelChanged, To: []Address{t.Requester}, Actor: entry.Actor})
+	return nil
+}
+
+func (d *Desk) targetGroup(name string, l Level) (Group, error) {
+	if name == "" {
+		g, ok := d.dir.DefaultGroup(l)
+		if !ok {
+			return Group{}, refuse("no hay ningún grupo de nivel %d configurado", l)
+		}
+		return g, nil
+	}
+	g, ok := d.dir.Group(name)
+	if !ok || g.Level != l {
+		return Group{}, refuse("no existe el grupo %q de nivel %d; grupos de nivel %d: %s", name, l, l, strings.Join(d.dir.groupNamesAt(l), ", "))
+	}
+	return g, nil
+}
+
+func (d *Desk) assign(o *Outcome, cmd Command, entry Entry) error {
+	t := o.Ticket
+	if t.State != StateOpen {
+		return refuse("el caso %s no está abierto; solo se asignan casos abiertos", t.ID)
+	}
+	if strings.Contains(cmd.Target, "@") {
+		addr := NormalizeAddr(cmd.Target)
+		g, ok := d.dir.groupAtLevel(addr, t.Level)
+		if !ok {
+			return refuse("%s no pertenece a ningún grupo de nivel %d; para cambiar de nivel use #escalar", addr, t.Level)
+		}
+		if slices.Contains(d.dir.GroupsOf(addr), t.Group) {
+			g, _ = d.dir.Group(t.Group)
+		}
+		t.Group, t.Assignee = g.Name, addr
+		entry.Data = map[string]string{"group": g.Name, "assignee": addr}
+		entry.Kind = KindAssigned
+		o.append(entry)
+		o.notify(Notice{Kind: NoticeAssigned, To: []Address{{Addr: addr}}, Actor: entry.Actor, Text: entry.Text, Verbs: d.groupVerbs(g)})
+		return nil
+	}
+	g, ok := d.dir.Group(cmd.Target)
+	if !ok {
+		return refuse("no existe el grupo %q; grupos de nivel %d: %s", cmd.Target, t.Level, strings.Join(d.dir.groupNamesAt(t.Level), ", "))
+	}
+	if g.Level != t.Level {
+		return refuse("el grupo %q es de nivel %d y el caso está en nivel %d; para cambiar de nivel use #escalar", g.Name, g.Level, t.Level)
+	}
+	t.Group, t.Assignee = g.Name, ""
+	entry.Data = map[string]string{"group": g.Name}
+	entry.Kind = KindAssigned
+	o.append(entry)
+	o.notify(Notice{Kind: NoticeAssigned, To: d.dir.MemberAddresses(g.Name), Actor: entry.Actor, Text: entry.Text, Verbs: d.groupVerbs(g)})
+	return nil
+}
+
+// allowed says whether from may use verb on t, by role:
+//   - members of a level-1 group (the desk) may use every command;
+//   - members of a level-2 or level-3 group may escalate, assign, resolve
+//     and add notes on tickets at their level;
+//   - the requester may only reopen (and ask for help);
+//   - anyone may ask for help; anyone else is refused.
+func (d *Desk) allowed(t *Ticket, from string, verb Verb) error {
+	if verb == VerbHelp || d.dir.IsDesk(from) {
+		return nil
+	}
+	levels := d.dir.levelsOf(from)
+	if len(levels) > 0 {
+		switch verb {
+		case VerbEscalate, VerbAssign, VerbResolve, VerbNote:
+			if slices.Contains(levels, t.Level) {
+				return nil
+			}
+			return refuse("el caso %s está en nivel %d y usted atiende el nivel %s", t.ID, t.Level, joinLevels(levels))
+		}
+	}
+	if from == t.Requester.Addr {
+		if verb == VerbReopen {
+			return nil
+		}
+		return refuse("como solicitante solo puede usar #reabrir cuando el caso está resuelto; la orden #%s es de la Mesa de servicios", verb.Spanish())
+	}
+	if len(levels) > 0 {
+		return refuse("solo la Mesa de servicios puede usar #%s", verb.Spanish())
+	}
+	return refuse("%s no tiene permiso para dar órdenes sobre el caso %s", from, t.ID)
+}
+
+// AllowedVerbs lists the commands addr may use on t (on any ticket of their
+// level when t is nil), for help mails.
+func (d *Desk) AllowedVerbs(t *Ticket, addr string) []Verb {
+	addr = NormalizeAddr(addr)
+	var out []Verb
+	for _, v := range AllVerbs {
+		probe := t
+		if probe == nil {
+			probe = &Ticket{Level: Level1}
+			if ls := d.dir.levelsOf(addr); len(ls) > 0 {
+				probe.Level = ls[0]
+			}
+		}
+		if d.allowed(probe, addr, v) == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// groupVerbs lists what members of g may answer an assignment with.
+func (d *Desk) groupVerbs(g Group) []Verb {
+	if g.Level == Level1 {
+		return AllVerbs
+	}
+	if g.Level == Level3 {
+		return []Verb{VerbAssign, VerbResolve, VerbNote, VerbHelp}
+	}
+	return []Verb{VerbEscalate, VerbAssign, VerbResolve, VerbNote, VerbHelp}
+}
+
+// DeliveryFailed records on t that a notification to rcpt could not be
+// delivered (a bounce, or a permanent SMTP refusal). It notifies no one.
+func (d *Desk) DeliveryFailed(t *Ticket, rcpt, reason, msgID string, now time.Time) Outcome {
+	o := Outcome{Ticket: t}
+	o.append(Entry{At: now, Actor: "ticketd", Kind: KindDeliveryFailed, Text: reason, MessageID: msgID,
+		Data: map[string]string{"recipient": rcpt}})
+	o.finish()
+	return o
+}
+
+// append adds e to the ticket's history and to the outcome's new entries.
+func (o *Outcome) append(e Entry) {
+	o.Entries = append(o.Entries, o.Ticket.Append(e))
+}
+
+// degraded records what was damaged in or cut from the mail.
+func (o *Outcome) degraded(in Inbound, now time.Time) {
+	if len(in.Problems) == 0 {
+		return
+	}
+	o.append(Entry{At: now, Actor: "ticketd", Kind: KindDegraded, MessageID: in.MessageID,
+		Text: strings.Join(in.Problems, "\n")})
+}
+
+func (o *Outcome) notify(n Notice) {
+	if len(n.To) == 0 {
+		return
+	}
+	o.Notices = append(o.Notices, n)
+}
+
+// finish points every notice at the final state of the ticket and drops
+// duplicate and empty recipients.
+func (o *Outcome) finish() {
+	kept := o.Notices[:0]
+	for _, n := range o.Notices {
+		n.Ticket = o.Ticket
+		n.To = dedupe(n.To)
+		if len(n.To) > 0 {
+			kept = append(kept, n)
+		}
+	}
+	o.Notices = kept
+}
+
+func dedupe(as []Address) []Address {
+	seen := make(map[string]bool, len(as))
+	var out []Address
+	for _, a := range as {
+		a.Addr = NormalizeAddr(a.Addr)
+		if a.Addr == "" || seen[a.Addr] {
+			continue
+		}
+		seen[a.Addr] = true
+		out = append(out, a)
+	}
+	return out
+}
+
+func without(as []Address, addr string) []Address {
+	var out []Address
+	for _, a := range as {
+		if NormalizeAddr(a.Addr) != addr {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func joinText(inline, comment string) string {
+	inline, comment = strings.TrimSpace(inline), strings.TrimSpace(comment)
+	switch {
+	case inline == "":
+		return comment
+	case comment == "":
+		return inline
+	}
+	return inline + "\n\n" + comment
+}
+
+func joinLevels(ls []Level) string {
+	s := make([]string, len(ls))
+	for i, l := range ls {
+		s[i] = fmt.Sprint(int(l))
+	}
+	return strings.Join(s, " y ")
+}
+
+func addAttachmentData(data map[string]string, as []Attachment) {
+	if len(as) == 0 {
+		return
+	}
+	names := make([]string, len(as))
+	for i, a := range as {
+		names[i] = fmt.Sprintf("%s (%d bytes, sha256 %s)", a.Filename, a.Size, a.SHA256)
+	}
+	data["attachments"] = strings.Join(names, "\n")
+}
+
+// cleanSubject trims a new ticket's subject and removes ticket tags (a
+// follow-up to a closed ticket carries the old one), leaving "(sin asunto)"
+// when nothing is left.
+func cleanSubject(s string) string {
+	s = tagPattern.ReplaceAllString(s, " ")
+	s = strings.Join(strings.Fields(s), " ")
+	if s == "" {
+		return "(sin asunto)"
+	}
+	return s
+}
+
+var tagPattern = regexp.MustCompile(`\[\s*[A-Za-z][A-Za-z0-9]{0,15}-\d{4}-\d{6,}\s*\]`)

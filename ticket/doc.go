@@ -1,0 +1,16 @@
+// Package ticket is the domain of ticketd: tickets, their tamper-evident
+// history, the support procedure of the OTI service desk as a set of rules,
+// the parser of the commands desk agents and specialists write in their
+// mails, and the decision of who must be told what after every change.
+//
+// The package does no I/O and imports only the standard library. Callers
+// (the daemon, the command line) look tickets up in the store, hand them to a
+// [Desk] together with an [Inbound] mail, and persist what comes back: the
+// changed [Ticket] with its new [Entry] values and the [Notice] values owed.
+//
+// The procedure is the one of PROCEDURE.md: a ticket opens at level 1 with the
+// service desk ("Mesa de servicios"), may be escalated to level 2 or straight
+// to level 3, and from level 2 to level 3; any level may resolve it; only the
+// desk closes it definitively; a resolved ticket that is reopened returns to
+// level 1 and the desk, never to the level that solved it.
+package ticket

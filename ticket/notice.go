@@ -1,0 +1,79 @@
+package ticket
+
+import "time"
+
+// NoticeKind names a notification ticketd owes someone. Each kind has a
+// template of its own in package notify.
+type NoticeKind string
+
+// The notifications of the procedure.
+const (
+	NoticeAck            NoticeKind = "ack"             // requester: the ticket is open, keep the ID in the subject
+	NoticeNewTicket      NoticeKind = "new_ticket"      // level-1 group: a new ticket to classify
+	NoticeAssigned       NoticeKind = "assigned"        // the group or person that now holds the case
+	NoticeLevelChanged   NoticeKind = "level_changed"   // requester: the case moved to level N
+	NoticeResolved       NoticeKind = "resolved"        // requester: the resolution, and how to say it is not solved
+	NoticeResolvedDesk   NoticeKind = "resolved_desk"   // level-1 group: close it definitively
+	NoticeClosed         NoticeKind = "closed"          // requester: closed definitively
+	NoticeReopened       NoticeKind = "reopened"        // level-1 group: the case is back at level 1
+	NoticeReopenedUser   NoticeKind = "reopened_user"   // requester: the case is back at level 1
+	NoticeReply          NoticeKind = "reply"           // requester: a public reply from staff
+	NoticeRequesterReply NoticeKind = "requester_reply" // holders: the requester (or someone else) wrote
+	NoticeReceipt        NoticeKind = "receipt"         // sender of commands: applied or refused, and why
+	NoticeHelp           NoticeKind = "help"            // sender of #ayuda: the commands they may use
+)
+
+// Result is what became of one command of a mail.
+type Result struct {
+	Command Command `json:"command"`
+	// Status is "applied", "refused" (this command is not allowed) or
+	// "skipped" (allowed, but another command of the same mail was refused,
+	// and a mail's commands apply all or none).
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Result statuses.
+const (
+	ResultApplied = "applied"
+	ResultRefused = "refused"
+	ResultSkipped = "skipped"
+)
+
+// Notice is a notification owed: who must be told what. The store keeps it in
+// the same transaction as the change that caused it; package notify renders
+// and sends it.
+type Notice struct {
+	Kind NoticeKind `json:"kind"`
+	To   []Address  `json:"to"`
+	// Ticket is the ticket as it stood after the change, history included.
+	Ticket *Ticket `json:"ticket"`
+	// Actor is the address of whoever caused the change.
+	Actor string `json:"actor,omitempty"`
+	// Text is the resolution, the relayed reply, the closing comment, ….
+	Text string `json:"text,omitempty"`
+	// Results lists each command of the mail, for receipts.
+	Results []Result `json:"results,omitempty"`
+	// Verbs are the commands the recipients may use (help and assignment).
+	Verbs []Verb `json:"verbs,omitempty"`
+	// InReplyTo is the Message-ID of the mail this notice answers, if any.
+	// A notice that answers a mail is sent as "Auto-Submitted: auto-replied",
+	// any other as "auto-generated".
+	InReplyTo string `json:"in_reply_to,omitempty"`
+}
+
+// Pending is one notification waiting in the outbox for one recipient
+// (Notice.To holds exactly one address). The store assigns Seq and
+// MessageID when the notice is committed, so a retry sends the very same
+// message and a reply to it threads back to the ticket.
+type Pending struct {
+	Seq       uint64    `json:"seq"`
+	MessageID string    `json:"message_id"`
+	Notice    Notice    `json:"notice"`
+	CreatedAt time.Time `json:"created_at"`
+	// Attempts counts failed delivery attempts; NextAttempt is when the
+	// next one is due and LastError what the last one met.
+	Attempts    int       `json:"attempts"`
+	NextAttempt time.Time `json:"next_attempt"`
+	LastError   string    `json:"last_error,omitempty"`
+}

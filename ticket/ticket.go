@@ -1,0 +1,159 @@
+package ticket
+
+import (
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+)
+
+// Level is the support level that holds a ticket: 1 (the service desk),
+// 2 (on-site support, a specialist or a provider) or 3 (a provider or a
+// specialist).
+type Level int
+
+// The three levels of the procedure.
+const (
+	Level1 Level = 1
+	Level2 Level = 2
+	Level3 Level = 3
+)
+
+// Valid reports whether l is 1, 2 or 3.
+func (l Level) Valid() bool { return l >= Level1 && l <= Level3 }
+
+// State is where a ticket is in its life.
+type State string
+
+// The states of a ticket. A closed ticket is final.
+const (
+	StateOpen     State = "open"
+	StateResolved State = "resolved"
+	StateClosed   State = "closed"
+)
+
+// ParseState returns the State named s, or an error.
+func ParseState(s string) (State, error) {
+	switch st := State(strings.ToLower(strings.TrimSpace(s))); st {
+	case StateOpen, StateResolved, StateClosed:
+		return st, nil
+	}
+	return "", fmt.Errorf("ticket: unknown state %q (want open, resolved or closed)", s)
+}
+
+// Address is a mail address with its display name.
+type Address struct {
+	Name string `json:"name,omitempty"`
+	Addr string `json:"addr"`
+}
+
+// String formats a as a mail header value.
+func (a Address) String() string {
+	if a.Name == "" {
+		return a.Addr
+	}
+	return (&mail.Address{Name: a.Name, Address: a.Addr}).String()
+}
+
+// NormalizeAddr returns addr lowercased and trimmed, the form in which
+// addresses are compared and stored.
+func NormalizeAddr(addr string) string {
+	return strings.ToLower(strings.TrimSpace(addr))
+}
+
+// Attachment describes a file that came with a mail. The content itself lives
+// in a content-addressed store under its SHA-256; Filename is metadata only.
+type Attachment struct {
+	Filename    string `json:"filename,omitempty"`
+	ContentType string `json:"content_type,omitempty"`
+	Size        int64  `json:"size"`
+	SHA256      string `json:"sha256"`
+	Inline      bool   `json:"inline,omitempty"`
+}
+
+// Ticket is one support case.
+type Ticket struct {
+	ID        ID      `json:"id"`
+	Subject   string  `json:"subject"`
+	Requester Address `json:"requester"`
+	// Body is the text of the original request.
+	Body  string `json:"body,omitempty"`
+	Level Level  `json:"level"`
+	// Group is the name of the group that holds the ticket.
+	Group string `json:"group"`
+	// Assignee is the address of the person who holds the ticket within
+	// Group, or empty.
+	Assignee  string    `json:"assignee,omitempty"`
+	State     State     `json:"state"`
+	Category  string    `json:"category,omitempty"`
+	Priority  Priority  `json:"priority,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// RelatedTo names the closed ticket this one follows up, if any.
+	RelatedTo   ID           `json:"related_to,omitempty"`
+	Attachments []Attachment `json:"attachments,omitempty"`
+	// Thread lists the Message-IDs received and sent for the ticket, oldest
+	// first, so that notifications can chain References.
+	Thread []string `json:"thread,omitempty"`
+	// History is the append-only register of everything that happened.
+	History []Entry `json:"history,omitempty"`
+}
+
+// Clone returns a deep copy of t, so that rules can work on a copy and
+// discard it when a mail's commands must not apply.
+func (t *Ticket) Clone() *Ticket {
+	c := *t
+	c.Attachments = append([]Attachment(nil), t.Attachments...)
+	c.Thread = append([]string(nil), t.Thread...)
+	c.History = make([]Entry, len(t.History))
+	for i, e := range t.History {
+		c.History[i] = e.clone()
+	}
+	return &c
+}
+
+// Holders returns who holds the ticket now: the assignee when there is one,
+// else the members of its group.
+func (t *Ticket) Holders(d *Directory) []Address {
+	if t.Assignee != "" {
+		return []Address{{Addr: t.Assignee}}
+	}
+	return d.MemberAddresses(t.Group)
+}
+
+// AddThread records a Message-ID in the ticket's thread, once.
+func (t *Ticket) AddThread(msgID string) {
+	if msgID == "" {
+		return
+	}
+	for _, m := range t.Thread {
+		if m == msgID {
+			return
+		}
+	}
+	t.Thread = append(t.Thread, msgID)
+}
+
+// Priority is the urgency set by classification.
+type Priority string
+
+// The priorities, in Spanish as users read them.
+const (
+	PriorityHigh   Priority = "alta"
+	PriorityMedium Priority = "media"
+	PriorityLow    Priority = "baja"
+)
+
+// ParsePriority accepts Spanish and English names, without regard to case or
+// accents.
+func ParsePriority(s string) (Priority, bool) {
+	switch fold(s) {
+	case "alta", "high", "urgente", "urgent":
+		return PriorityHigh, true
+	case "media", "medium", "normal":
+		return PriorityMedium, true
+	case "baja", "low":
+		return PriorityLow, true
+	}
+	return "", false
+}
