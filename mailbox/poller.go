@@ -1,0 +1,262 @@
+package mailbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// Checkpoint is the position of the last message fully processed: its UID
+// under the mailbox's UIDVALIDITY. The zero value means nothing was processed
+// yet. RFC 3501 §2.3.1.1: a UID means something only together with the
+// UIDVALIDITY it was assigned under.
+type Checkpoint struct {
+	UIDValidity, UID uint32
+}
+
+// Message is one message handed to a [Handler].
+type Message struct {
+	// UIDValidity and UID identify the message; the handler commits them as
+	// the new [Checkpoint].
+	UIDValidity, UID uint32
+	// Size is the message's full size in bytes (RFC822.SIZE).
+	Size int64
+	// InternalDate is when the server received the message.
+	InternalDate time.Time
+	// Truncated is set when Size exceeds [Options.MaxSize] and Body holds
+	// only the first MaxSize bytes.
+	Truncated bool
+	// Body streams the raw message (RFC 5322) from the server. It is valid
+	// only during the handler call. A read that fails, including a
+	// connection lost before the last byte, returns an error rather than
+	// io.EOF; the handler must then return an error. Whatever the handler
+	// leaves unread is discarded.
+	Body io.Reader
+}
+
+// Handler processes one message. It returns nil only after it has durably
+// committed the message's effects together with the checkpoint
+// {m.UIDValidity, m.UID}; the poller then flags the message \Seen (and moves
+// it). A non-nil error means nothing was committed: the poller leaves the
+// message alone, stops the round, logs the error and retries from the
+// checkpoint after a backoff. A message that cannot become a ticket is the
+// handler's business (quarantine it and return nil), so that it does not
+// block the messages behind it. Handlers are called one at a time, in UID
+// order.
+type Handler func(ctx context.Context, m *Message) error
+
+// CheckpointFunc reads the committed [Checkpoint] from the caller's store.
+// It is called at the start of every round.
+type CheckpointFunc func(ctx context.Context) (Checkpoint, error)
+
+// Status is a snapshot of a [Poller]'s health.
+type Status struct {
+	// Connected is true while a connection with the mailbox selected is up.
+	Connected bool
+	// Idling is true while the poller waits for new mail with IDLE.
+	Idling bool
+	// UIDValidity is the mailbox's UIDVALIDITY seen on the last connection.
+	UIDValidity uint32
+	// LastPoll is when the last round (search for new mail and hand
+	// every new message over) ended without error; zero if none yet.
+	LastPoll time.Time
+	// LastFetch is when the handler last committed a message; zero if
+	// none yet.
+	LastFetch time.Time
+	// Reconnects counts the connections made after the first one.
+	Reconnects int
+	// OldestUnprocessed is the INTERNALDATE of the oldest message known to
+	// be waiting for the handler, zero if none: a value far in the past
+	// means processing is stuck.
+	OldestUnprocessed time.Time
+	// LastError describes the last connection, server or handler error; it
+	// is cleared by a successful round.
+	LastError string
+}
+
+// Poller reads one IMAP mailbox and hands new messages to a [Handler].
+// Create it with [New]. Its methods are safe for concurrent use, but only one
+// [Poller.Run] may run at a time.
+type Poller struct {
+	opts Options
+	log  *slog.Logger
+
+	running atomic.Bool
+
+	mu     sync.Mutex
+	status Status
+
+	// Used only by the goroutine running Run.
+	warnedUIDValidity uint32 // UIDVALIDITY whose resync was logged
+	warnedNoMove      bool
+}
+
+// New validates opts and returns a Poller. It does no I/O. The error lists
+// every problem found, for example a missing Host or clear text to a host
+// that is not loopback.
+func New(opts Options) (*Poller, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &Poller{
+		opts: o,
+		log:  o.Logger.With("component", "mailbox", "mailbox", o.Mailbox),
+	}, nil
+}
+
+// Status returns a snapshot of the poller's health. It does no I/O.
+func (p *Poller) Status() Status {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.status
+}
+
+func (p *Poller) update(f func(s *Status)) {
+	p.mu.Lock()
+	f(&p.status)
+	p.mu.Unlock()
+}
+
+// Run reads the mailbox until ctx ends: it connects, hands every message
+// above the checkpoint returned by cp to h, waits for new mail (IDLE or
+// polling), and reconnects with backoff whenever the connection fails. It
+// logs problems instead of returning them and returns nil when ctx ends; it
+// returns an error only if cp or h is nil or Run is already running.
+func (p *Poller) Run(ctx context.Context, cp CheckpointFunc, h Handler) error {
+	if cp == nil || h == nil {
+		return errors.New("mailbox: Run needs a CheckpointFunc and a Handler")
+	}
+	if !p.running.CompareAndSwap(false, true) {
+		return errors.New("mailbox: Run is already running")
+	}
+	defer p.running.Store(false)
+
+	bo := &backoff{min: p.opts.BackoffMin, max: p.opts.BackoffMax}
+	var (
+		connected   bool      // a connection was made before
+		outageStart time.Time // zero while not in an outage
+		outageLog   bool      // the current outage was logged
+		attempts    int       // failed connection attempts in this outage
+	)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+
+		cn, err := p.dial(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			attempts++
+			if outageStart.IsZero() {
+				outageStart = time.Now()
+			}
+			delay := bo.next()
+			p.update(func(s *Status) { s.LastError = err.Error() })
+			switch {
+			case !outageLog && isOperatorError(err):
+				p.log.Error("connect failed", "err", err, "retry_in", delay)
+			case !outageLog:
+				p.log.Warn("connect failed", "err", err, "retry_in", delay)
+			default:
+				p.log.Debug("connect failed", "err", err, "attempt", attempts, "retry_in", delay)
+			}
+			outageLog = true
+			t.Reset(delay)
+			continue
+		}
+
+		if connected {
+			p.update(func(s *Status) { s.Reconnects++ })
+		}
+		if !outageStart.IsZero() && connected {
+			p.log.Info("reconnected", "uidvalidity", cn.uidValidity, "attempt", attempts+1,
+				"downtime", time.Since(outageStart).Round(time.Millisecond))
+		} else if !connected {
+			p.log.Info("connected", "uidvalidity", cn.uidValidity, "idle", cn.caps.Has(imap.CapIdle))
+		}
+		connected = true
+		outageStart, outageLog, attempts = time.Time{}, false, 0
+		p.update(func(s *Status) { s.Connected, s.UIDValidity = true, cn.uidValidity })
+
+		err = p.serve(ctx, cn, cp, h, bo)
+		cn.close()
+		p.update(func(s *Status) { s.Connected, s.Idling = false, false })
+		if ctx.Err() != nil {
+			return nil
+		}
+		delay := bo.next()
+		p.update(func(s *Status) { s.LastError = err.Error() })
+		p.log.Warn("connection lost", "uidvalidity", cn.uidValidity, "err", err, "retry_in", delay)
+		outageStart, outageLog = time.Now(), true
+		t.Reset(delay)
+	}
+}
+
+// handlerError is a failure on the caller's side: the handler or the
+// checkpoint store. The connection is fine.
+type handlerError struct {
+	uid uint32 // zero for a checkpoint read
+	err error
+}
+
+func (e *handlerError) Error() string {
+	if e.uid == 0 {
+		return fmt.Sprintf("read checkpoint: %v", e.err)
+	}
+	return fmt.Sprintf("handle uid %d: %v", e.uid, e.err)
+}
+
+func (e *handlerError) Unwrap() error { return e.err }
+
+// serve runs rounds on one connection until it fails or ctx ends.
+func (p *Poller) serve(ctx context.Context, cn *conn, cp CheckpointFunc, h Handler, bo *backoff) error {
+	log := p.log.With("uidvalidity", cn.uidValidity)
+	moving := p.opts.ProcessedMailbox != "" && canMove(cn.caps)
+	if p.opts.ProcessedMailbox != "" && !moving && !p.warnedNoMove {
+		log.Warn("server has neither MOVE nor UIDPLUS: processed mail is only flagged \\Seen",
+			"processed_mailbox", p.opts.ProcessedMailbox)
+		p.warnedNoMove = true
+	}
+	if moving {
+		if err := p.ensureProcessed(cn); err != nil {
+			return err
+		}
+	}
+
+	housekept := false
+	for {
+		err := p.round(ctx, cn, cp, h, moving, !housekept)
+		if err == nil {
+			housekept = true
+			bo.reset()
+			p.update(func(s *Status) { s.LastPoll, s.LastError, s.OldestUnprocessed = time.Now(), "", time.Time{} })
+			err = p.waitForMail(ctx, cn)
+		} else if he := (*handlerError)(nil); errors.As(err, &he) {
+			delay := bo.next()
+			p.update(func(s *Status) { s.LastError = err.Error() })
+			if he.uid != 0 {
+				log.Warn("handler failed", "uid", he.uid, "err", he.err, "retry_in", delay)
+			} else {
+				log.Warn("checkpoint read failed", "err", he.err, "retry_in", delay)
+			}
+			err = cn.sleep(ctx, delay)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

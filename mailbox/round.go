@@ -1,0 +1,430 @@
+package mailbox
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+const (
+	// chunkSize is how many new messages are fetched (metadata first, then
+	// bodies) before the committed ones are flagged.
+	chunkSize = 64
+	// window is how many body FETCH commands are pipelined ahead of the
+	// handler, to hide the round trip without holding many bodies.
+	window = 8
+	// storeChunk bounds the UIDs named in one STORE or MOVE.
+	storeChunk = 500
+)
+
+// meta is what the first FETCH of a round learns about a message.
+type meta struct {
+	uid  imap.UID
+	size int64
+	date time.Time
+}
+
+// round hands every message above the checkpoint to h, in UID order, and
+// flags (and moves) the ones committed. With housekeep it first finishes
+// messages at or below the checkpoint that a crash left unflagged.
+func (p *Poller) round(ctx context.Context, cn *conn, cp CheckpointFunc, h Handler, moving, housekeep bool) error {
+	// New mail announced from here on is either found by the search below
+	// or wakes the next round.
+	select {
+	case <-cn.wake:
+	default:
+	}
+
+	cpt, err := cp(ctx)
+	if err != nil {
+		return &handlerError{err: err}
+	}
+	uv := cn.uidValidity
+	var after uint32
+	switch {
+	case cpt.UIDValidity == uv:
+		after = cpt.UID
+		if housekeep && after > 0 {
+			if err := p.housekeep(cn, after, moving); err != nil {
+				return err
+			}
+		}
+	case p.warnedUIDValidity == uv:
+	case cpt.UIDValidity == 0 && cpt.UID == 0:
+		p.warnedUIDValidity = uv
+		p.log.Info("no checkpoint: reading every message in the mailbox", "uidvalidity", uv)
+	default:
+		// RFC 3501 §2.3.1.1: a new UIDVALIDITY invalidates every UID we
+		// know. Every message present is new again; the caller dedupes
+		// by Message-ID.
+		p.warnedUIDValidity = uv
+		p.log.Warn("uidvalidity changed: resynchronising the whole mailbox",
+			"uidvalidity", uv, "old_uidvalidity", cpt.UIDValidity, "uid", cpt.UID)
+	}
+
+	uids, err := p.searchAfter(cn, after)
+	if err != nil {
+		return err
+	}
+	for chunk := range slices.Chunk(uids, chunkSize) {
+		metas, err := p.fetchMeta(cn, chunk)
+		if err != nil {
+			return err
+		}
+		if len(metas) > 0 {
+			p.update(func(s *Status) {
+				if s.OldestUnprocessed.IsZero() || metas[0].date.Before(s.OldestUnprocessed) {
+					s.OldestUnprocessed = metas[0].date
+				}
+			})
+		}
+		done, err := p.deliver(ctx, cn, metas, h)
+		var he *handlerError
+		if len(done) > 0 && (err == nil || errors.As(err, &he)) {
+			// After a connection failure, housekeeping on the next
+			// connection flags them instead.
+			if ferr := p.finish(cn, done, moving); ferr != nil {
+				return ferr
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// searchAfter returns, in ascending order, the UIDs above after.
+func (p *Poller) searchAfter(cn *conn, after uint32) ([]imap.UID, error) {
+	if after == math.MaxUint32 {
+		return nil, nil
+	}
+	// "UID n:*" is cheap however many older messages there are, but it
+	// always matches the highest UID even when that is below n (RFC 3501
+	// §6.4.8: "*" is the largest UID in use), hence the filter.
+	crit := &imap.SearchCriteria{UID: []imap.UIDSet{{{Start: imap.UID(after + 1), Stop: 0}}}}
+	uids, err := cn.search(crit)
+	if err != nil {
+		return nil, cn.wrap(fmt.Sprintf("uid search %d:*", after+1), err)
+	}
+	uids = slices.DeleteFunc(uids, func(u imap.UID) bool { return uint32(u) <= after })
+	return uids, nil
+}
+
+// search runs a UID SEARCH and returns the UIDs sorted.
+func (cn *conn) search(crit *imap.SearchCriteria) ([]imap.UID, error) {
+	done := cn.guard()
+	data, err := cn.c.UIDSearch(crit, nil).Wait()
+	done()
+	if err != nil {
+		return nil, err
+	}
+	uids := data.AllUIDs()
+	slices.Sort(uids)
+	return uids, nil
+}
+
+// housekeep finishes messages at or below the checkpoint that are still
+// waiting: the handler committed them but the connection or the process died
+// before they were flagged or moved. They are not handed over again.
+func (p *Poller) housekeep(cn *conn, upTo uint32, moving bool) error {
+	crit := &imap.SearchCriteria{UID: []imap.UIDSet{{{Start: 1, Stop: imap.UID(upTo)}}}}
+	if !moving {
+		// Moved mail leaves the mailbox, so anything still here needs
+		// finishing; in flag-only mode, only what lacks \Seen.
+		crit.NotFlag = []imap.Flag{imap.FlagSeen}
+	}
+	uids, err := cn.search(crit)
+	if err != nil {
+		return cn.wrap(fmt.Sprintf("uid search 1:%d", upTo), err)
+	}
+	uids = slices.DeleteFunc(uids, func(u imap.UID) bool { return uint32(u) > upTo })
+	if len(uids) == 0 {
+		return nil
+	}
+	p.log.Info("finishing processed messages left behind", "uidvalidity", cn.uidValidity,
+		"count", len(uids), "uid", uint32(uids[len(uids)-1]))
+	return p.finish(cn, uids, moving)
+}
+
+// fetchMeta fetches size and date of uids, which may have been expunged
+// meanwhile. The result is in UID order.
+func (p *Poller) fetchMeta(cn *conn, uids []imap.UID) ([]meta, error) {
+	done := cn.guard()
+	bufs, err := cn.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{
+		UID: true, RFC822Size: true, InternalDate: true,
+	}).Collect()
+	done()
+	if err != nil {
+		return nil, cn.wrap(fmt.Sprintf("uid fetch %d:%d metadata", uids[0], uids[len(uids)-1]), err)
+	}
+	metas := make([]meta, 0, len(bufs))
+	for _, b := range bufs {
+		if b.UID != 0 {
+			metas = append(metas, meta{uid: b.UID, size: b.RFC822Size, date: b.InternalDate})
+		}
+	}
+	slices.SortFunc(metas, func(a, b meta) int { return cmp.Compare(a.uid, b.uid) })
+	metas = slices.CompactFunc(metas, func(a, b meta) bool { return a.uid == b.uid })
+	return metas, nil
+}
+
+// deliver fetches the bodies of metas and hands them to h one by one. It
+// returns the UIDs committed, even when it fails part way.
+func (p *Poller) deliver(ctx context.Context, cn *conn, metas []meta, h Handler) (committed []imap.UID, err error) {
+	type pending struct {
+		m   meta
+		cmd *imapclient.FetchCommand
+	}
+	var queue []pending
+	next := 0
+	defer func() {
+		// Unread responses would block the client's reader: drain them.
+		for _, q := range queue {
+			done := cn.guard()
+			q.cmd.Close()
+			done()
+		}
+	}()
+
+	for {
+		// Pipeline: the server streams the next bodies while h works.
+		for len(queue) < window && next < len(metas) {
+			m := metas[next]
+			var partial *imap.SectionPartial
+			if m.size > p.opts.MaxSize {
+				partial = &imap.SectionPartial{Offset: 0, Size: p.opts.MaxSize}
+			}
+			cmd := cn.c.Fetch(imap.UIDSetNum(m.uid), &imap.FetchOptions{
+				UID: true,
+				// PEEK: \Seen is set only once the handler has committed.
+				BodySection: []*imap.FetchItemBodySection{{Peek: true, Partial: partial}},
+			})
+			queue = append(queue, pending{m, cmd})
+			next++
+		}
+		if len(queue) == 0 {
+			return committed, nil
+		}
+		q := queue[0]
+		queue = queue[1:]
+
+		ok, err := p.deliverOne(ctx, cn, q.m, q.cmd, h)
+		if ok {
+			committed = append(committed, q.m.uid)
+			p.update(func(s *Status) { s.LastFetch = time.Now() })
+		}
+		if err != nil {
+			return committed, err
+		}
+	}
+}
+
+// deliverOne hands the body that cmd fetches to h. ok reports that h
+// committed the message.
+func (p *Poller) deliverOne(ctx context.Context, cn *conn, m meta, cmd *imapclient.FetchCommand, h Handler) (ok bool, err error) {
+	op := fmt.Sprintf("uid fetch %d", m.uid)
+	done := cn.guard()
+	var lit imap.LiteralReader
+	if fm := cmd.Next(); fm != nil {
+		for item := fm.Next(); item != nil; item = fm.Next() {
+			if bs, isBody := item.(imapclient.FetchItemDataBodySection); isBody {
+				lit = bs.Literal
+				break
+			}
+		}
+	}
+	done()
+	if lit == nil {
+		done = cn.guard()
+		err := cmd.Close()
+		done()
+		if err != nil {
+			return false, cn.wrap(op, err)
+		}
+		// Expunged by someone else since the search: nothing to do.
+		p.log.Debug("message gone before its body was fetched", "uidvalidity", cn.uidValidity, "uid", uint32(m.uid))
+		return false, nil
+	}
+
+	body := &bodyReader{r: lit, size: lit.Size()}
+	msg := &Message{
+		UIDValidity:  cn.uidValidity,
+		UID:          uint32(m.uid),
+		Size:         m.size,
+		InternalDate: m.date,
+		Truncated:    m.size > p.opts.MaxSize,
+		Body:         body,
+	}
+	herr := h(ctx, msg)
+	if herr == nil {
+		ok = true
+	}
+	// Whatever h left unread must be consumed before the next response.
+	_, derr := io.Copy(io.Discard, body)
+	if rerr := body.failure(); rerr != nil {
+		// The connection broke under the handler: that is not the
+		// handler's fault, and the message is fetched again later
+		// unless h committed it anyway.
+		return ok, cn.wrap(op, rerr)
+	}
+	if derr != nil {
+		return ok, cn.wrap(op, derr)
+	}
+	done = cn.guard()
+	cerr := cmd.Close()
+	done()
+	if cerr != nil {
+		return ok, cn.wrap(op, cerr)
+	}
+	if herr != nil {
+		return false, &handlerError{uid: uint32(m.uid), err: herr}
+	}
+	return true, nil
+}
+
+// bodyReader passes a FETCH literal through and turns a literal cut short
+// into io.ErrUnexpectedEOF: go-imap reports io.EOF when the connection ends
+// mid-literal, which would let a handler commit half a message.
+type bodyReader struct {
+	r    io.Reader
+	n    int64
+	size int64
+	err  error
+}
+
+func (b *bodyReader) Read(buf []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	n, err := b.r.Read(buf)
+	b.n += int64(n)
+	if err == io.EOF && b.n < b.size {
+		err = fmt.Errorf("message body ended after %d of %d bytes: %w", b.n, b.size, io.ErrUnexpectedEOF)
+	}
+	if err != nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// failure returns the error that ended reading, unless it was a clean EOF.
+func (b *bodyReader) failure() error {
+	if b.err == nil || b.err == io.EOF {
+		return nil
+	}
+	return b.err
+}
+
+// finish flags uids \Seen and, when moving, moves them to the processed
+// mailbox. A refusal by the server is logged, not returned: the checkpoint
+// already protects against reprocessing, and a read-only mailbox must not
+// stop ticket creation. A connection failure is returned.
+func (p *Poller) finish(cn *conn, uids []imap.UID, moving bool) error {
+	for chunk := range slices.Chunk(uids, storeChunk) {
+		set := imap.UIDSetNum(chunk...)
+		done := cn.guard()
+		err := cn.c.Store(set, &imap.StoreFlags{
+			Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen},
+		}, nil).Close()
+		done()
+		if err := p.serverRefusal(cn, err, "uid store "+set.String()+" +flags.silent (\\seen)"); err != nil {
+			return err
+		}
+		if !moving {
+			continue
+		}
+		// Client.Move falls back to COPY, STORE \Deleted and UID EXPUNGE
+		// without MOVE; canMove made sure that UIDPLUS is there, so that
+		// no plain EXPUNGE removes other people's \Deleted mail.
+		done = cn.guard()
+		_, err = cn.c.Move(set, p.opts.ProcessedMailbox).Wait()
+		done()
+		if err := p.serverRefusal(cn, err, fmt.Sprintf("uid move %s %q", set, p.opts.ProcessedMailbox)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serverRefusal logs a NO or BAD answer and returns nil for it; it returns
+// other errors, which mean the connection is gone.
+func (p *Poller) serverRefusal(cn *conn, err error, op string) error {
+	if err == nil {
+		return nil
+	}
+	var ie *imap.Error
+	if errors.As(err, &ie) && !cn.timedOut.Load() {
+		p.log.Warn("server refused", "uidvalidity", cn.uidValidity, "op", op, "err", err)
+		return nil
+	}
+	return cn.wrap(op, err)
+}
+
+// waitForMail returns when new mail may have arrived: at once if the server
+// announced some, else after IDLE reports it or PollInterval passes.
+func (p *Poller) waitForMail(ctx context.Context, cn *conn) error {
+	select {
+	case <-cn.wake:
+		return nil
+	default:
+	}
+	if !cn.caps.Has(imap.CapIdle) {
+		return cn.sleep(ctx, p.opts.PollInterval)
+	}
+
+	done := cn.guard()
+	idle, err := cn.c.Idle()
+	done()
+	if err != nil {
+		return cn.wrap("idle", err)
+	}
+	p.update(func(s *Status) { s.Idling = true })
+	// Re-check periodically even while idling: a server may miss a push.
+	// RFC 2177 §3: re-issue IDLE before the server's 30-minute timeout.
+	t := time.NewTimer(min(p.opts.PollInterval, p.opts.IdleRestart))
+	select {
+	case <-ctx.Done():
+	case <-cn.wake:
+	case <-t.C:
+	case <-cn.c.Closed():
+	}
+	t.Stop()
+	p.update(func(s *Status) { s.Idling = false })
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	done = cn.guard()
+	err = idle.Close()
+	if err == nil {
+		err = idle.Wait()
+	}
+	done()
+	if err != nil {
+		return cn.wrap("idle", err)
+	}
+	return nil
+}
+
+// sleep waits for d without sending anything, returning early with an error
+// if ctx ends or the server closes the connection.
+func (cn *conn) sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-cn.c.Closed():
+		return errors.New("server closed the connection")
+	case <-t.C:
+		return nil
+	}
+}
