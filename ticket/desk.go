@@ -450,16 +450,6 @@ func (d *Desk) groupVerbs(g Group) []Verb {
 	return []Verb{VerbEscalate, VerbAssign, VerbResolve, VerbNote, VerbHelp}
 }
 
-// DeliveryFailed records on t that a notification to rcpt could not be
-// delivered (a bounce, or a permanent SMTP refusal). It notifies no one.
-func (d *Desk) DeliveryFailed(t *Ticket, rcpt, reason, msgID string, now time.Time) Outcome {
-	o := Outcome{Ticket: t}
-	o.append(Entry{At: now, Actor: "ticketd", Kind: KindDeliveryFailed, Text: reason, MessageID: msgID,
-		Data: map[string]string{"recipient": rcpt}})
-	o.finish()
-	return o
-}
-
 // append adds e to the ticket's history and to the outcome's new entries.
 func (o *Outcome) append(e Entry) {
 	o.Entries = append(o.Entries, o.Ticket.Append(e))

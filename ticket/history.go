@@ -182,3 +182,11 @@ func TimeAtLevel(history []Entry, d *Directory, now time.Time) LevelTimes {
 	}
 	return lt
 }
+
+// DeliveryFailed appends to t's history that a notification to rcpt could
+// not be delivered (a bounce, or a permanent refusal by the SMTP server), and
+// returns the entry. msgID is the Message-ID of the bounce, if a mail told.
+func (t *Ticket) DeliveryFailed(rcpt, reason, msgID string, now time.Time) Entry {
+	return t.Append(Entry{At: now, Actor: "ticketd", Kind: KindDeliveryFailed, Text: reason, MessageID: msgID,
+		Data: map[string]string{"recipient": NormalizeAddr(rcpt)}})
+}

@@ -1,0 +1,287 @@
+// Package service ties the rules of package ticket to the store: it routes
+// an inbound mail to its ticket (or opens one), applies it, and persists the
+// change, its history and the notifications it owes in the caller's
+// transaction, so that one mail is one atomic ticket change.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/ticketd/ticketd/internal/store"
+	"github.com/ticketd/ticketd/ticket"
+)
+
+// Options configures a [Service].
+type Options struct {
+	DB   *store.DB
+	Desk *ticket.Desk
+	// Prefix of ticket IDs; empty means ticket.DefaultPrefix.
+	Prefix string
+	// Self lists ticketd's own addresses (the support address, the sender of
+	// notifications): mail from them is a loop and is never answered.
+	Self []string
+	// AutoReplyLimit caps the automatic answers (acknowledgements, receipts,
+	// help) one sender gets within AutoReplyWindow; zero means 10 an hour.
+	AutoReplyLimit  int
+	AutoReplyWindow time.Duration
+	// Now is the clock; nil means time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Service routes and applies mail. It is safe for concurrent use.
+type Service struct {
+	opts Options
+	self map[string]bool
+	log  *slog.Logger
+}
+
+// New checks opts and returns a Service. It does no I/O.
+func New(opts Options) (*Service, error) {
+	if opts.DB == nil || opts.Desk == nil {
+		return nil, errors.New("service: DB and Desk are required")
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = ticket.DefaultPrefix
+	}
+	if opts.AutoReplyLimit == 0 {
+		opts.AutoReplyLimit = 10
+	}
+	if opts.AutoReplyWindow == 0 {
+		opts.AutoReplyWindow = time.Hour
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Service{opts: opts, self: map[string]bool{}, log: opts.Logger.With("component", "service")}
+	for _, a := range opts.Self {
+		s.self[ticket.NormalizeAddr(a)] = true
+	}
+	return s, nil
+}
+
+// Bounce is a delivery-status notification about a mail ticketd sent.
+type Bounce struct {
+	OriginalMessageID string
+	Recipients        []string
+	Status            string
+	Diagnostic        string
+}
+
+// Mail is an inbound mail with what routing needs besides the rules' view.
+type Mail struct {
+	ticket.Inbound
+	InReplyTo  []string
+	References []string
+	Bounce     *Bounce
+}
+
+// Outcome kinds of [Result].
+const (
+	Opened     = "opened"     // a new ticket
+	Threaded   = "threaded"   // recorded on an existing ticket
+	Duplicate  = "duplicate"  // the same mail was already processed: nothing done
+	Unthreaded = "unthreaded" // an automatic mail about no ticket: recorded aside
+	Bounced    = "bounced"    // a bounce recorded on its ticket
+)
+
+// Result says what one mail did.
+type Result struct {
+	Outcome  string
+	TicketID ticket.ID
+	Notices  int
+	Refused  bool
+	// Results lists each command of the mail and what became of it.
+	Results []ticket.Result
+}
+
+// Ingest processes m in its own transaction.
+func (s *Service) Ingest(ctx context.Context, m Mail) (Result, error) {
+	var res Result
+	err := s.opts.DB.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		res, err = s.IngestTx(tx, m)
+		return err
+	})
+	return res, err
+}
+
+// IngestTx processes m inside tx, so that the caller can commit more with
+// it (the mailbox checkpoint). The same Message-ID twice is a no-op.
+func (s *Service) IngestTx(tx *store.Tx, m Mail) (Result, error) {
+	now := s.opts.Now().UTC()
+	if m.MessageID == "" {
+		return Result{}, errors.New("service: mail without an identity (the caller derives one from the content hash)")
+	}
+	if id, seen := tx.Message(m.MessageID); seen {
+		return Result{Outcome: Duplicate, TicketID: id}, nil
+	}
+	from := ticket.NormalizeAddr(m.From.Addr)
+	if s.self[from] && m.Auto == "" {
+		m.Auto = "sent by ticketd itself"
+	}
+	if m.Bounce != nil {
+		return s.bounce(tx, m, now)
+	}
+	id, err := s.route(tx, m)
+	if err != nil {
+		return Result{}, err
+	}
+	var o ticket.Outcome
+	res := Result{Outcome: Threaded, TicketID: id}
+	switch {
+	case id == "" && m.Auto != "":
+		return Result{Outcome: Unthreaded}, tx.RecordUnthreaded(store.Unthreaded{
+			MessageID: m.MessageID, From: from, Subject: m.Subject, Reason: m.Auto, At: now, RawSHA256: m.RawSHA256})
+	case id == "":
+		return s.open(tx, m.Inbound, "", now)
+	}
+	t, err := tx.Ticket(id)
+	if err != nil {
+		return Result{}, err
+	}
+	if t.State == ticket.StateClosed && m.Auto == "" && !s.opts.Desk.Directory().IsStaff(from) {
+		// Activity 12 is final: a later mail about a closed case is a new case.
+		return s.open(tx, m.Inbound, t.ID, now)
+	}
+	o = s.opts.Desk.Reply(t, m.Inbound, now)
+	res.Refused, res.Results = o.Refused, o.Results
+	n, err := s.persist(tx, o, from, now)
+	res.Notices = n
+	return res, err
+}
+
+func (s *Service) open(tx *store.Tx, in ticket.Inbound, related ticket.ID, now time.Time) (Result, error) {
+	id, err := tx.NextID(s.opts.Prefix, now)
+	if err != nil {
+		return Result{}, err
+	}
+	o := s.opts.Desk.Open(id, in, related, now)
+	n, err := s.persist(tx, o, ticket.NormalizeAddr(in.From.Addr), now)
+	return Result{Outcome: Opened, TicketID: id, Notices: n, Refused: o.Refused, Results: o.Results}, err
+}
+
+// OpenByPhone opens a ticket for a request received by phone (key 5): agent
+// typed it in for requester, who is acknowledged by mail like anyone else.
+func (s *Service) OpenByPhone(ctx context.Context, requester ticket.Address, agent, subject, body string) (Result, error) {
+	if !strings.Contains(requester.Addr, "@") {
+		return Result{}, fmt.Errorf("service: requester %q is not a mail address", requester.Addr)
+	}
+	var res Result
+	err := s.opts.DB.Update(ctx, func(tx *store.Tx) error {
+		now := s.opts.Now().UTC()
+		in := ticket.Inbound{
+			MessageID: fmt.Sprintf("phone.%d.%s", now.UnixNano(), ticket.NormalizeAddr(requester.Addr)),
+			From:      requester, Subject: subject, Text: body, Via: agent,
+		}
+		var err error
+		res, err = s.open(tx, in, "", now)
+		return err
+	})
+	return res, err
+}
+
+// route finds the ticket m belongs to: a known ID in brackets in the subject
+// first; else a Message-ID named by In-Reply-To or References that the
+// ticket received or that ticketd sent for it. Empty when none.
+func (s *Service) route(tx *store.Tx, m Mail) (ticket.ID, error) {
+	for _, id := range ticket.IDsInSubject(s.opts.Prefix, m.Subject) {
+		if _, err := tx.Ticket(id); err == nil {
+			return id, nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return "", err
+		}
+	}
+	refs := append(append([]string(nil), m.InReplyTo...), m.References...)
+	for i := len(refs) - 1; i >= 0; i-- { // the most recent reference first
+		if id, ok := tx.Message(refs[i]); ok && id != "" {
+			return id, nil
+		}
+	}
+	for _, r := range refs {
+		if id, ok := ticket.IDInMessageID(s.opts.Prefix, r); ok {
+			if _, err := tx.Ticket(id); err == nil {
+				return id, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+func (s *Service) bounce(tx *store.Tx, m Mail, now time.Time) (Result, error) {
+	var id ticket.ID
+	if got, ok := tx.Message(m.Bounce.OriginalMessageID); ok && got != "" {
+		id = got
+	} else if got, ok := ticket.IDInMessageID(s.opts.Prefix, m.Bounce.OriginalMessageID); ok {
+		id = got
+	} else if got, err := s.route(tx, Mail{Inbound: ticket.Inbound{Subject: m.Subject}}); err == nil {
+		id = got
+	}
+	t, err := tx.Ticket(id)
+	if id == "" || errors.Is(err, store.ErrNotFound) {
+		return Result{Outcome: Unthreaded}, tx.RecordUnthreaded(store.Unthreaded{
+			MessageID: m.MessageID, From: m.From.Addr, Subject: m.Subject, Reason: "bounce about no known ticket", At: now, RawSHA256: m.RawSHA256})
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	reason := strings.TrimSpace(strings.Join([]string{m.Bounce.Status, m.Bounce.Diagnostic}, " "))
+	if reason == "" {
+		reason = "the mail bounced"
+	}
+	rcpts := m.Bounce.Recipients
+	if len(rcpts) == 0 {
+		rcpts = []string{""}
+	}
+	for _, r := range rcpts {
+		t.DeliveryFailed(r, reason, m.MessageID, now)
+	}
+	t.AddThread(m.MessageID)
+	return Result{Outcome: Bounced, TicketID: t.ID}, tx.PutTicket(t)
+}
+
+// persist stores the outcome and the notices it owes. Automatic answers to
+// the sender (acknowledgement, receipt, help) are capped per sender, the
+// last guard against a mail loop.
+func (s *Service) persist(tx *store.Tx, o ticket.Outcome, sender string, now time.Time) (int, error) {
+	if err := tx.PutTicket(o.Ticket); err != nil {
+		return 0, err
+	}
+	var notices []ticket.Notice
+	for _, n := range o.Notices {
+		if n.InReplyTo != "" && len(n.To) == 1 && ticket.NormalizeAddr(n.To[0].Addr) == sender {
+			ok, err := tx.TakeAutoReply(sender, now, s.opts.AutoReplyLimit, s.opts.AutoReplyWindow)
+			if err != nil {
+				return 0, err
+			}
+			if !ok {
+				s.log.Warn("auto-reply limit reached: not answering", "rcpt", sender, "ticket_id", o.Ticket.ID, "kind", n.Kind)
+				continue
+			}
+		}
+		n.To = s.notSelf(n.To)
+		if len(n.To) > 0 {
+			notices = append(notices, n)
+		}
+	}
+	p, err := tx.Enqueue(notices, now)
+	return len(p), err
+}
+
+func (s *Service) notSelf(as []ticket.Address) []ticket.Address {
+	var out []ticket.Address
+	for _, a := range as {
+		if !s.self[ticket.NormalizeAddr(a.Addr)] {
+			out = append(out, a)
+		}
+	}
+	return out
+}

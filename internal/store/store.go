@@ -1,0 +1,207 @@
+// Package store keeps ticketd's state in one bbolt file: tickets and their
+// history, the indexes that find them (by state and level, by Message-ID),
+// the IMAP checkpoint, the outbox of notifications owed, the quarantine of
+// mails that could not become tickets, and the records of mails that
+// belong to no ticket.
+//
+// Everything one inbound mail causes is written in one [DB.Update]
+// transaction: the ticket change, its history entries, the notifications it
+// owes and the mailbox checkpoint. A crash loses either all of it or none.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// SchemaVersion is the layout version this code writes.
+const SchemaVersion = 1
+
+// Errors matched with errors.Is.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrLocked   = errors.New("store: the data file is in use by another process (is the daemon running?)")
+)
+
+var (
+	bucketMeta       = []byte("meta")
+	bucketTickets    = []byte("tickets")
+	bucketHistory    = []byte("history")
+	bucketIndex      = []byte("index_state_level")
+	bucketMessages   = []byte("messages")
+	bucketCheckpoint = []byte("checkpoints")
+	bucketOutbox     = []byte("outbox")
+	bucketQuarantine = []byte("quarantine")
+	bucketUnthreaded = []byte("unthreaded")
+	bucketAutoReply  = []byte("autoreply")
+	allBuckets       = [][]byte{bucketMeta, bucketTickets, bucketHistory, bucketIndex, bucketMessages,
+		bucketCheckpoint, bucketOutbox, bucketQuarantine, bucketUnthreaded, bucketAutoReply}
+	keySchema = []byte("schema_version")
+)
+
+// migrations[v] upgrades a store of schema version v to v+1. Version 0 is a
+// new, empty file.
+var migrations = map[int]func(*bolt.Tx) error{
+	0: func(*bolt.Tx) error { return nil },
+}
+
+// Options configures [Open]. The zero value is usable.
+type Options struct {
+	// Timeout is how long Open waits for another process to release the
+	// file; zero means 1s. After it, Open fails with ErrLocked.
+	Timeout time.Duration
+	// ReadOnly opens the file for reading only (several readers may share it).
+	ReadOnly bool
+	// MessageIDHost is the right-hand side of the Message-IDs of the
+	// notifications; zero means "ticketd.invalid".
+	MessageIDHost string
+}
+
+// DB is an open store. It is safe for concurrent use; bbolt serialises
+// writers.
+type DB struct {
+	bolt *bolt.DB
+	host string
+}
+
+// Open opens (creating if needed) the store file at path, creating its
+// directory, and upgrades its schema.
+func Open(path string, opts Options) (*DB, error) {
+	if opts.Timeout == 0 {
+		opts.Timeout = time.Second
+	}
+	if opts.MessageIDHost == "" {
+		opts.MessageIDHost = "ticketd.invalid"
+	}
+	if !opts.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db := &DB{bolt: b, host: opts.MessageIDHost}
+	if !opts.ReadOnly {
+		if err := db.migrate(); err != nil {
+			b.Close()
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+	}
+	return db, nil
+}
+
+func (db *DB) migrate() error {
+	return db.bolt.Update(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		v := 0
+		if raw := meta.Get(keySchema); raw != nil {
+			v = int(binary.BigEndian.Uint64(raw))
+		}
+		if v > SchemaVersion {
+			return fmt.Errorf("schema version %d is newer than this ticketd (%d): upgrade ticketd", v, SchemaVersion)
+		}
+		for ; v < SchemaVersion; v++ {
+			if err := migrations[v](tx); err != nil {
+				return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
+			}
+		}
+		return meta.Put(keySchema, u64(uint64(SchemaVersion)))
+	})
+}
+
+// Close closes the file.
+func (db *DB) Close() error { return db.bolt.Close() }
+
+// Path returns the file's path.
+func (db *DB) Path() string { return db.bolt.Path() }
+
+// Update runs fn in one read-write transaction, committed when fn returns
+// nil and rolled back otherwise.
+func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return db.bolt.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, host: db.host}) })
+}
+
+// View runs fn in one read-only transaction.
+func (db *DB) View(ctx context.Context, fn func(*Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return db.bolt.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, host: db.host}) })
+}
+
+// Backup writes a consistent copy of the whole file to w while other
+// transactions go on.
+func (db *DB) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := db.bolt.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("backup: %w", err)
+	}
+	return n, nil
+}
+
+// Tx is a transaction. Its methods must not be used after the function
+// given to Update or View returns.
+type Tx struct {
+	tx   *bolt.Tx
+	host string
+}
+
+func u64(v uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, v)
+	return b
+}
+
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	return b.Put(key, raw)
+}
+
+func getJSON(b *bolt.Bucket, key []byte, v any) error {
+	raw := b.Get(key)
+	if raw == nil {
+		return ErrNotFound
+	}
+	if err := json.Unmarshal(raw, v); err != nil {
+		return fmt.Errorf("decode %q: %w", key, err)
+	}
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,227 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/ticketd/ticketd/ticket"
+)
+
+// record is a ticket as stored: without its history, which lives in its own
+// bucket, but with the length and head of the hash chain so that a removed
+// last entry is noticed.
+type record struct {
+	ticket.Ticket
+	HistoryLen  int    `json:"history_len"`
+	HistoryHead string `json:"history_head"`
+}
+
+// NextID allocates the next ticket ID of now's year. IDs are sequential
+// within a year, start again at 1 each year, and are never reused.
+func (t *Tx) NextID(prefix string, now time.Time) (ticket.ID, error) {
+	meta := t.tx.Bucket(bucketMeta)
+	year := now.UTC().Year()
+	key := []byte("seq/" + strconv.Itoa(year))
+	var n uint64
+	if raw := meta.Get(key); raw != nil {
+		n = binary.BigEndian.Uint64(raw)
+	}
+	n++
+	if err := meta.Put(key, u64(n)); err != nil {
+		return "", fmt.Errorf("allocate ticket id: %w", err)
+	}
+	return ticket.NewID(prefix, year, n), nil
+}
+
+// Ticket loads a ticket with its whole history.
+func (t *Tx) Ticket(id ticket.ID) (*ticket.Ticket, error) {
+	rec, err := t.record(id)
+	if err != nil {
+		return nil, err
+	}
+	tk := rec.Ticket
+	tk.History, err = t.History(id)
+	if err != nil {
+		return nil, err
+	}
+	return &tk, nil
+}
+
+func (t *Tx) record(id ticket.ID) (*record, error) {
+	var rec record
+	if err := getJSON(t.tx.Bucket(bucketTickets), []byte(id), &rec); err != nil {
+		return nil, fmt.Errorf("load ticket %s: %w", id, err)
+	}
+	return &rec, nil
+}
+
+// History loads the history entries stored for id, in order.
+func (t *Tx) History(id ticket.ID) ([]ticket.Entry, error) {
+	prefix := append([]byte(id), 0)
+	var out []ticket.Entry
+	c := t.tx.Bucket(bucketHistory).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var e ticket.Entry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return nil, fmt.Errorf("decode history of %s: %w", id, err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func historyKey(id ticket.ID, seq int) []byte {
+	k := append([]byte(id), 0, 0, 0, 0, 0)
+	binary.BigEndian.PutUint32(k[len(id)+1:], uint32(seq))
+	return k
+}
+
+// PutTicket stores tk: its fields, the history entries not stored yet
+// (history is append-only: stored entries are never rewritten), the
+// state/level index, and the Message-IDs of its thread.
+func (t *Tx) PutTicket(tk *ticket.Ticket) error {
+	tickets := t.tx.Bucket(bucketTickets)
+	idx := t.tx.Bucket(bucketIndex)
+	stored := 0
+	var old record
+	switch err := getJSON(tickets, []byte(tk.ID), &old); {
+	case err == nil:
+		stored = old.HistoryLen
+		if err := idx.Delete(indexKey(old.State, old.Level, tk.ID)); err != nil {
+			return fmt.Errorf("update index of %s: %w", tk.ID, err)
+		}
+	case err != ErrNotFound:
+		return err
+	}
+	if len(tk.History) < stored {
+		return fmt.Errorf("store ticket %s: history has %d entries, %d are stored: history is append-only", tk.ID, len(tk.History), stored)
+	}
+	hist := t.tx.Bucket(bucketHistory)
+	for _, e := range tk.History[stored:] {
+		if err := putJSON(hist, historyKey(tk.ID, e.Seq), e); err != nil {
+			return fmt.Errorf("store history of %s: %w", tk.ID, err)
+		}
+	}
+	rec := record{Ticket: *tk, HistoryLen: len(tk.History), HistoryHead: tk.Head()}
+	rec.History = nil
+	if err := putJSON(tickets, []byte(tk.ID), rec); err != nil {
+		return fmt.Errorf("store ticket %s: %w", tk.ID, err)
+	}
+	if err := idx.Put(indexKey(tk.State, tk.Level, tk.ID), nil); err != nil {
+		return fmt.Errorf("update index of %s: %w", tk.ID, err)
+	}
+	for _, m := range tk.Thread {
+		if err := t.RecordMessage(m, tk.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func indexKey(s ticket.State, l ticket.Level, id ticket.ID) []byte {
+	return []byte(string(s) + "\x00" + strconv.Itoa(int(l)) + "\x00" + string(id))
+}
+
+// Filter selects tickets in [Tx.List]. Zero fields match everything.
+type Filter struct {
+	State ticket.State
+	Level ticket.Level
+	Group string
+}
+
+// List returns the tickets that match f, without their history, oldest
+// first. It walks the state/level index, so listing the open tickets of a
+// level does not read the others.
+func (t *Tx) List(f Filter) ([]ticket.Ticket, error) {
+	states := []ticket.State{ticket.StateOpen, ticket.StateResolved, ticket.StateClosed}
+	if f.State != "" {
+		states = []ticket.State{f.State}
+	}
+	var prefixes [][]byte
+	for _, s := range states {
+		if f.Level != 0 {
+			prefixes = append(prefixes, []byte(string(s)+"\x00"+strconv.Itoa(int(f.Level))+"\x00"))
+		} else {
+			prefixes = append(prefixes, []byte(string(s)+"\x00"))
+		}
+	}
+	var out []ticket.Ticket
+	c := t.tx.Bucket(bucketIndex).Cursor()
+	for _, p := range prefixes {
+		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+			id := ticket.ID(k[bytes.LastIndexByte(k, 0)+1:])
+			rec, err := t.record(id)
+			if err != nil {
+				return nil, err
+			}
+			if f.Group != "" && rec.Group != f.Group {
+				continue
+			}
+			out = append(out, rec.Ticket)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// VerifyAll checks the hash chain of every ticket's history against what the
+// ticket record says, calling bad for each ticket that fails. It returns
+// how many tickets it checked.
+func (t *Tx) VerifyAll(bad func(id ticket.ID, err error)) (int, error) {
+	n := 0
+	err := t.tx.Bucket(bucketTickets).ForEach(func(k, v []byte) error {
+		var rec record
+		if err := json.Unmarshal(v, &rec); err != nil {
+			bad(ticket.ID(k), fmt.Errorf("%w: the ticket record does not decode: %v", ticket.ErrTampered, err))
+			n++
+			return nil
+		}
+		h, err := t.History(rec.ID)
+		if err != nil {
+			bad(rec.ID, fmt.Errorf("%w: %v", ticket.ErrTampered, err))
+		} else if err := ticket.Verify(h, rec.HistoryHead, rec.HistoryLen); err != nil {
+			bad(rec.ID, err)
+		}
+		n++
+		return nil
+	})
+	return n, err
+}
+
+// RecordMessage remembers that the mail msgID belongs to ticket id (or to
+// no ticket, when id is empty), for dedupe and threading.
+func (t *Tx) RecordMessage(msgID string, id ticket.ID) error {
+	if msgID == "" {
+		return nil
+	}
+	if err := t.tx.Bucket(bucketMessages).Put([]byte(msgID), []byte(id)); err != nil {
+		return fmt.Errorf("record message %s: %w", msgID, err)
+	}
+	return nil
+}
+
+// Message reports whether the mail msgID was seen, and the ticket it
+// belongs to (empty when it belongs to none).
+func (t *Tx) Message(msgID string) (ticket.ID, bool) {
+	if msgID == "" {
+		return "", false
+	}
+	v := t.tx.Bucket(bucketMessages).Get([]byte(msgID))
+	if v == nil {
+		return "", false
+	}
+	return ticket.ID(v), true
+}
+
+// CountTickets returns how many tickets exist.
+func (t *Tx) CountTickets() int { return t.tx.Bucket(bucketTickets).Stats().KeyN }
