@@ -1,0 +1,804 @@
+package parse
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/mail"
+	"strings"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/charset"
+	gomail "github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+
+	"github.com/ticketd/ticketd/internal/blob"
+)
+
+const (
+	defaultMaxSize = 25 << 20
+	defaultMaxText = 1 << 20
+
+	maxHeaderBytes = 1 << 20 // per header block, as go-message's default
+	maxDepth       = 20      // nesting of multiparts and forwarded messages
+	maxParts       = 1000    // entities walked in one mail
+	maxProblems    = 50
+)
+
+// errNoBlobs is returned by [Read] without a blob store.
+var errNoBlobs = errors.New("parse: Options.Blobs is nil")
+
+// Read reads one raw mail from r until io.EOF, stores its first
+// Options.MaxSize bytes and each attachment in Options.Blobs, and parses it.
+//
+// Malformed mail never makes Read fail: it degrades to best effort and notes
+// each problem in [Mail.Problems]. Read returns an error only when reading r
+// or using the blob store fails. It is safe for concurrent use.
+func Read(r io.Reader, opts Options) (*Mail, error) {
+	if opts.Blobs == nil {
+		return nil, errNoBlobs
+	}
+	if opts.MaxSize <= 0 {
+		opts.MaxSize = defaultMaxSize
+	}
+	if opts.MaxText <= 0 {
+		opts.MaxText = defaultMaxText
+	}
+	m := new(Mail)
+
+	// Spool the kept bytes to the store first: parsing then reads them
+	// back, so the raw mail is safe whatever the parser makes of it, and a
+	// failed parse can start again from the top.
+	w, err := opts.Blobs.Create()
+	if err != nil {
+		return nil, fmt.Errorf("store raw mail: %w", err)
+	}
+	defer w.Abort()
+	kept, err := io.Copy(w, io.LimitReader(r, opts.MaxSize))
+	if err != nil {
+		return nil, fmt.Errorf("read raw mail: %w", err)
+	}
+	extra, err := io.Copy(io.Discard, r)
+	if err != nil {
+		return nil, fmt.Errorf("read raw mail beyond %d bytes: %w", opts.MaxSize, err)
+	}
+	ref, err := w.Commit()
+	if err != nil {
+		return nil, fmt.Errorf("store raw mail: %w", err)
+	}
+	m.RawSHA256, m.RawSize, m.Truncated = ref.SHA256, kept+extra, extra > 0
+	if m.Truncated {
+		m.problem("mail is %d bytes, over the limit of %d: only the start was kept", m.RawSize, opts.MaxSize)
+	}
+
+	p := &parser{
+		m:        m,
+		blobs:    opts.Blobs,
+		maxText:  opts.MaxText,
+		textLeft: 4 * int64(opts.MaxText), // bytes: 4 per rune at most
+	}
+	if err := p.run(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// problem adds a note to m.Problems, up to a limit.
+func (m *Mail) problem(format string, args ...any) {
+	switch {
+	case len(m.Problems) < maxProblems:
+		m.Problems = append(m.Problems, fmt.Sprintf(format, args...))
+	case len(m.Problems) == maxProblems:
+		m.Problems = append(m.Problems, "more problems not listed")
+	}
+}
+
+// parser holds the state of one [Read].
+type parser struct {
+	m        *Mail
+	blobs    *blob.Store
+	maxText  int
+	textLeft int64 // bytes of body text still accepted
+	parts    int   // entities walked
+	broken   bool  // a multipart could not be read to its end
+	orphans  string
+
+	hdr         gomail.Header // top-level header; empty when unparseable
+	bounce      *Bounce       // non-nil inside a multipart/report
+	bounceMsgID string        // Message-ID of the returned message in a report
+}
+
+// run parses the raw mail stored as p.m.RawSHA256.
+func (p *parser) run() error {
+	f, err := p.blobs.Open(p.m.RawSHA256)
+	if err != nil {
+		return fmt.Errorf("reopen raw mail: %w", err)
+	}
+	defer f.Close()
+	e, err := message.ReadWithOptions(f, &message.ReadOptions{MaxHeaderBytes: maxHeaderBytes})
+	if e == nil {
+		// The header block is malformed: try again without the lines that
+		// are not header fields (an mbox "From " line, a line without a
+		// colon), keeping them as text.
+		p.m.problem("malformed header: %v", err)
+		f2, err := p.blobs.Open(p.m.RawSHA256)
+		if err != nil {
+			return fmt.Errorf("reopen raw mail: %w", err)
+		}
+		defer f2.Close()
+		e, err = p.retryHeader(f2)
+		if e == nil {
+			if err != nil {
+				p.m.problem("header unreadable even without malformed lines: %v", err)
+			}
+			return p.rawFallback()
+		}
+	}
+	if err != nil {
+		p.m.problem("%s", describe(err))
+	}
+	p.headers(gomail.Header{Header: e.Header})
+
+	text, err := p.walk(e, "1", 0, "")
+	if err != nil {
+		return err
+	}
+	if p.orphans != "" {
+		text = join(p.orphans, text)
+	}
+	if strings.TrimSpace(text) == "" && p.broken {
+		body, err := p.rawBody()
+		if err != nil {
+			return err
+		}
+		if body != "" {
+			p.m.problem("no readable text part: showing the raw body")
+			text = body
+		}
+	}
+	p.setText(text)
+	p.finish()
+	return nil
+}
+
+// describe words an entity error of go-message for the problem list.
+func describe(err error) string {
+	switch {
+	case message.IsUnknownCharset(err):
+		return fmt.Sprintf("%v (decoded as windows-1252 where not UTF-8)", err)
+	case message.IsUnknownEncoding(err):
+		return fmt.Sprintf("%v (content kept undecoded)", err)
+	}
+	return err.Error()
+}
+
+// setText stores the body text, cut to MaxText runes.
+func (p *parser) setText(text string) {
+	text = strings.Trim(normalizeNewlines(text), "\n")
+	text, cut := truncateRunes(text, p.maxText)
+	if cut {
+		p.m.problem("text cut to %d characters", p.maxText)
+	}
+	p.m.Text = text
+	p.m.NewText = ExtractReply(text)
+}
+
+// retryHeader parses the raw mail in f again after dropping header lines
+// that are not fields.
+func (p *parser) retryHeader(f io.Reader) (*message.Entity, error) {
+	br := bufio.NewReader(io.LimitReader(f, maxHeaderBytes))
+	var hdr bytes.Buffer
+	var orphans []string
+	first := true
+	for {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			// A line over 4 KiB: keep reading it whole.
+			rest, rerr := br.ReadBytes('\n')
+			line, err = append(append([]byte(nil), line...), rest...), rerr
+		}
+		trimmed := bytes.TrimRight(line, "\r\n")
+		if len(trimmed) == 0 {
+			break
+		}
+		switch {
+		case (trimmed[0] == ' ' || trimmed[0] == '\t') && !first:
+			hdr.Write(line)
+		case isFieldLine(trimmed):
+			hdr.Write(line)
+			first = false
+		default:
+			if !(first && bytes.HasPrefix(trimmed, []byte("From "))) {
+				orphans = append(orphans, toUTF8(trimmed))
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	hdr.WriteString("\r\n")
+	p.orphans = strings.Join(orphans, "\n")
+	// What the limited reader still buffers, then the rest of the file.
+	rest := io.MultiReader(br, f)
+	return message.ReadWithOptions(io.MultiReader(&hdr, rest), &message.ReadOptions{MaxHeaderBytes: maxHeaderBytes})
+}
+
+// isFieldLine reports whether line starts like a header field: a name of
+// printable ASCII followed by a colon (RFC 5322 §2.2).
+func isFieldLine(line []byte) bool {
+	i := bytes.IndexByte(line, ':')
+	if i <= 0 {
+		return false
+	}
+	for _, c := range bytes.TrimRight(line[:i], " \t") {
+		if c < 33 || c > 126 {
+			return false
+		}
+	}
+	return true
+}
+
+// rawFallback makes a mail whose header could not be parsed at all: the
+// text is the raw bytes, decoded on a best-effort basis.
+func (p *parser) rawFallback() error {
+	f, err := p.blobs.Open(p.m.RawSHA256)
+	if err != nil {
+		return fmt.Errorf("reopen raw mail: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, p.textLeft))
+	if err != nil {
+		return fmt.Errorf("read raw mail: %w", err)
+	}
+	p.m.problem("missing From header")
+	p.setText(toUTF8(b))
+	p.finish()
+	return nil
+}
+
+// rawBody returns the raw body (after the first blank line), decoded on a
+// best-effort basis, for a multipart whose parts could not be found.
+func (p *parser) rawBody() (string, error) {
+	f, err := p.blobs.Open(p.m.RawSHA256)
+	if err != nil {
+		return "", fmt.Errorf("reopen raw mail: %w", err)
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	for partial := false; ; {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			partial = true
+			continue
+		}
+		if (!partial && len(bytes.TrimRight(line, "\r\n")) == 0) || err != nil {
+			break
+		}
+		partial = false
+	}
+	b, err := io.ReadAll(io.LimitReader(br, 4*int64(p.maxText)))
+	if err != nil {
+		return "", fmt.Errorf("read raw mail: %w", err)
+	}
+	return toUTF8(b), nil
+}
+
+// join appends text b to a, separated by a blank line.
+func join(a, b string) string {
+	a = strings.TrimRight(a, "\r\n")
+	b = strings.Trim(b, "\r\n")
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "\n\n" + b
+}
+
+// walk extracts the text of entity e (at MIME path path, e.g. "1.2") and
+// stores its attachments. parent is the media type of the enclosing
+// multipart. Only store and input errors are returned.
+func (p *parser) walk(e *message.Entity, path string, depth int, parent string) (string, error) {
+	p.parts++
+	if p.parts > maxParts {
+		if p.parts == maxParts+1 {
+			p.m.problem("more than %d MIME parts: the rest is ignored", maxParts)
+		}
+		return "", nil
+	}
+	h := e.Header
+	mediaType, params, err := h.ContentType()
+	if err != nil && h.Get("Content-Type") != "" {
+		// mime.ParseMediaType may still have found the type itself.
+		if mt, _, err2 := mime.ParseMediaType(h.Get("Content-Type")); mt != "" && (err2 == nil || err2 == mime.ErrInvalidMediaParameter) {
+			mediaType = mt
+		} else {
+			mediaType = ""
+		}
+		p.m.problem("part %s: bad Content-Type %q: %v", path, cleanLine(fixString(h.Get("Content-Type"))), err)
+	}
+	if mediaType == "" {
+		// RFC 2045 §5.2 default, RFC 2046 §5.1.5 for digests.
+		mediaType = "text/plain"
+		if parent == "multipart/digest" {
+			mediaType = "message/rfc822"
+		}
+	}
+	mediaType = strings.ToLower(mediaType)
+
+	if mr := e.MultipartReader(); mr != nil {
+		if depth >= maxDepth {
+			p.m.problem("part %s: nested too deep, ignored", path)
+			return "", nil
+		}
+		return p.multipart(mr, mediaType, params, path, depth)
+	}
+
+	disp, dparams, derr := h.ContentDisposition()
+	if derr != nil && h.Get("Content-Disposition") != "" {
+		if d, _, err2 := mime.ParseMediaType(h.Get("Content-Disposition")); d != "" && (err2 == nil || err2 == mime.ErrInvalidMediaParameter) {
+			disp = d
+		} else {
+			disp = ""
+		}
+		p.m.problem("part %s: bad Content-Disposition: %v", path, derr)
+	}
+	disp = strings.ToLower(disp)
+	filename := dparams["filename"]
+	if filename == "" {
+		filename = params["name"]
+	}
+	inline := disp == "inline" || (disp == "" && h.Get("Content-Id") != "")
+	isAttachment := disp == "attachment" || filename != ""
+
+	switch {
+	case (mediaType == "text/plain" || mediaType == "text/html") && !isAttachment:
+		return p.text(e, mediaType, path)
+	case mediaType == "message/rfc822" || mediaType == "message/global":
+		return p.forwarded(e, filename, inline, path, depth)
+	case mediaType == "message/delivery-status" || mediaType == "message/global-delivery-status":
+		p.deliveryStatus(e.Body)
+		return "", nil
+	case mediaType == "text/rfc822-headers" || mediaType == "text/global-headers":
+		p.returnedHeaders(e.Body)
+		return "", nil
+	case mediaType == "application/ms-tnef" || mediaType == "application/vnd.ms-tnef" ||
+		strings.EqualFold(strings.TrimSpace(filename), "winmail.dat"):
+		return "", p.tnef(e, mediaType, filename, inline, path)
+	}
+	_, err = p.attach(e.Body, mediaType, filename, inline, path)
+	return "", err
+}
+
+// multipart walks the parts of a multipart entity.
+func (p *parser) multipart(mr message.MultipartReader, mediaType string, params map[string]string, path string, depth int) (string, error) {
+	defer mr.Close()
+	var texts []partText
+	for i := 1; ; i++ {
+		child, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		cpath := fmt.Sprintf("%s.%d", path, i)
+		if err != nil {
+			if child == nil {
+				p.broken = true
+				if i == 1 {
+					p.m.problem("part %s: no part found for boundary %q: %v", path, params["boundary"], err)
+				} else {
+					p.m.problem("part %s: %v", path, err)
+				}
+				break
+			}
+			p.m.problem("part %s: %s", cpath, describe(err))
+		}
+		ctype, _, _ := child.Header.ContentType()
+		t, err := p.walk(child, cpath, depth+1, mediaType)
+		if err != nil {
+			return "", err
+		}
+		texts = append(texts, partText{text: t, plain: !strings.EqualFold(ctype, "text/html")})
+	}
+	if mediaType == "multipart/alternative" {
+		return chooseAlternative(texts), nil
+	}
+	var out string
+	for _, t := range texts {
+		out = join(out, t.text)
+	}
+	return out, nil
+}
+
+type partText struct {
+	text  string
+	plain bool // not converted from a text/html part
+}
+
+// chooseAlternative picks the text of a multipart/alternative: the last
+// non-empty plain text (RFC 2046 §5.1.4: parts come in increasing order of
+// preference, but we prefer text/plain), else the last non-empty one.
+func chooseAlternative(texts []partText) string {
+	best, bestPlain := "", false
+	for _, t := range texts {
+		if strings.TrimSpace(t.text) == "" {
+			continue
+		}
+		if t.plain || !bestPlain {
+			best, bestPlain = t.text, t.plain
+		}
+	}
+	return best
+}
+
+// text reads a text/plain or text/html body part.
+func (p *parser) text(e *message.Entity, mediaType, path string) (string, error) {
+	if p.textLeft <= 0 {
+		return "", nil
+	}
+	limit := p.textLeft
+	if mediaType == "text/html" {
+		limit *= 4 // markup is discarded
+	}
+	b, err := io.ReadAll(io.LimitReader(e.Body, limit))
+	if err != nil {
+		p.m.problem("part %s: %v (kept what was decoded)", path, err)
+	}
+	if n, _ := io.Copy(io.Discard, e.Body); n > 0 {
+		p.m.problem("part %s: text over %d bytes cut", path, limit)
+	}
+	s := toUTF8(b)
+	if mediaType == "text/html" {
+		s = htmlToText(s)
+	} else {
+		s = normalizeNewlines(s)
+	}
+	p.textLeft -= int64(len(s))
+	return s, nil
+}
+
+// forwarded handles a message/rfc822 part: it keeps the whole message as an
+// attachment and returns its text under a short header, except inside a
+// report, where it only takes the bounced message's Message-ID.
+func (p *parser) forwarded(e *message.Entity, filename string, inline bool, path string, depth int) (string, error) {
+	w, err := p.blobs.Create()
+	if err != nil {
+		return "", storeError{err}
+	}
+	defer w.Abort()
+	src := &readErrReader{r: e.Body}
+	tee := io.TeeReader(src, w)
+
+	var text string
+	inner, err := message.ReadWithOptions(tee, &message.ReadOptions{MaxHeaderBytes: maxHeaderBytes})
+	switch {
+	case inner == nil:
+		p.m.problem("part %s: forwarded message unreadable: %v", path, err)
+	case p.inReport():
+		if id := msgID(inner.Header.Get("Message-Id")); id != "" && p.bounceMsgID == "" {
+			p.bounceMsgID = id
+		}
+	default:
+		if err != nil {
+			p.m.problem("part %s: %s", path, describe(err))
+		}
+		var body string
+		if depth+1 >= maxDepth {
+			p.m.problem("part %s: nested too deep, ignored", path)
+		} else if body, err = p.walk(inner, path, depth+1, ""); err != nil {
+			return "", err
+		}
+		text = join(forwardHeader(inner.Header), body)
+	}
+	if _, err := io.Copy(io.Discard, tee); err != nil && src.err == nil {
+		return "", storeError{err}
+	}
+	if src.err != nil {
+		p.m.problem("part %s: %v (kept what was decoded)", path, src.err)
+	}
+	ref, err := w.Commit()
+	if err != nil {
+		return "", storeError{err}
+	}
+	if filename == "" {
+		if s := decodeText(inner, "Subject"); s != "" {
+			filename = s + ".eml"
+		}
+	}
+	p.addAttachment(ref, "message/rfc822", filename, inline, false)
+	return text, nil
+}
+
+// decodeText returns the decoded header field key of e, or "".
+func decodeText(e *message.Entity, key string) string {
+	if e == nil {
+		return ""
+	}
+	s, _ := decodeWords(e.Header.Get(key))
+	return cleanLine(s)
+}
+
+// forwardHeader introduces the text of a forwarded message.
+func forwardHeader(h message.Header) string {
+	var b strings.Builder
+	b.WriteString("---------- Mensaje reenviado ----------\n")
+	for _, f := range []struct{ key, label string }{
+		{"From", "De"}, {"Date", "Fecha"}, {"Subject", "Asunto"},
+	} {
+		v, _ := decodeWords(h.Get(f.key))
+		if v = cleanLine(v); v != "" {
+			fmt.Fprintf(&b, "%s: %s\n", f.label, v)
+		}
+	}
+	return b.String()
+}
+
+// decodeWords decodes RFC 2047 encoded words in a header value after
+// reading raw 8-bit bytes as UTF-8 or windows-1252.
+func decodeWords(v string) (string, error) {
+	v = fixString(v)
+	dec := mime.WordDecoder{CharsetReader: charset.Reader}
+	s, err := dec.DecodeHeader(v)
+	if err != nil {
+		return v, err
+	}
+	return strings.ToValidUTF8(s, "\uFFFD"), nil
+}
+
+// readErrReader remembers the first error of r other than io.EOF, so a copy
+// can tell input errors from output errors.
+type readErrReader struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErrReader) Read(b []byte) (int, error) {
+	n, err := r.r.Read(b)
+	if err != nil && err != io.EOF && r.err == nil {
+		r.err = err
+	}
+	return n, err
+}
+
+// attach stores body as an attachment. A decoding error keeps what was
+// decoded and notes a problem; a store error is returned.
+func (p *parser) attach(body io.Reader, mediaType, filename string, inline bool, path string) (blob.Ref, error) {
+	w, err := p.blobs.Create()
+	if err != nil {
+		return blob.Ref{}, storeError{err}
+	}
+	defer w.Abort()
+	src := &readErrReader{r: body}
+	if _, err := io.Copy(w, src); err != nil {
+		if src.err == nil {
+			return blob.Ref{}, storeError{err}
+		}
+		p.m.problem("part %s: attachment %q: %v (kept the %d bytes decoded)", path, sanitizeFilename(filename), err, w.Size())
+	}
+	ref, err := w.Commit()
+	if err != nil {
+		return blob.Ref{}, storeError{err}
+	}
+	p.addAttachment(ref, mediaType, filename, inline, false)
+	return ref, nil
+}
+
+func (p *parser) addAttachment(ref blob.Ref, mediaType, filename string, inline, tnef bool) {
+	p.m.Attachments = append(p.m.Attachments, Attachment{
+		Filename:    sanitizeFilename(filename),
+		ContentType: mediaType,
+		Size:        ref.Size,
+		SHA256:      ref.SHA256,
+		Inline:      inline,
+		FromTNEF:    tnef,
+	})
+}
+
+// tnef keeps an Outlook winmail.dat as an attachment and adds the files it
+// carries.
+func (p *parser) tnef(e *message.Entity, mediaType, filename string, inline bool, path string) error {
+	ref, err := p.attach(e.Body, mediaType, filename, inline, path)
+	if err != nil {
+		return err
+	}
+	f, err := p.blobs.Open(ref.SHA256)
+	if err != nil {
+		return storeError{err}
+	}
+	defer f.Close()
+	files, err := decodeTNEF(bufio.NewReader(f), p.blobs.Put)
+	for _, tf := range files {
+		ctype := strings.ToLower(strings.TrimSpace(tf.MIMETag))
+		if _, _, perr := mime.ParseMediaType(ctype); perr != nil || !strings.Contains(ctype, "/") {
+			ctype = "application/octet-stream"
+		}
+		p.addAttachment(tf.Ref, ctype, tf.Name(), false, true)
+	}
+	var se storeError
+	if errors.As(err, &se) {
+		return se
+	}
+	if err != nil {
+		p.m.problem("part %s: winmail.dat: %v (kept %d files)", path, err, len(files))
+	}
+	return nil
+}
+
+// inReport reports whether the mail is a multipart/report.
+func (p *parser) inReport() bool { return p.bounce != nil }
+
+// returnedHeaders takes the Message-ID of a bounced message from a
+// text/rfc822-headers part (RFC 6522 §4).
+func (p *parser) returnedHeaders(r io.Reader) {
+	h, _ := textproto.ReadHeader(bufio.NewReader(io.LimitReader(r, maxHeaderBytes)))
+	if id := msgID(h.Get("Message-Id")); id != "" && p.bounceMsgID == "" {
+		p.bounceMsgID = id
+	}
+}
+
+// msgID returns the first message id in v, without angle brackets.
+func msgID(v string) string {
+	if ids := msgIDs(v); len(ids) > 0 {
+		return ids[0]
+	}
+	return ""
+}
+
+// msgIDs parses a list of message ids (RFC 5322 §3.6.4) with go-message,
+// falling back to whatever sits between angle brackets, or to
+// space-separated words, for the ids real mailers get wrong.
+func msgIDs(v string) []string {
+	v = fixString(v)
+	if strings.TrimSpace(v) == "" {
+		return nil
+	}
+	h := gomail.HeaderFromMap(map[string][]string{"References": {v}})
+	if ids, err := h.MsgIDList("References"); err == nil && len(ids) > 0 {
+		return ids
+	}
+	var ids []string
+	if strings.Contains(v, "<") {
+		for _, part := range strings.Split(v, "<")[1:] {
+			id, _, ok := strings.Cut(part, ">")
+			if id = strings.TrimSpace(id); ok && id != "" && !strings.ContainsAny(id, " \t") {
+				ids = append(ids, id)
+			}
+		}
+		return ids
+	}
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		ids = append(ids, f)
+	}
+	return ids
+}
+
+// parseAddressList parses an address list header value, degrading to the
+// addresses that can be salvaged.
+func parseAddressList(v string) ([]Address, error) {
+	v = fixString(v)
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	list, err := gomail.ParseAddressList(v)
+	if err == nil {
+		out := make([]Address, 0, len(list))
+		for _, a := range list {
+			out = append(out, Address{Name: cleanLine(a.Name), Addr: normalizeAddr(a.Address)})
+		}
+		return out, nil
+	}
+	var out []Address
+	for _, piece := range strings.Split(v, ",") {
+		if a, ok := salvageAddress(piece); ok {
+			out = append(out, a)
+		}
+	}
+	return out, err
+}
+
+// salvageAddress finds an address in a malformed mailbox such as
+// "Ana García ana@example.com" or "Ana <ana@example.com".
+func salvageAddress(s string) (Address, bool) {
+	if a, err := gomail.ParseAddress(s); err == nil {
+		return Address{Name: cleanLine(a.Name), Addr: normalizeAddr(a.Address)}, true
+	}
+	if i := strings.LastIndexByte(s, '<'); i >= 0 {
+		addr, _, _ := strings.Cut(s[i+1:], ">")
+		addr = strings.TrimSpace(addr)
+		if strings.Contains(addr, "@") && !strings.ContainsAny(addr, " \t<>") {
+			name, _ := decodeWords(strings.Trim(strings.TrimSpace(s[:i]), `"`))
+			return Address{Name: cleanLine(name), Addr: normalizeAddr(addr)}, true
+		}
+	}
+	var name []string
+	var addr string
+	for _, w := range strings.Fields(s) {
+		if addr == "" && strings.Contains(w, "@") {
+			addr = strings.Trim(w, "<>()[]\"',;")
+		} else {
+			name = append(name, w)
+		}
+	}
+	if addr == "" {
+		return Address{}, false
+	}
+	n, _ := decodeWords(strings.Trim(strings.Join(name, " "), `"`))
+	return Address{Name: cleanLine(n), Addr: normalizeAddr(addr)}, true
+}
+
+// normalizeAddr lowercases the domain of an address (RFC 5321 §2.4: the
+// local part may be case-sensitive).
+func normalizeAddr(a string) string {
+	a = strings.TrimSpace(a)
+	if i := strings.LastIndexByte(a, '@'); i >= 0 {
+		return a[:i+1] + strings.ToLower(a[i+1:])
+	}
+	return a
+}
+
+// headers fills the header fields of the mail.
+func (p *parser) headers(h gomail.Header) {
+	m := p.m
+	get := func(k string) string { return fixString(h.Get(k)) }
+
+	if v := get("Message-Id"); v != "" {
+		m.MessageID = msgID(v)
+	} else {
+		m.problem("missing Message-ID header")
+	}
+	m.InReplyTo = msgIDs(get("In-Reply-To"))
+	m.References = msgIDs(get("References"))
+
+	from, err := parseAddressList(get("From"))
+	switch {
+	case len(from) > 0:
+		m.From = from[0]
+		if err != nil {
+			m.problem("malformed From header %q: %v", cleanLine(get("From")), err)
+		}
+	case get("From") == "":
+		m.problem("missing From header")
+	default:
+		m.problem("unparseable From header %q: %v", cleanLine(get("From")), err)
+	}
+	for _, f := range []struct {
+		key string
+		dst *[]Address
+	}{{"Reply-To", &m.ReplyTo}, {"To", &m.To}, {"Cc", &m.Cc}} {
+		list, err := parseAddressList(get(f.key))
+		*f.dst = list
+		if err != nil {
+			m.problem("malformed %s header %q: %v", f.key, cleanLine(get(f.key)), err)
+		}
+	}
+
+	if h.Has("Return-Path") {
+		rp := strings.TrimSpace(get("Return-Path"))
+		rp = strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(rp, "<"), ">"))
+		m.ReturnPath = normalizeAddr(rp)
+		m.ReturnPathEmpty = rp == ""
+	}
+
+	subject, err := decodeWords(h.Get("Subject"))
+	if err != nil {
+		m.problem("subject: %v", err)
+	}
+	m.Subject = cleanLine(subject)
+
+	if v := get("Date"); v == "" {
+		m.problem("missing Date header")
+	} else if t, err := mail.ParseDate(v); err != nil {
+		m.problem("invalid Date header %q: %v", cleanLine(v), err)
+	} else {
+		m.Date = t
+	}
+
+	if ct, params, _ := h.ContentType(); strings.EqualFold(ct, "multipart/report") &&
+		(params["report-type"] == "" || strings.EqualFold(params["report-type"], "delivery-status")) {
+		p.bounce = new(Bounce)
+	}
+	p.hdr = h
+}
