@@ -204,7 +204,7 @@ func (p *Poller) authenticate(ctx context.Context, cn *conn) error {
 		caps := cn.c.Caps()
 		if caps.Has(imap.CapLoginDisabled) {
 			if !caps.Has(imap.AuthCap(sasl.Plain)) {
-				return fmt.Errorf("login as %q: %w: server disables LOGIN and offers no AUTH=PLAIN", o.Username, ErrAuth)
+				return fmt.Errorf("log in to %s as %q: %w: server disables LOGIN and offers no AUTH=PLAIN", o.addr(), o.Username, ErrAuth)
 			}
 			err = cn.c.Authenticate(sasl.NewPlainClient("", o.Username, o.Password))
 		} else {
@@ -230,7 +230,7 @@ func (p *Poller) authenticate(ctx context.Context, cn *conn) error {
 	if err == nil {
 		return nil
 	}
-	op := fmt.Sprintf("%s as %q", o.Auth, o.Username)
+	op := fmt.Sprintf("log in to %s as %q (%s)", o.addr(), o.Username, o.Auth)
 	if detail != "" {
 		op += " (" + detail + ")"
 	}
@@ -309,6 +309,6 @@ func (p *Poller) ensureProcessed(cn *conn) error {
 	if err != nil {
 		return cn.wrap(fmt.Sprintf("create %q", name), err)
 	}
-	p.log.Info("processed mailbox created", "mailbox", name)
+	p.log.Info("processed mailbox created", "processed_mailbox", name)
 	return nil
 }
