@@ -148,7 +148,8 @@ func ParseCommands(body string) Parsed {
 }
 
 func parseLine(line string) (Command, bool) {
-	if !strings.HasPrefix(line, "#") {
+	// The verb follows '#' directly: "# escalar" is a heading, not a command.
+	if len(line) < 2 || line[0] != '#' || line[1] == ' ' || line[1] == '\t' {
 		return Command{}, false
 	}
 	fields := strings.Fields(line[1:])

@@ -317,7 +317,7 @@ func (d *Desk) escalate(o *Outcome, cmd Command, entry Entry) error {
 	if t.State != StateOpen {
 		return refuse("el caso %s está resuelto; para seguir trabajándolo use #reabrir", t.ID)
 	}
-	if t.Level == Level3 {
+	if t.Level == Level3 && cmd.Level == Level3 {
 		return refuse("el caso %s ya está en nivel 3, el último nivel de soporte", t.ID)
 	}
 	if cmd.Level <= t.Level {

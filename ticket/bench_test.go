@@ -1,0 +1,31 @@
+package ticket
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// BenchmarkApplyCommand measures threading a mail with two commands onto a
+// ticket with a short history (parse, permission checks, copy, hash chain).
+func BenchmarkApplyCommand(b *testing.B) {
+	d := testDesk(b)
+	base, _ := play(b, d, step{agent, "#clasificar redes alta"})
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		tk := base.Clone()
+		o := d.Reply(tk, Inbound{MessageID: fmt.Sprint(i), From: Address{Addr: agent}, Text: "#escalar nivel2 redes\n#nota revisar el switch\nGracias"}, t0.Add(time.Hour))
+		if o.Refused {
+			b.Fatal("refused")
+		}
+	}
+}
+
+// BenchmarkOpen measures opening a ticket from a request.
+func BenchmarkOpen(b *testing.B) {
+	d := testDesk(b)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		d.Open(NewID("OTI", 2026, uint64(i+1)), Inbound{MessageID: fmt.Sprint(i), From: Address{Addr: requester}, Subject: "No tengo red", Text: "Desde ayer no tengo red"}, "", t0)
+	}
+}
