@@ -56,7 +56,7 @@ type OutboxStats struct {
 func (t *Tx) OutboxStats() (OutboxStats, error) {
 	var s OutboxStats
 	ob := t.tx.Bucket(bucketOutbox)
-	s.Depth = ob.Stats().KeyN
+	s.Depth = countKeys(ob)
 	if k, v := ob.Cursor().First(); k != nil {
 		var p ticket.Pending
 		if err := json.Unmarshal(v, &p); err != nil {

@@ -82,7 +82,7 @@ func (t *Tx) QuarantineList() ([]Quarantined, error) {
 }
 
 // QuarantineCount returns the number of quarantined mails.
-func (t *Tx) QuarantineCount() int { return t.tx.Bucket(bucketQuarantine).Stats().KeyN }
+func (t *Tx) QuarantineCount() int { return countKeys(t.tx.Bucket(bucketQuarantine)) }
 
 // Release removes quarantine record id (after a successful re-run).
 func (t *Tx) Release(id uint64) error {

@@ -200,6 +200,18 @@ func getJSON(b *bolt.Bucket, key []byte, v any) error {
 	return nil
 }
 
+// countKeys counts the keys of b. Bucket.Stats is no substitute: it walks
+// the committed pages only, so inside a write transaction it misses what the
+// transaction itself added or deleted.
+func countKeys(b *bolt.Bucket) int {
+	n := 0
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n
+}
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux

@@ -224,4 +224,4 @@ func (t *Tx) Message(msgID string) (ticket.ID, bool) {
 }
 
 // CountTickets returns how many tickets exist.
-func (t *Tx) CountTickets() int { return t.tx.Bucket(bucketTickets).Stats().KeyN }
+func (t *Tx) CountTickets() int { return countKeys(t.tx.Bucket(bucketTickets)) }
