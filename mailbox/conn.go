@@ -193,30 +193,31 @@ func (p *Poller) authenticate(ctx context.Context, cn *conn) error {
 	if cn.c.State() == imap.ConnStateAuthenticated {
 		return nil // PREAUTH
 	}
-	done := cn.guard()
-	defer done()
 	var (
 		err    error
 		detail string
 	)
 	switch o.Auth {
 	case AuthPlain:
+		done := cn.guard()
 		caps := cn.c.Caps()
-		if caps.Has(imap.CapLoginDisabled) {
-			if !caps.Has(imap.AuthCap(sasl.Plain)) {
-				return fmt.Errorf("log in to %s as %q: %w: server disables LOGIN and offers no AUTH=PLAIN", o.addr(), o.Username, ErrAuth)
-			}
-			err = cn.c.Authenticate(sasl.NewPlainClient("", o.Username, o.Password))
-		} else {
+		switch {
+		case !caps.Has(imap.CapLoginDisabled):
 			err = cn.c.Login(o.Username, o.Password).Wait()
+		case caps.Has(imap.AuthCap(sasl.Plain)):
+			err = cn.c.Authenticate(sasl.NewPlainClient("", o.Username, o.Password))
+		default:
+			done()
+			return fmt.Errorf("log in to %s as %q: %w: server disables LOGIN and offers no AUTH=PLAIN", o.addr(), o.Username, ErrAuth)
 		}
+		done()
 	case AuthXOAUTH2, AuthOAuthBearer:
-		done() // the token source may take its time
+		// Not under the guard: the token source may take its time.
 		tok, terr := o.Token(ctx)
 		if terr != nil {
 			return fmt.Errorf("get oauth token for %q: %w", o.Username, terr)
 		}
-		done = cn.guard()
+		done := cn.guard()
 		if o.Auth == AuthXOAUTH2 {
 			xc := newXOAuth2Client(o.Username, tok)
 			err = cn.c.Authenticate(xc)
@@ -226,6 +227,7 @@ func (p *Poller) authenticate(ctx context.Context, cn *conn) error {
 				Username: o.Username, Token: tok, Host: o.Host, Port: o.Port,
 			}))
 		}
+		done()
 	}
 	if err == nil {
 		return nil

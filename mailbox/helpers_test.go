@@ -62,6 +62,13 @@ type testServer struct {
 // implies MOVE, UIDPLUS and IDLE) with user testUser and an empty INBOX.
 func newTestServer(tb testing.TB, caps imap.CapSet) *testServer {
 	tb.Helper()
+	return startServer(tb, caps, nil)
+}
+
+// startServer is newTestServer with a custom session: newSession, if not
+// nil, replaces the in-memory server's LOGIN-only sessions.
+func startServer(tb testing.TB, caps imap.CapSet, newSession func(*imapmemserver.User) imapserver.Session) *testServer {
+	tb.Helper()
 	if caps == nil {
 		caps = imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapIMAP4rev2: {}}
 	}
@@ -74,6 +81,9 @@ func newTestServer(tb testing.TB, caps imap.CapSet) *testServer {
 	debug := &lockedBuffer{}
 	srv := imapserver.New(&imapserver.Options{
 		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			if newSession != nil {
+				return newSession(user), nil, nil
+			}
 			return mem.NewSession(), nil, nil
 		},
 		Caps:         caps,
@@ -335,18 +345,21 @@ type proxy struct {
 	target   string
 	cutAfter atomic.Int64 // if > 0, the next connection is cut after this many bytes from the server
 	cuts     atomic.Int32
+	filter   func(line []byte) []byte
 	mu       sync.Mutex
 	conns    []net.Conn
 }
 
-func newProxy(tb testing.TB, target string) *proxy {
+// newProxy starts a proxy to target; filter, if not nil, rewrites each line
+// the server sends.
+func newProxy(tb testing.TB, target string, filter func(line []byte) []byte) *proxy {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { ln.Close() })
-	p := &proxy{addr: ln.Addr().String(), port: ln.Addr().(*net.TCPAddr).Port, target: target}
+	p := &proxy{addr: ln.Addr().String(), port: ln.Addr().(*net.TCPAddr).Port, target: target, filter: filter}
 	go func() {
 		for {
 			client, err := ln.Accept()
@@ -367,10 +380,19 @@ func newProxy(tb testing.TB, target string) *proxy {
 				server.Close()
 			}()
 			go func() {
-				if limit > 0 {
+				switch {
+				case limit > 0:
 					io.CopyN(client, server, limit)
 					p.cuts.Add(1)
-				} else {
+				case p.filter != nil:
+					br := bufio.NewReader(server)
+					for {
+						line, err := br.ReadBytes('\n')
+						if _, werr := client.Write(p.filter(line)); werr != nil || err != nil {
+							break
+						}
+					}
+				default:
 					io.Copy(client, server)
 				}
 				client.Close()

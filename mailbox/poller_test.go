@@ -143,7 +143,7 @@ func TestConnectionDroppedMidFetch(t *testing.T) {
 	for i := 1; i <= n; i++ {
 		s.appendMail(t, "INBOX", testMail(i, size))
 	}
-	px := newProxy(t, s.addr)
+	px := newProxy(t, s.addr, nil)
 	// Greeting, login, select and the first messages take a few KB: cut in
 	// the middle of the third body.
 	px.cutAfter.Store(2*size + 5_000)
@@ -184,7 +184,7 @@ func TestUIDValidityChangeResyncs(t *testing.T) {
 	s := newTestServer(t, nil)
 	s.appendMail(t, "INBOX", testMail(1, 100))
 	s.appendMail(t, "INBOX", testMail(2, 100))
-	px := newProxy(t, s.addr)
+	px := newProxy(t, s.addr, nil)
 	opts, logs := testOptions(t, s)
 	opts.Port = px.port
 	r := newRecorder(Checkpoint{})
@@ -375,5 +375,55 @@ func TestOversizedMailTruncated(t *testing.T) {
 	}
 	if !strings.Contains(s.debug.String(), "BODY.PEEK[]<0.1024>") {
 		t.Error("no partial fetch BODY.PEEK[]<0.1024> sent")
+	}
+}
+
+func TestPollsWithoutIdle(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, imap.CapSet{imap.CapIMAP4rev1: {}})
+	// go-imap's server always offers IDLE: hide it, as some servers lack it.
+	px := newProxy(t, s.addr, func(line []byte) []byte {
+		if bytes.Contains(line, []byte("CAPABILITY")) {
+			return bytes.ReplaceAll(line, []byte(" IDLE"), nil)
+		}
+		return line
+	})
+	opts, _ := testOptions(t, s)
+	opts.Port = px.port
+	opts.PollInterval = 50 * time.Millisecond
+	r := newRecorder(Checkpoint{})
+	p := newPoller(t, opts)
+	run(t, p, r)
+
+	eventually(t, "connected", func() bool { return p.Status().Connected })
+	start := time.Now()
+	s.appendMail(t, "INBOX", testMail(1, 100))
+	msgs := r.waitFor(t, 1)
+	t.Logf("picked up by polling after %v", msgs[0].At.Sub(start))
+	if regexp.MustCompile(`(?m)^T\d+ IDLE`).MatchString(s.debug.String()) {
+		t.Error("IDLE sent to a server that does not offer it")
+	}
+	if p.Status().Idling {
+		t.Error("Status().Idling is true without IDLE")
+	}
+}
+
+func TestIdleReissued(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, nil)
+	opts, _ := testOptions(t, s)
+	opts.IdleRestart = 30 * time.Millisecond
+	r := newRecorder(Checkpoint{})
+	p := newPoller(t, opts)
+	run(t, p, r)
+
+	idles := regexp.MustCompile(`(?m)^T\d+ IDLE`)
+	eventually(t, "IDLE re-issued a few times", func() bool {
+		return len(idles.FindAllString(s.debug.String(), -1)) >= 3
+	})
+	s.appendMail(t, "INBOX", testMail(1, 100))
+	r.waitFor(t, 1)
+	if st := p.Status(); st.Reconnects != 0 || !st.Connected {
+		t.Errorf("Status() = %+v, want one healthy connection", st)
 	}
 }
