@@ -124,18 +124,19 @@ func (p *parser) run() error {
 		// are not header fields (an mbox "From " line, a line without a
 		// colon), keeping them as text.
 		p.m.problem("malformed header: %v", err)
-		f2, err := p.blobs.Open(p.m.RawSHA256)
-		if err != nil {
-			return fmt.Errorf("reopen raw mail: %w", err)
+		f2, oerr := p.blobs.Open(p.m.RawSHA256)
+		if oerr != nil {
+			return fmt.Errorf("reopen raw mail: %w", oerr)
 		}
 		defer f2.Close()
-		e, err = p.retryHeader(f2)
-		if e == nil {
-			if err != nil {
-				p.m.problem("header unreadable even without malformed lines: %v", err)
+		var rerr error
+		if e, rerr = p.retryHeader(f2); e == nil {
+			if rerr != nil {
+				p.m.problem("header unreadable even without malformed lines: %v", rerr)
 			}
 			return p.rawFallback()
 		}
+		err = rerr
 	}
 	if err != nil {
 		p.m.problem("%s", describe(err))

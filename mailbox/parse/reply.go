@@ -16,6 +16,8 @@ var (
 	// (*De:*) when the text was converted from HTML.
 	headerFrom  = regexp.MustCompile(`(?i)^\s*\*?(de|from)\s*:\*?\s*\S`)
 	headerOther = regexp.MustCompile(`(?i)^\s*\*?(enviado|enviado el|sent|fecha|date|para|to|asunto|subject|cc)\s*:`)
+	// The separator above a forwarded message (Gmail, and ours).
+	forwardSep  = regexp.MustCompile(`(?i)^\s*-{2,}\s*(mensaje reenviado|forwarded message)\s*-{2,}\s*$`)
 	underscores = regexp.MustCompile(`^\s*_{5,}\s*$`)
 	// Footers of mobile clients, which come right before the quote.
 	mobileFooter = regexp.MustCompile(`(?i)^\s*(enviado desde mi|sent from my|enviado desde|sent from|get outlook for|obtener outlook para|descargar outlook para)\s.{0,40}$`)
@@ -52,7 +54,21 @@ func ExtractReply(text string) string {
 // findQuoteStart returns the index of the first line of the first quote
 // header and the number of lines it spans, or len(lines), 0.
 func findQuoteStart(lines []string) (int, int) {
-	for i := range lines {
+	for i := 0; i < len(lines); i++ {
+		if forwardSep.MatchString(lines[i]) {
+			// A forwarded message is content, not history: skip its
+			// header block, which looks like Outlook's.
+			j := i + 1
+			for j < len(lines) && strings.TrimSpace(lines[j]) == "" {
+				j++
+			}
+			if j < len(lines) {
+				if n := outlookBlock(lines, j); n > 0 {
+					i = j + n - 1
+				}
+			}
+			continue
+		}
 		if n := quoteHeader(lines, i); n > 0 {
 			return i, n
 		}
