@@ -101,6 +101,9 @@ func (t *Tx) PutTicket(tk *ticket.Ticket) error {
 	if len(tk.History) < stored {
 		return fmt.Errorf("store ticket %s: history has %d entries, %d are stored: history is append-only", tk.ID, len(tk.History), stored)
 	}
+	if stored > 0 && tk.History[stored-1].Hash != old.HistoryHead {
+		return fmt.Errorf("store ticket %s: its history does not extend the %d stored entries (loaded in another transaction?): history is append-only", tk.ID, stored)
+	}
 	hist := t.tx.Bucket(bucketHistory)
 	for _, e := range tk.History[stored:] {
 		if err := putJSON(hist, historyKey(tk.ID, e.Seq), e); err != nil {
