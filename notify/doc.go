@@ -1,0 +1,24 @@
+// Package notify renders the notifications the support procedure owes
+// ([ticket.Pending]) as mail and delivers them over SMTP.
+//
+// It has three parts:
+//
+//   - [Renderer] turns a notice into a complete message (RFC 5322, MIME per
+//     RFC 2045–2047): a plain-text part from a text/template and an HTML
+//     alternative from an html/template, one pair per [ticket.NoticeKind],
+//     embedded in Spanish and English and replaceable file by file. It sets
+//     the threading headers (Message-ID, In-Reply-To, References), marks the
+//     mail as automatic (RFC 3834 Auto-Submitted) and re-attaches the
+//     request's files to assignment mails.
+//   - [Sender] submits messages to one SMTP server (RFC 5321, STARTTLS per
+//     RFC 3207, implicit TLS per RFC 8314) over one reused connection and
+//     sorts failures into permanent ([ErrPermanent]) and temporary ones.
+//   - [Worker] drains the outbox: it asks an [Outbox] for what is due,
+//     renders, sends, and records each outcome, retrying temporary failures
+//     with exponential backoff while keeping the notices of one ticket in
+//     order.
+//
+// The package does not decide who must be told what (package ticket does),
+// does not store anything (the [Outbox] implementation does) and never reads
+// mail.
+package notify

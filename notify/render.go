@@ -1,0 +1,470 @@
+package notify
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	htmltemplate "html/template"
+	"io"
+	"io/fs"
+	netmail "net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	texttemplate "text/template"
+	"time"
+
+	"github.com/ticketd/ticketd/ticket"
+	"github.com/wneessen/go-mail"
+)
+
+//go:embed templates/*/*.tmpl
+var embedded embed.FS
+
+// DefaultMaxAttachTotal is the total size of the files re-attached to one
+// mail when [RendererOptions].MaxAttachTotal is zero.
+const DefaultMaxAttachTotal = 10 << 20
+
+// maxReferences bounds the References header: the first Message-ID of the
+// thread and the last ones (RFC 5322 §3.6.4 allows trimming the middle).
+const maxReferences = 20
+
+// RendererOptions configures a [Renderer].
+type RendererOptions struct {
+	// From is the support address: the From and Reply-To of every mail
+	// and its envelope sender. Required.
+	From ticket.Address
+	// Lang selects the embedded templates: "es" (the zero value) or "en".
+	Lang string
+	// TemplateDir, when set, holds templates that replace the embedded ones
+	// of the same file name: a file TemplateDir/<lang>/<name> or
+	// TemplateDir/<name> replaces templates/<lang>/<name>.
+	TemplateDir string
+	// Attachments opens a stored file by its SHA-256, to re-attach the
+	// request's files to assignment mails. Nil means files are only listed.
+	Attachments func(sha256 string) (io.ReadCloser, error)
+	// MaxAttachTotal bounds the total size of the files attached to one mail;
+	// files beyond it are listed with name, size and SHA-256. Zero means
+	// [DefaultMaxAttachTotal]; a negative value attaches nothing.
+	MaxAttachTotal int64
+	// Hostname is the right-hand side of Message-IDs the renderer makes up
+	// for notices that carry none. Empty means the domain of From.
+	Hostname string
+	// Location is the time zone dates are shown in. Nil means UTC.
+	Location *time.Location
+}
+
+// Renderer turns notices into mail. It parses its templates once, in
+// [NewRenderer], and is then immutable and safe for concurrent use.
+type Renderer struct {
+	from     ticket.Address
+	lang     string
+	hostname string
+	loc      *time.Location
+	blobs    func(string) (io.ReadCloser, error)
+	maxTotal int64
+	kinds    map[ticket.NoticeKind]*kindTemplates
+}
+
+type kindTemplates struct {
+	subject *texttemplate.Template
+	text    *texttemplate.Template
+	html    *htmltemplate.Template
+}
+
+// Kinds lists every notice kind a [Renderer] has templates for, in the
+// order of the procedure.
+func Kinds() []ticket.NoticeKind {
+	return []ticket.NoticeKind{
+		ticket.NoticeAck, ticket.NoticeNewTicket, ticket.NoticeAssigned, ticket.NoticeLevelChanged,
+		ticket.NoticeResolved, ticket.NoticeResolvedDesk, ticket.NoticeClosed, ticket.NoticeReopened,
+		ticket.NoticeReopenedUser, ticket.NoticeReply, ticket.NoticeRequesterReply, ticket.NoticeReceipt,
+		ticket.NoticeHelp,
+	}
+}
+
+// ForStaff reports whether notices of kind k go to staff. Only those show
+// a ticket's history and internal notes; the others go to requesters (or,
+// for receipts and help, to whoever wrote) and never do.
+func ForStaff(k ticket.NoticeKind) bool {
+	switch k {
+	case ticket.NoticeNewTicket, ticket.NoticeAssigned, ticket.NoticeResolvedDesk,
+		ticket.NoticeReopened, ticket.NoticeRequesterReply:
+		return true
+	}
+	return false
+}
+
+// NewRenderer parses the templates for opts.Lang, with the overrides of
+// opts.TemplateDir, and renders a sample of every kind so that a template
+// that does not parse or refers to an unknown field is reported now, with
+// its file name, rather than when a notice is due. It reads TemplateDir but
+// does no other I/O.
+func NewRenderer(opts RendererOptions) (*Renderer, error) {
+	if _, err := netmail.ParseAddress(opts.From.Addr); err != nil {
+		return nil, fmt.Errorf("notify: from address %q: %w", opts.From.Addr, err)
+	}
+	lang := opts.Lang
+	if lang == "" {
+		lang = "es"
+	}
+	if lang != "es" && lang != "en" {
+		return nil, fmt.Errorf("notify: language %q: want es or en", opts.Lang)
+	}
+	r := &Renderer{
+		from:     opts.From,
+		lang:     lang,
+		hostname: opts.Hostname,
+		loc:      opts.Location,
+		blobs:    opts.Attachments,
+		maxTotal: opts.MaxAttachTotal,
+		kinds:    make(map[ticket.NoticeKind]*kindTemplates),
+	}
+	if r.hostname == "" {
+		_, r.hostname, _ = strings.Cut(opts.From.Addr, "@")
+	}
+	if r.loc == nil {
+		r.loc = time.UTC
+	}
+	if r.maxTotal == 0 {
+		r.maxTotal = DefaultMaxAttachTotal
+	}
+	read := func(name string) (string, []byte, error) {
+		if opts.TemplateDir != "" {
+			for _, p := range []string{filepath.Join(opts.TemplateDir, lang, name), filepath.Join(opts.TemplateDir, name)} {
+				b, err := os.ReadFile(p)
+				if err == nil {
+					return p, b, nil
+				}
+				if !errors.Is(err, fs.ErrNotExist) {
+					return p, nil, fmt.Errorf("notify: template %s: %w", p, err)
+				}
+			}
+		}
+		p := "templates/" + lang + "/" + name
+		b, err := embedded.ReadFile(p)
+		if err != nil {
+			return p, nil, fmt.Errorf("notify: template %s: %w", p, err)
+		}
+		return p, b, nil
+	}
+	commonTextPath, commonText, err := read("_common.txt.tmpl")
+	if err != nil {
+		return nil, err
+	}
+	commonHTMLPath, commonHTML, err := read("_common.html.tmpl")
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range Kinds() {
+		kt := &kindTemplates{}
+		p, b, err := read(string(k) + ".subject.tmpl")
+		if err != nil {
+			return nil, err
+		}
+		if kt.subject, err = texttemplate.New(p).Option("missingkey=zero").Funcs(textFuncs()).Parse(string(b)); err != nil {
+			return nil, fmt.Errorf("notify: parse %s: %w", p, err)
+		}
+		p, b, err = read(string(k) + ".txt.tmpl")
+		if err != nil {
+			return nil, err
+		}
+		t := texttemplate.New(p).Option("missingkey=zero").Funcs(textFuncs())
+		if _, err := t.New(commonTextPath).Parse(string(commonText)); err != nil {
+			return nil, fmt.Errorf("notify: parse %s: %w", commonTextPath, err)
+		}
+		if kt.text, err = t.Parse(string(b)); err != nil {
+			return nil, fmt.Errorf("notify: parse %s: %w", p, err)
+		}
+		p, b, err = read(string(k) + ".html.tmpl")
+		if err != nil {
+			return nil, err
+		}
+		h := htmltemplate.New(p).Option("missingkey=zero").Funcs(htmlFuncs())
+		if _, err := h.New(commonHTMLPath).Parse(string(commonHTML)); err != nil {
+			return nil, fmt.Errorf("notify: parse %s: %w", commonHTMLPath, err)
+		}
+		if kt.html, err = h.Parse(string(b)); err != nil {
+			return nil, fmt.Errorf("notify: parse %s: %w", p, err)
+		}
+		r.kinds[k] = kt
+	}
+	for _, k := range Kinds() {
+		if _, err := r.Render(samplePending(k)); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// Rendered is what the templates of one notice produced.
+type Rendered struct {
+	Subject string
+	Text    string
+	HTML    string
+	// Attach lists the files re-attached to the mail; Listed the files only
+	// named in it (over the size limit, or no store to read them from).
+	Attach []ticket.Attachment
+	Listed []ticket.Attachment
+}
+
+// Render executes the templates of p's kind. It reads no file: the split
+// between attached and listed files assumes every stored file is readable.
+// It is safe for concurrent use.
+func (r *Renderer) Render(p ticket.Pending) (Rendered, error) {
+	attach, listed := r.planAttachments(p.Notice)
+	return r.render(p, attach, listed)
+}
+
+func (r *Renderer) render(p ticket.Pending, attach, listed []ticket.Attachment) (Rendered, error) {
+	n := p.Notice
+	kt, ok := r.kinds[n.Kind]
+	if !ok {
+		return Rendered{}, fmt.Errorf("notify: no template for notice kind %q", n.Kind)
+	}
+	if n.Ticket == nil {
+		return Rendered{}, fmt.Errorf("notify: notice %d (%s) has no ticket", p.Seq, n.Kind)
+	}
+	v := r.view(n, attach, listed)
+	out := Rendered{Attach: attach, Listed: listed}
+	var b strings.Builder
+	if err := kt.subject.Execute(&b, v); err != nil {
+		return Rendered{}, fmt.Errorf("notify: render %s: %w", kt.subject.Name(), err)
+	}
+	out.Subject = oneLine(b.String())
+	b.Reset()
+	if err := kt.text.Execute(&b, v); err != nil {
+		return Rendered{}, fmt.Errorf("notify: render %s: %w", kt.text.Name(), err)
+	}
+	out.Text = tidyText(b.String())
+	b.Reset()
+	if err := kt.html.Execute(&b, v); err != nil {
+		return Rendered{}, fmt.Errorf("notify: render %s: %w", kt.html.Name(), err)
+	}
+	out.HTML = b.String()
+	return out, nil
+}
+
+// planAttachments decides which files of the ticket go with an assignment
+// mail: in order, as long as the running total stays within the limit.
+// Ticket.Attachments holds the files of the original request first, then
+// those of later mails.
+func (r *Renderer) planAttachments(n ticket.Notice) (attach, listed []ticket.Attachment) {
+	if n.Kind != ticket.NoticeAssigned || n.Ticket == nil {
+		return nil, nil
+	}
+	var total int64
+	for _, a := range n.Ticket.Attachments {
+		if r.blobs != nil && r.maxTotal > 0 && a.Size >= 0 && total+a.Size <= r.maxTotal {
+			total += a.Size
+			attach = append(attach, a)
+			continue
+		}
+		listed = append(listed, a)
+	}
+	return attach, listed
+}
+
+// Message renders p as a complete message, ready for [Sender.Send]: headers,
+// a text part, an HTML alternative and, for assignments, the request's files
+// read through RendererOptions.Attachments. A file that cannot be read is
+// listed instead of attached. Errors are permanent: the same notice would
+// fail the same way again.
+func (r *Renderer) Message(p ticket.Pending) (*mail.Msg, error) {
+	n := p.Notice
+	if len(n.To) == 0 {
+		return nil, fmt.Errorf("notify: notice %d (%s) has no recipient", p.Seq, n.Kind)
+	}
+	plan, listed := r.planAttachments(n)
+	var attach []ticket.Attachment
+	var contents [][]byte
+	for _, a := range plan {
+		b, err := r.readBlob(a)
+		if err != nil {
+			listed = append(listed, a)
+			continue
+		}
+		attach = append(attach, a)
+		contents = append(contents, b)
+	}
+	out, err := r.render(p, attach, listed)
+	if err != nil {
+		return nil, err
+	}
+
+	m := mail.NewMsg(mail.WithNoDefaultUserAgent())
+	m.SetAddrHeaderFromMailAddress(mail.HeaderFrom, &netmail.Address{Name: r.from.Name, Address: r.from.Addr})
+	m.SetAddrHeaderFromMailAddress(mail.HeaderReplyTo, &netmail.Address{Name: r.from.Name, Address: r.from.Addr})
+	to := make([]*netmail.Address, 0, len(n.To))
+	for _, a := range n.To {
+		if _, err := netmail.ParseAddress(a.Addr); err != nil {
+			return nil, fmt.Errorf("notify: notice %d: recipient %q: %w", p.Seq, a.Addr, err)
+		}
+		to = append(to, &netmail.Address{Name: a.Name, Address: a.Addr})
+	}
+	m.SetAddrHeaderFromMailAddress(mail.HeaderTo, to...)
+	m.Subject(out.Subject)
+	date := p.CreatedAt
+	if date.IsZero() {
+		date = time.Now()
+	}
+	// The Date is when the notice was committed, so that a retry sends the
+	// very same message.
+	m.SetDateWithValue(date.In(r.loc))
+
+	msgID := bareID(p.MessageID)
+	if !validID(msgID) {
+		msgID = fmt.Sprintf("%s.n%d@%s", n.Ticket.ID, p.Seq, r.hostname)
+	}
+	m.SetMessageIDWithValue(msgID) // adds the angle brackets
+	// RFC 5322 §3.6.4: In-Reply-To names the parent, References the thread.
+	refs := references(n.Ticket.Thread, n.InReplyTo, msgID)
+	parent := bareID(n.InReplyTo)
+	if !validID(parent) {
+		parent = ""
+		if len(refs) > 0 {
+			parent = refs[len(refs)-1]
+		}
+	}
+	if parent != "" {
+		m.SetGenHeader(mail.HeaderInReplyTo, "<"+parent+">")
+	}
+	if len(refs) > 0 {
+		// One value: SetGenHeader joins several with ", ", which is not the
+		// References syntax (a list separated by folding white space).
+		m.SetGenHeader(mail.HeaderReferences, "<"+strings.Join(refs, "> <")+">")
+	}
+	// RFC 3834 §5: auto-replied answers a mail, auto-generated is any other
+	// automatic message. Both tell well-behaved responders not to answer.
+	if n.InReplyTo != "" {
+		m.SetGenHeader(HeaderAutoSubmitted, "auto-replied")
+	} else {
+		m.SetGenHeader(HeaderAutoSubmitted, "auto-generated")
+	}
+	m.SetGenHeader(mail.HeaderXAutoResponseSuppress, "All")
+	m.SetGenHeader(HeaderTicket, string(n.Ticket.ID))
+	m.SetGenHeader(mail.HeaderContentLang, r.lang)
+
+	m.SetBodyString(mail.TypeTextPlain, out.Text)
+	m.AddAlternativeString(mail.TypeTextHTML, out.HTML)
+	for i, a := range attach {
+		name := a.Filename
+		if name == "" {
+			name = fmt.Sprintf("adjunto-%d", i+1)
+		}
+		var fopts []mail.FileOption
+		if a.ContentType != "" {
+			fopts = append(fopts, mail.WithFileContentType(mail.ContentType(a.ContentType)))
+		}
+		if err := m.AttachReader(name, bytes.NewReader(contents[i]), fopts...); err != nil {
+			return nil, fmt.Errorf("notify: attach %q: %w", name, err)
+		}
+	}
+	return m, nil
+}
+
+// Bytes renders p as the bytes of a complete message, as [Renderer.Message]
+// would send them.
+func (r *Renderer) Bytes(p ticket.Pending) ([]byte, error) {
+	m, err := r.Message(p)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if _, err := m.WriteTo(&b); err != nil {
+		return nil, fmt.Errorf("notify: write message: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// The headers the renderer sets beyond those go-mail names.
+const (
+	// HeaderAutoSubmitted is RFC 3834's mark of automatic mail.
+	HeaderAutoSubmitted mail.Header = "Auto-Submitted"
+	// HeaderTicket carries the ticket ID, for filters and for tracing.
+	HeaderTicket mail.Header = "X-Ticketd-Ticket"
+)
+
+// readBlob reads a stored file whole, refusing one larger than recorded.
+func (r *Renderer) readBlob(a ticket.Attachment) ([]byte, error) {
+	rc, err := r.blobs(a.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, a.Size+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) != a.Size {
+		return nil, fmt.Errorf("blob %s: %d bytes, %d recorded", a.SHA256, len(b), a.Size)
+	}
+	return b, nil
+}
+
+// references returns the Message-IDs (without brackets) for the References
+// header: the ticket's thread, plus the mail answered if the thread lacks
+// it, without the message's own ID, trimmed to the first and the last ones.
+func references(thread []string, inReplyTo, self string) []string {
+	var out []string
+	seen := map[string]bool{self: true}
+	add := func(id string) {
+		id = bareID(id)
+		if validID(id) && !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	for _, id := range thread {
+		add(id)
+	}
+	add(inReplyTo)
+	if len(out) > maxReferences {
+		out = append(out[:1], out[len(out)-maxReferences+1:]...)
+	}
+	return out
+}
+
+func bareID(id string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(id), "<"), ">")
+}
+
+// validID accepts a Message-ID (without brackets) that can go into a header
+// as is: printable ASCII without spaces or brackets, with an "@".
+func validID(id string) bool {
+	if id == "" || !strings.Contains(id, "@") {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if c <= ' ' || c > '~' || c == '<' || c == '>' {
+			return false
+		}
+	}
+	return true
+}
+
+// oneLine collapses white space, so that a subject never spans lines.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// tidyText trims trailing blanks on each line and collapses runs of blank
+// lines left by template actions.
+func tidyText(s string) string {
+	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
+	out := make([]string, 0, len(lines))
+	blank := 0
+	for _, l := range lines {
+		l = strings.TrimRight(l, " \t")
+		if l == "" {
+			blank++
+			if blank > 1 {
+				continue
+			}
+		} else {
+			blank = 0
+		}
+		out = append(out, l)
+	}
+	return strings.TrimSpace(strings.Join(out, "\n")) + "\n"
+}
