@@ -1,0 +1,276 @@
+package config
+
+import "time"
+
+// Config is the whole of ticketd's configuration. [Load] fills it; cmd/ticketd
+// copies its sections into each package's Options. The mapstructure tags are
+// the keys of config.example.yaml. A Config is a plain value: safe to copy
+// and to read from several goroutines.
+type Config struct {
+	// DataDir holds the database and the stored mail. Default "./data",
+	// relative to the working directory.
+	DataDir string `mapstructure:"data_dir"`
+	// Ticket says how tickets are numbered and answered.
+	Ticket TicketConfig `mapstructure:"ticket"`
+	// IMAP is the mailbox requests are read from.
+	IMAP IMAPConfig `mapstructure:"imap"`
+	// SMTP is the server replies and notices are sent through.
+	SMTP SMTPConfig `mapstructure:"smtp"`
+	// Groups are the support teams, by name (lowercase, one word).
+	Groups map[string]GroupConfig `mapstructure:"groups"`
+	// Templates overrides the built-in mail templates.
+	Templates TemplatesConfig `mapstructure:"templates"`
+	// Admin is the local status endpoint and the operator alerts.
+	Admin AdminConfig `mapstructure:"admin"`
+	// Log sets the format and level of ticketd's own log.
+	Log LogConfig `mapstructure:"log"`
+	// Outbox sets how failed outgoing mail is retried.
+	Outbox OutboxConfig `mapstructure:"outbox"`
+
+	// File is the config file that was read, "" when none was.
+	File string `mapstructure:"-"`
+	// Warnings are problems that do not stop startup but that an operator
+	// should fix, such as a file holding a password that others can read.
+	// The caller logs them.
+	Warnings []string `mapstructure:"-"`
+}
+
+// TicketConfig says how tickets are numbered and answered.
+type TicketConfig struct {
+	// IDPrefix starts every ticket ID ("OTI" gives OTI-2026-000123): 1 to 16
+	// ASCII letters or digits, starting with a letter. Default "OTI".
+	IDPrefix string `mapstructure:"id_prefix"`
+	// Lang is the language of the mail sent to requesters: "es" (default)
+	// or "en".
+	Lang string `mapstructure:"lang"`
+	// AutoReplyLimit is how many automatic mails one address may receive
+	// within AutoReplyWindow, a guard against mail loops. Default 10.
+	AutoReplyLimit int `mapstructure:"auto_reply_limit"`
+	// AutoReplyWindow is the window of AutoReplyLimit. Default 1h.
+	AutoReplyWindow time.Duration `mapstructure:"auto_reply_window"`
+}
+
+// The values of [IMAPConfig.TLS] and [SMTPConfig.TLS].
+const (
+	TLSImplicit = "implicit" // TLS from the first byte (RFC 8314)
+	TLSStartTLS = "starttls" // clear text upgraded with STARTTLS
+	TLSNone     = "none"     // clear text: loopback only unless allow_insecure
+)
+
+// The values of [IMAPConfig.Auth] and [SMTPConfig.Auth].
+const (
+	AuthNone        = ""            // SMTP only: no authentication
+	AuthPlain       = "plain"       // username and password (IMAP LOGIN or SASL PLAIN)
+	AuthLogin       = "login"       // SMTP only: SASL LOGIN
+	AuthXOAUTH2     = "xoauth2"     // OAuth 2.0 token, Google and Microsoft 365
+	AuthOAuthBearer = "oauthbearer" // IMAP only: OAuth 2.0 token, RFC 7628
+)
+
+// IMAPConfig is the mailbox requests are read from.
+type IMAPConfig struct {
+	// Host is the server's name or IP address. Required.
+	Host string `mapstructure:"host"`
+	// Port is the TCP port. Zero in the file means the default of the TLS
+	// mode, and [Load] replaces it: 993 for implicit, 143 otherwise.
+	Port int `mapstructure:"port"`
+	// TLS is "implicit" (default), "starttls" or "none".
+	TLS string `mapstructure:"tls"`
+	// AllowInsecure permits TLS "none" to a host that is not a loopback
+	// address. Default false.
+	AllowInsecure bool `mapstructure:"allow_insecure"`
+	// Username is the login name, also sent with the OAuth mechanisms.
+	Username string `mapstructure:"username"`
+	// Password is the password for auth "plain". [Load] fills it from
+	// PasswordFile when that is set.
+	Password Secret `mapstructure:"password"`
+	// PasswordFile names a file holding the password.
+	PasswordFile string `mapstructure:"password_file"`
+	// Auth is "plain" (default), "xoauth2" or "oauthbearer".
+	Auth string `mapstructure:"auth"`
+	// OAuth says where the access token comes from for the OAuth mechanisms.
+	OAuth OAuthConfig `mapstructure:"oauth"`
+	// Mailbox is the mailbox to read. Default "INBOX".
+	Mailbox string `mapstructure:"mailbox"`
+	// ProcessedMailbox, if set, is where processed mail is moved; "" means
+	// processed mail stays and is only flagged \Seen.
+	ProcessedMailbox string `mapstructure:"processed_mailbox"`
+	// PollInterval is how often the mailbox is checked when IDLE is not
+	// available. Default 1m; must be positive.
+	PollInterval time.Duration `mapstructure:"poll_interval"`
+	// IdleRestart is how long one IDLE command lasts before it is renewed
+	// (RFC 2177 asks for less than 29 minutes). Default 25m.
+	IdleRestart time.Duration `mapstructure:"idle_restart"`
+	// MaxMessageSize is the largest mail fetched, in bytes; larger mail is
+	// quarantined. Default 25 MiB.
+	MaxMessageSize int64 `mapstructure:"max_message_size"`
+}
+
+// OAuthConfig says where an OAuth 2.0 access token comes from. For the OAuth
+// mechanisms exactly one source must be set: TokenFile, TokenCommand, or the
+// client-credentials flow (ClientID, a client secret and TokenURL). The
+// token itself is fetched at connection time by the caller, not by [Load].
+type OAuthConfig struct {
+	// TokenFile names a file holding a current access token, kept fresh by
+	// another program. It is re-read for every connection.
+	TokenFile string `mapstructure:"token_file"`
+	// TokenCommand is a shell command that prints a current access token.
+	TokenCommand string `mapstructure:"token_command"`
+	// ClientID is the application's ID for the client-credentials flow.
+	ClientID string `mapstructure:"client_id"`
+	// ClientSecret is the application's secret for the client-credentials
+	// flow. [Load] fills it from ClientSecretFile when that is set.
+	ClientSecret Secret `mapstructure:"client_secret"`
+	// ClientSecretFile names a file holding the client secret.
+	ClientSecretFile string `mapstructure:"client_secret_file"`
+	// TokenURL is the token endpoint of the client-credentials flow, e.g.
+	// https://login.microsoftonline.com/TENANT/oauth2/v2.0/token.
+	TokenURL string `mapstructure:"token_url"`
+	// Scopes are requested with the client-credentials flow, e.g.
+	// https://outlook.office365.com/.default.
+	Scopes []string `mapstructure:"scopes"`
+}
+
+// IsZero reports whether no OAuth setting is made.
+func (o OAuthConfig) IsZero() bool {
+	return o.TokenFile == "" && o.TokenCommand == "" && !o.clientCredentials()
+}
+
+// clientCredentials reports whether any setting of the client-credentials
+// flow is made.
+func (o OAuthConfig) clientCredentials() bool {
+	return o.ClientID != "" || o.ClientSecret != "" || o.ClientSecretFile != "" ||
+		o.TokenURL != "" || len(o.Scopes) > 0
+}
+
+// SMTPConfig is the server replies and notices are sent through.
+type SMTPConfig struct {
+	// Host is the server's name or IP address. Required.
+	Host string `mapstructure:"host"`
+	// Port is the TCP port. Zero in the file means the default of the TLS
+	// mode, and [Load] replaces it: 465 implicit, 587 starttls, 25 none.
+	Port int `mapstructure:"port"`
+	// TLS is "starttls" (default), "implicit" or "none".
+	TLS string `mapstructure:"tls"`
+	// AllowInsecure permits TLS "none" to a host that is not a loopback
+	// address. Default false.
+	AllowInsecure bool `mapstructure:"allow_insecure"`
+	// Username is the login name.
+	Username string `mapstructure:"username"`
+	// Password is the password for auth "plain" and "login". [Load] fills
+	// it from PasswordFile when that is set.
+	Password Secret `mapstructure:"password"`
+	// PasswordFile names a file holding the password.
+	PasswordFile string `mapstructure:"password_file"`
+	// Auth is "" (default: no authentication), "plain", "login" or
+	// "xoauth2".
+	Auth string `mapstructure:"auth"`
+	// OAuth says where the access token comes from for "xoauth2".
+	OAuth OAuthConfig `mapstructure:"oauth"`
+	// From is the From of every mail sent, an address that may carry a
+	// display name: "Mesa de servicios OTI <soporte.oti@example.gov.co>".
+	// Required.
+	From string `mapstructure:"from"`
+	// SupportAddress is the Reply-To of every mail sent, a bare address.
+	// Default: the address of From.
+	SupportAddress string `mapstructure:"support_address"`
+	// MaxAttachTotal is the most attachment bytes forwarded in one mail.
+	// Default 10 MiB.
+	MaxAttachTotal int64 `mapstructure:"max_attach_total"`
+}
+
+// The values of [GroupConfig.Kind].
+const (
+	KindDesk       = "desk"       // the service desk (level 1)
+	KindOnSite     = "onsite"     // on-site support
+	KindSpecialist = "specialist" // OTI specialists
+	KindProvider   = "provider"   // a contracted third party
+)
+
+// GroupConfig is one support team. Its name is its key in [Config.Groups].
+type GroupConfig struct {
+	// Level is 1 (the service desk), 2 or 3. Required.
+	Level int `mapstructure:"level"`
+	// Members are the addresses of the people in the group; each may carry
+	// a display name.
+	Members []string `mapstructure:"members"`
+	// Kind is "desk", "onsite", "specialist" or "provider"; "" leaves the
+	// choice to the ticket package (desk at level 1, specialist otherwise).
+	Kind string `mapstructure:"kind"`
+	// Default marks the group that receives escalations to its level that
+	// name no group. At most one per level.
+	Default bool `mapstructure:"default"`
+}
+
+// TemplatesConfig overrides the built-in mail templates.
+type TemplatesConfig struct {
+	// Dir is a directory of templates that replace the built-in ones of the
+	// same name; "" means built-in templates only.
+	Dir string `mapstructure:"dir"`
+}
+
+// AdminConfig is the local status endpoint and the operator alerts.
+type AdminConfig struct {
+	// Listen is where the admin HTTP endpoint listens: "host:port" or
+	// "unix:/path/to/socket". Default "127.0.0.1:8025"; "" disables it.
+	Listen string `mapstructure:"listen"`
+	// AlertTo are the addresses told when fetching mail keeps failing.
+	// Empty means no alert mail.
+	AlertTo []string `mapstructure:"alert_to"`
+	// AlertAfter is how long fetching must fail before AlertTo is mailed,
+	// once per outage. Default 15m.
+	AlertAfter time.Duration `mapstructure:"alert_after"`
+}
+
+// LogConfig sets the format and level of ticketd's own log.
+type LogConfig struct {
+	// Format is "text" (default) or "json".
+	Format string `mapstructure:"format"`
+	// Level is "debug", "info" (default), "warn" or "error".
+	Level string `mapstructure:"level"`
+}
+
+// OutboxConfig sets how failed outgoing mail is retried: with exponential
+// backoff from RetryMin up to RetryMax between attempts.
+type OutboxConfig struct {
+	// RetryMin is the first wait after a failed send. Default 5s.
+	RetryMin time.Duration `mapstructure:"retry_min"`
+	// RetryMax caps the wait between attempts. Default 30m.
+	RetryMax time.Duration `mapstructure:"retry_max"`
+}
+
+// Default returns the built-in defaults. They are not a valid configuration
+// by themselves: imap.host, smtp.host, smtp.from, the credentials and a
+// level-1 group have no default. Ports are 0 (the default of the TLS mode).
+func Default() Config {
+	return Config{
+		DataDir: "./data",
+		Ticket: TicketConfig{
+			IDPrefix:        "OTI",
+			Lang:            "es",
+			AutoReplyLimit:  10,
+			AutoReplyWindow: time.Hour,
+		},
+		IMAP: IMAPConfig{
+			TLS:            TLSImplicit,
+			Auth:           AuthPlain,
+			OAuth:          OAuthConfig{Scopes: []string{}},
+			Mailbox:        "INBOX",
+			PollInterval:   time.Minute,
+			IdleRestart:    25 * time.Minute,
+			MaxMessageSize: 25 << 20,
+		},
+		SMTP: SMTPConfig{
+			TLS:            TLSStartTLS,
+			Auth:           AuthNone,
+			OAuth:          OAuthConfig{Scopes: []string{}},
+			MaxAttachTotal: 10 << 20,
+		},
+		Admin: AdminConfig{
+			Listen:     "127.0.0.1:8025",
+			AlertTo:    []string{},
+			AlertAfter: 15 * time.Minute,
+		},
+		Log:    LogConfig{Format: "text", Level: "info"},
+		Outbox: OutboxConfig{RetryMin: 5 * time.Second, RetryMax: 30 * time.Minute},
+	}
+}
