@@ -19,6 +19,10 @@ type Inbound struct {
 	// Text is the new text of the mail: for a reply, without the quoted
 	// history. Commands are read from it.
 	Text string
+	// Body is the whole text of the mail (with a forwarded or quoted
+	// request), recorded as the request when the mail opens a ticket; empty
+	// means Text.
+	Body string
 	// Attachments that came with the mail, already stored.
 	Attachments []Attachment
 	// RawSHA256 is the hash of the raw mail as received and stored.
@@ -70,11 +74,15 @@ func (d *Desk) Directory() *Directory { return d.dir }
 // relatedTo names the closed ticket a later mail was about, if any.
 func (d *Desk) Open(id ID, in Inbound, relatedTo ID, now time.Time) Outcome {
 	desk := d.dir.Desk()
+	body := in.Body
+	if body == "" {
+		body = in.Text
+	}
 	t := &Ticket{
 		ID:        id,
 		Subject:   cleanSubject(in.Subject),
 		Requester: Address{Name: in.From.Name, Addr: NormalizeAddr(in.From.Addr)},
-		Body:      in.Text,
+		Body:      body,
 		Level:     Level1,
 		Group:     desk.Name,
 		State:     StateOpen,
@@ -97,7 +105,7 @@ func (d *Desk) Open(id ID, in Inbound, relatedTo ID, now time.Time) Outcome {
 	}
 	addAttachmentData(data, in.Attachments)
 	o := Outcome{Ticket: t}
-	o.append(Entry{At: now, Actor: actor, Kind: KindOpened, Text: in.Text, MessageID: in.MessageID, Data: data})
+	o.append(Entry{At: now, Actor: actor, Kind: KindOpened, Text: body, MessageID: in.MessageID, Data: data})
 	o.degraded(in, now)
 
 	parsed := ParseCommands(in.Text)
@@ -106,7 +114,7 @@ func (d *Desk) Open(id ID, in Inbound, relatedTo ID, now time.Time) Outcome {
 		d.applyCommands(&o, in, parsed, now)
 	}
 	o.notify(Notice{Kind: NoticeAck, To: []Address{t.Requester}, InReplyTo: in.MessageID})
-	o.notify(Notice{Kind: NoticeNewTicket, To: d.dir.MemberAddresses(desk.Name), Actor: actor, Text: in.Text})
+	o.notify(Notice{Kind: NoticeNewTicket, To: d.dir.MemberAddresses(desk.Name), Actor: actor, Text: body})
 	o.finish()
 	return o
 }

@@ -1,0 +1,351 @@
+// Package daemon is ticketd's main loop: it takes each new mail from the
+// mailbox, parses it, routes and applies it through the service, and
+// commits the ticket change, the notifications it owes and the mailbox
+// checkpoint in one transaction; then it wakes the outbox worker.
+//
+// A mail that cannot be processed (a bug, a record that does not decode, a
+// panic) is quarantined with its reason, committed with the checkpoint so it
+// never blocks the mails behind it, and can be re-run by an operator. A
+// failure to write (read-only data directory, full disk) commits nothing:
+// the mail is left unflagged on the server and retried with backoff.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/ticketd/ticketd/internal/blob"
+	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/store"
+	"github.com/ticketd/ticketd/mailbox"
+	"github.com/ticketd/ticketd/mailbox/parse"
+	"github.com/ticketd/ticketd/ticket"
+)
+
+// Fetcher is the mailbox side of the loop; *mailbox.Poller implements it.
+type Fetcher interface {
+	Run(ctx context.Context, cp mailbox.CheckpointFunc, h mailbox.Handler) error
+	Status() mailbox.Status
+}
+
+// Outbox is the notification side; *notify.Worker implements it.
+type Outbox interface {
+	Run(ctx context.Context) error
+	Kick()
+	Flush(ctx context.Context) error
+}
+
+// Options configures a [Loop]. DB, Service and Blobs are required.
+type Options struct {
+	DB      *store.DB
+	Service *service.Service
+	Blobs   *blob.Store
+	// Fetcher and Outbox may be nil for a loop that only processes mail
+	// handed to it (tests, quarantine re-runs).
+	Fetcher Fetcher
+	Outbox  Outbox
+	// Mailbox names the checkpoint; "" means INBOX.
+	Mailbox string
+	// MaxSize is the largest raw mail kept; zero means 25 MiB.
+	MaxSize int64
+	// FlushTimeout bounds how long shutdown waits for the outbox to drain;
+	// zero means 10s.
+	FlushTimeout time.Duration
+	Metrics      *Metrics
+	Now          func() time.Time
+	Logger       *slog.Logger
+}
+
+// Loop runs the daemon. Its methods are safe for concurrent use.
+type Loop struct {
+	opts Options
+	log  *slog.Logger
+	// mu serialises mail processing: the poller's handler and operator
+	// re-runs of quarantined mail.
+	mu sync.Mutex
+}
+
+// New checks opts and returns a Loop; it does no I/O.
+func New(opts Options) (*Loop, error) {
+	if opts.DB == nil || opts.Service == nil || opts.Blobs == nil {
+		return nil, errors.New("daemon: DB, Service and Blobs are required")
+	}
+	if opts.Mailbox == "" {
+		opts.Mailbox = "INBOX"
+	}
+	if opts.MaxSize == 0 {
+		opts.MaxSize = 25 << 20
+	}
+	if opts.FlushTimeout == 0 {
+		opts.FlushTimeout = 10 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	return &Loop{opts: opts, log: opts.Logger.With("component", "daemon", "mailbox", opts.Mailbox)}, nil
+}
+
+// Run fetches and processes mail and delivers notifications until ctx ends.
+// Then it stops fetching (the mail in hand is finished or left for the next
+// start), lets the outbox flush for at most FlushTimeout, and returns nil.
+func (l *Loop) Run(ctx context.Context) error {
+	if l.opts.Fetcher == nil || l.opts.Outbox == nil {
+		return errors.New("daemon: Run needs a Fetcher and an Outbox")
+	}
+	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWorker()
+	workerDone := make(chan error, 1)
+	go func() { workerDone <- l.opts.Outbox.Run(workerCtx) }()
+
+	err := l.opts.Fetcher.Run(ctx, l.checkpoint, l.Handle)
+	l.log.Info("fetching stopped; flushing the outbox", "timeout", l.opts.FlushTimeout)
+	stopWorker()
+	<-workerDone
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.FlushTimeout)
+	defer cancel()
+	if ferr := l.opts.Outbox.Flush(flushCtx); ferr != nil {
+		l.log.Warn("outbox not fully flushed; pending notifications go out at the next start", "err", ferr)
+	}
+	return err
+}
+
+func (l *Loop) checkpoint(ctx context.Context) (mailbox.Checkpoint, error) {
+	var cp store.Checkpoint
+	err := l.opts.DB.View(ctx, func(tx *store.Tx) error {
+		var err error
+		cp, err = tx.Checkpoint(l.opts.Mailbox)
+		return err
+	})
+	return mailbox.Checkpoint{UIDValidity: cp.UIDValidity, UID: cp.UID}, err
+}
+
+// Handle processes one message from the mailbox; it is the poller's
+// [mailbox.Handler]. It returns nil once the message's effects and the new
+// checkpoint are committed (or the message is quarantined), and an error
+// when nothing could be committed, so that the message is retried.
+func (l *Loop) Handle(ctx context.Context, m *mailbox.Message) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	log := l.log.With("uidvalidity", m.UIDValidity, "uid", m.UID)
+	l.opts.Metrics.MailsFetched.Inc()
+	pm, err := parse.Read(m.Body, parse.Options{MaxSize: l.opts.MaxSize, Blobs: l.opts.Blobs})
+	if err != nil {
+		// Reading from the server or writing the blob store failed: nothing
+		// is committed and the poller retries.
+		l.opts.Metrics.ProcessFailures.Inc()
+		return fmt.Errorf("read uid %d: %w", m.UID, err)
+	}
+	if m.Truncated && !pm.Truncated {
+		pm.Truncated = true
+		pm.RawSize = m.Size
+	}
+	cp := store.Checkpoint{UIDValidity: m.UIDValidity, UID: m.UID}
+	res, err := l.commit(ctx, pm, &cp, m.InternalDate, log)
+	if err != nil {
+		l.opts.Metrics.ProcessFailures.Inc()
+		return err
+	}
+	l.observe(res, m.InternalDate)
+	return nil
+}
+
+// commit ingests pm and, if cp is not nil, moves the checkpoint, in one
+// transaction. A failure of the processing itself quarantines the mail (in
+// a transaction of its own that also moves the checkpoint); a failure to
+// write returns an error and commits nothing.
+func (l *Loop) commit(ctx context.Context, pm *parse.Mail, cp *store.Checkpoint, arrived time.Time, log *slog.Logger) (service.Result, error) {
+	mail := toServiceMail(pm, l.opts.MaxSize)
+	log = log.With("message_id", mail.MessageID)
+	var res service.Result
+	var procErr error
+	err := l.opts.DB.Update(ctx, func(tx *store.Tx) error {
+		res, procErr = l.ingest(tx, mail)
+		if procErr != nil {
+			return procErr
+		}
+		if cp != nil {
+			return tx.SetCheckpoint(l.opts.Mailbox, *cp)
+		}
+		return nil
+	})
+	switch {
+	case err == nil:
+		log.Info("mail processed", "ticket_id", res.TicketID, "outcome", res.Outcome, "notices", res.Notices, "refused", res.Refused)
+		if l.opts.Outbox != nil && res.Notices > 0 {
+			l.opts.Outbox.Kick()
+		}
+		return res, nil
+	case procErr == nil:
+		return res, fmt.Errorf("commit mail %s: %w", mail.MessageID, err)
+	}
+	q := store.Quarantined{MessageID: mail.MessageID, Reason: procErr.Error(), ReceivedAt: l.opts.Now().UTC(),
+		RawSHA256: pm.RawSHA256, RawSize: pm.RawSize, Mailbox: l.opts.Mailbox}
+	if cp != nil {
+		q.UID = cp.UID
+	}
+	err = l.opts.DB.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		q, err = tx.Quarantine(q)
+		if err != nil {
+			return err
+		}
+		if cp != nil {
+			return tx.SetCheckpoint(l.opts.Mailbox, *cp)
+		}
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("quarantine mail %s: %w", mail.MessageID, err)
+	}
+	l.opts.Metrics.Quarantined.Inc()
+	log.Error("mail quarantined", "quarantine_id", q.ID, "err", procErr)
+	return service.Result{Outcome: "quarantined"}, nil
+}
+
+// ingest runs the service, turning a panic into an error so that one mail
+// never stops the daemon.
+func (l *Loop) ingest(tx *store.Tx, m service.Mail) (res service.Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			l.log.Error("panic while processing mail", "message_id", m.MessageID, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("internal error while processing the mail: %v", r)
+		}
+	}()
+	return l.opts.Service.IngestTx(tx, m)
+}
+
+func (l *Loop) observe(res service.Result, arrived time.Time) {
+	mt := l.opts.Metrics
+	mt.Outcomes.WithLabelValues(res.Outcome).Inc()
+	if res.Outcome == service.Opened {
+		mt.TicketsOpened.Inc()
+	}
+	for _, r := range res.Results {
+		if r.Status == ticket.ResultApplied {
+			mt.CommandsApplied.Inc()
+		} else {
+			mt.CommandsRefused.Inc()
+		}
+	}
+	if !arrived.IsZero() {
+		mt.ArrivalToCommit.Observe(l.opts.Now().Sub(arrived).Seconds())
+	}
+}
+
+// RetryQuarantined re-runs quarantined mail id from its stored raw copy;
+// on success the record is released. It returns what the mail did.
+func (l *Loop) RetryQuarantined(ctx context.Context, id uint64) (service.Result, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var q store.Quarantined
+	if err := l.opts.DB.View(ctx, func(tx *store.Tx) error {
+		var err error
+		q, err = tx.Quarantined(id)
+		return err
+	}); err != nil {
+		return service.Result{}, err
+	}
+	raw, err := l.opts.Blobs.Open(q.RawSHA256)
+	if err != nil {
+		return service.Result{}, fmt.Errorf("open raw mail of quarantine record %d: %w", id, err)
+	}
+	defer raw.Close()
+	pm, err := parse.Read(raw, parse.Options{MaxSize: l.opts.MaxSize, Blobs: l.opts.Blobs})
+	if err != nil {
+		return service.Result{}, fmt.Errorf("read raw mail of quarantine record %d: %w", id, err)
+	}
+	mail := toServiceMail(pm, l.opts.MaxSize)
+	var res service.Result
+	err = l.opts.DB.Update(ctx, func(tx *store.Tx) error {
+		var err error
+		if res, err = l.ingest(tx, mail); err != nil {
+			return err
+		}
+		return tx.Release(id)
+	})
+	if err != nil {
+		_ = l.opts.DB.Update(ctx, func(tx *store.Tx) error {
+			q.Retries++
+			q.Reason = err.Error()
+			_, qerr := tx.Quarantine(q)
+			return qerr
+		})
+		return res, fmt.Errorf("re-run quarantine record %d: %w", id, err)
+	}
+	if l.opts.Outbox != nil && res.Notices > 0 {
+		l.opts.Outbox.Kick()
+	}
+	l.log.Info("quarantined mail re-run", "quarantine_id", id, "ticket_id", res.TicketID, "outcome", res.Outcome)
+	return res, nil
+}
+
+// Ingest processes one raw mail that did not come from the mailbox (tests,
+// tools): the same path as fetched mail, without a checkpoint.
+func (l *Loop) Ingest(ctx context.Context, r io.Reader) (service.Result, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	pm, err := parse.Read(r, parse.Options{MaxSize: l.opts.MaxSize, Blobs: l.opts.Blobs})
+	if err != nil {
+		return service.Result{}, err
+	}
+	res, err := l.commit(ctx, pm, nil, time.Time{}, l.log)
+	if err == nil {
+		l.observe(res, time.Time{})
+	}
+	return res, err
+}
+
+// toServiceMail maps a parsed mail onto what the service routes and applies.
+func toServiceMail(pm *parse.Mail, maxSize int64) service.Mail {
+	m := service.Mail{
+		Inbound: ticket.Inbound{
+			MessageID: pm.MessageID,
+			From:      ticket.Address{Name: pm.From.Name, Addr: pm.From.Addr},
+			Subject:   pm.Subject,
+			Text:      pm.NewText,
+			Body:      pm.Text,
+			RawSHA256: pm.RawSHA256,
+			Auto:      pm.AutoReason,
+			Problems:  append([]string(nil), pm.Problems...),
+		},
+		InReplyTo:  pm.InReplyTo,
+		References: pm.References,
+	}
+	if m.MessageID == "" {
+		// RFC 5322 §3.6.4 makes Message-ID optional: the content identifies
+		// the mail, so the same mail delivered twice is still one.
+		m.MessageID = "sha256:" + pm.RawSHA256
+	}
+	if m.From.Addr == "" && pm.ReturnPath != "" {
+		m.From.Addr = pm.ReturnPath
+	}
+	if m.From.Addr == "" {
+		// Nobody to answer: record it, never reply.
+		m.From.Addr = "desconocido@invalid"
+		if m.Auto == "" {
+			m.Auto = "no sender address"
+		}
+	}
+	if pm.Truncated {
+		m.Problems = append(m.Problems, fmt.Sprintf("mail of %d bytes is larger than the limit of %d bytes: only its first %d bytes were kept", pm.RawSize, maxSize, maxSize))
+	}
+	for _, a := range pm.Attachments {
+		m.Attachments = append(m.Attachments, ticket.Attachment{Filename: a.Filename, ContentType: a.ContentType, Size: a.Size, SHA256: a.SHA256, Inline: a.Inline})
+	}
+	if b := pm.Bounce; b != nil {
+		m.Bounce = &service.Bounce{OriginalMessageID: b.OriginalMessageID, Recipients: b.Recipients, Status: b.Status, Diagnostic: b.Diagnostic}
+	}
+	return m
+}
