@@ -1,0 +1,249 @@
+// Package admin is the operators' side of ticketd: listing and showing
+// tickets, opening a ticket for a phone call, the quarantine, verification
+// of the register and backups. [Local] does it on an open store; [Server]
+// serves it over HTTP on admin.listen (with /healthz and /metrics) while the
+// daemon holds the store; [Client] is what the command line uses to reach a
+// running daemon. bbolt lets one process hold the file, hence the API.
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ticketd/ticketd/internal/blob"
+	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/store"
+	"github.com/ticketd/ticketd/ticket"
+)
+
+// Backend is what operators can do. [Local] and [Client] implement it.
+type Backend interface {
+	Tickets(ctx context.Context, f store.Filter) ([]TicketJSON, error)
+	Ticket(ctx context.Context, id ticket.ID) (TicketJSON, error)
+	Open(ctx context.Context, req OpenRequest) (OpenResult, error)
+	Quarantine(ctx context.Context) ([]store.Quarantined, error)
+	QuarantineShow(ctx context.Context, id uint64) (QuarantineDetail, error)
+	QuarantineRetry(ctx context.Context, id uint64) (OpenResult, error)
+	Verify(ctx context.Context) (VerifyReport, error)
+	Backup(ctx context.Context, w io.Writer) (int64, error)
+}
+
+// TicketJSON is the contract of `ticketd tickets --json` and `ticketd show
+// --json`. Fields are only ever added.
+type TicketJSON struct {
+	ID            ticket.ID           `json:"id"`
+	Subject       string              `json:"subject"`
+	Requester     string              `json:"requester"`
+	RequesterName string              `json:"requester_name,omitempty"`
+	State         ticket.State        `json:"state"`
+	Level         ticket.Level        `json:"level"`
+	Group         string              `json:"group"`
+	Assignee      string              `json:"assignee"`
+	Category      string              `json:"category,omitempty"`
+	Priority      ticket.Priority     `json:"priority,omitempty"`
+	CreatedAt     time.Time           `json:"created_at"`
+	UpdatedAt     time.Time           `json:"updated_at"`
+	RelatedTo     ticket.ID           `json:"related_to,omitempty"`
+	Body          string              `json:"body,omitempty"`
+	Attachments   []ticket.Attachment `json:"attachments,omitempty"`
+	LevelTimes    *ticket.LevelTimes  `json:"level_times,omitempty"`
+	History       []ticket.Entry      `json:"history,omitempty"`
+}
+
+// ToJSON converts a ticket to its JSON view; with history when full.
+func ToJSON(t *ticket.Ticket, d *ticket.Directory, now time.Time, full bool) TicketJSON {
+	j := TicketJSON{ID: t.ID, Subject: t.Subject, Requester: t.Requester.Addr, RequesterName: t.Requester.Name,
+		State: t.State, Level: t.Level, Group: t.Group, Assignee: t.Assignee, Category: t.Category, Priority: t.Priority,
+		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, RelatedTo: t.RelatedTo}
+	if full {
+		j.Body, j.Attachments, j.History = t.Body, t.Attachments, t.History
+		if j.History == nil {
+			j.History = []ticket.Entry{}
+		}
+		lt := ticket.TimeAtLevel(t.History, d, now)
+		j.LevelTimes = &lt
+	}
+	return j
+}
+
+// OpenRequest asks to open a ticket for a request received by phone.
+type OpenRequest struct {
+	Requester     string `json:"requester"`
+	RequesterName string `json:"requester_name,omitempty"`
+	Subject       string `json:"subject"`
+	Body          string `json:"body"`
+	// Agent is who took the call; empty means "ticketd".
+	Agent string `json:"agent,omitempty"`
+}
+
+// OpenResult says which ticket an action opened or touched.
+type OpenResult struct {
+	ID      ticket.ID `json:"id"`
+	Outcome string    `json:"outcome"`
+}
+
+// QuarantineDetail is a quarantine record with the start of its raw mail.
+type QuarantineDetail struct {
+	store.Quarantined
+	// Raw is the beginning of the raw mail as received (at most 64 KiB).
+	Raw string `json:"raw"`
+}
+
+// VerifyReport is the result of checking every ticket's history.
+type VerifyReport struct {
+	Checked int         `json:"checked"`
+	Bad     []BadTicket `json:"bad"`
+}
+
+// BadTicket is a ticket whose history does not verify.
+type BadTicket struct {
+	ID    ticket.ID `json:"id"`
+	Error string    `json:"error"`
+}
+
+// Retrier re-runs quarantined mail; *daemon.Loop implements it.
+type Retrier interface {
+	RetryQuarantined(ctx context.Context, id uint64) (service.Result, error)
+}
+
+// Local implements Backend on an open store.
+type Local struct {
+	DB        *store.DB
+	Service   *service.Service
+	Directory *ticket.Directory
+	Retrier   Retrier
+	// Blobs holds the raw mails, for QuarantineShow.
+	Blobs *blob.Store
+	// OnCommit, if set, is called after a change that owes notifications
+	// (it wakes the outbox worker).
+	OnCommit func()
+	Now      func() time.Time
+}
+
+// ErrNotFound is matched by errors.Is when a ticket or record does not exist.
+var ErrNotFound = store.ErrNotFound
+
+func (l *Local) now() time.Time {
+	if l.Now != nil {
+		return l.Now()
+	}
+	return time.Now()
+}
+
+// Tickets lists tickets matching f.
+func (l *Local) Tickets(ctx context.Context, f store.Filter) ([]TicketJSON, error) {
+	out := []TicketJSON{}
+	err := l.DB.View(ctx, func(tx *store.Tx) error {
+		ts, err := tx.List(f)
+		for i := range ts {
+			out = append(out, ToJSON(&ts[i], l.Directory, l.now(), false))
+		}
+		return err
+	})
+	return out, err
+}
+
+// Ticket returns one ticket with its history.
+func (l *Local) Ticket(ctx context.Context, id ticket.ID) (TicketJSON, error) {
+	var out TicketJSON
+	err := l.DB.View(ctx, func(tx *store.Tx) error {
+		t, err := tx.Ticket(id)
+		if err != nil {
+			return err
+		}
+		out = ToJSON(t, l.Directory, l.now(), true)
+		return nil
+	})
+	return out, err
+}
+
+// Open opens a ticket for a phone request.
+func (l *Local) Open(ctx context.Context, req OpenRequest) (OpenResult, error) {
+	if req.Subject == "" {
+		return OpenResult{}, errors.New("a subject is required")
+	}
+	agent := req.Agent
+	if agent == "" {
+		agent = "ticketd"
+	}
+	res, err := l.Service.OpenByPhone(ctx, ticket.Address{Name: req.RequesterName, Addr: req.Requester}, agent, req.Subject, req.Body)
+	if err != nil {
+		return OpenResult{}, err
+	}
+	if l.OnCommit != nil {
+		l.OnCommit()
+	}
+	return OpenResult{ID: res.TicketID, Outcome: res.Outcome}, nil
+}
+
+// Quarantine lists the quarantined mails.
+func (l *Local) Quarantine(ctx context.Context) ([]store.Quarantined, error) {
+	out := []store.Quarantined{}
+	err := l.DB.View(ctx, func(tx *store.Tx) error {
+		qs, err := tx.QuarantineList()
+		out = append(out, qs...)
+		return err
+	})
+	return out, err
+}
+
+// QuarantineShow returns quarantine record id with the start of its raw mail.
+func (l *Local) QuarantineShow(ctx context.Context, id uint64) (QuarantineDetail, error) {
+	var d QuarantineDetail
+	err := l.DB.View(ctx, func(tx *store.Tx) error {
+		var err error
+		d.Quarantined, err = tx.Quarantined(id)
+		return err
+	})
+	if err != nil || l.Blobs == nil {
+		return d, err
+	}
+	r, err := l.Blobs.Open(d.RawSHA256)
+	if err != nil {
+		return d, fmt.Errorf("open raw mail of quarantine record %d: %w", id, err)
+	}
+	defer r.Close()
+	raw, err := io.ReadAll(io.LimitReader(r, 64<<10))
+	d.Raw = string(raw)
+	return d, err
+}
+
+// QuarantineRetry re-runs quarantined mail id.
+func (l *Local) QuarantineRetry(ctx context.Context, id uint64) (OpenResult, error) {
+	if l.Retrier == nil {
+		return OpenResult{}, errors.New("re-running quarantined mail needs the daemon's mail pipeline")
+	}
+	res, err := l.Retrier.RetryQuarantined(ctx, id)
+	if err != nil {
+		return OpenResult{}, err
+	}
+	return OpenResult{ID: res.TicketID, Outcome: res.Outcome}, nil
+}
+
+// Verify checks the hash chain of every ticket's history.
+func (l *Local) Verify(ctx context.Context) (VerifyReport, error) {
+	rep := VerifyReport{Bad: []BadTicket{}}
+	err := l.DB.View(ctx, func(tx *store.Tx) error {
+		n, err := tx.VerifyAll(func(id ticket.ID, err error) {
+			rep.Bad = append(rep.Bad, BadTicket{ID: id, Error: err.Error()})
+		})
+		rep.Checked = n
+		return err
+	})
+	return rep, err
+}
+
+// Backup writes a consistent copy of the store to w.
+func (l *Local) Backup(ctx context.Context, w io.Writer) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := l.DB.Backup(w)
+	if err != nil {
+		return n, fmt.Errorf("backup: %w", err)
+	}
+	return n, nil
+}
