@@ -1,0 +1,299 @@
+package store
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ticketd/ticketd/ticket"
+)
+
+func seqs(ps []ticket.Pending) []uint64 {
+	out := make([]uint64, len(ps))
+	for i, p := range ps {
+		out[i] = p.Seq
+	}
+	return out
+}
+
+func pending(tb testing.TB, db *DB) []ticket.Pending {
+	tb.Helper()
+	var ps []ticket.Pending
+	mustView(tb, db, func(tx *Tx) (err error) { ps, err = tx.Pending(); return err })
+	return ps
+}
+
+func TestEnqueue(t *testing.T) {
+	desk := testDesk(t)
+	db, _ := newDB(t)
+	id, ps := openTicket(t, db, desk, "<m1@example.org>", t0)
+
+	// An ack to the requester and an alert to each of the two agents.
+	type sent struct {
+		kind ticket.NoticeKind
+		to   string
+	}
+	var got []sent
+	seen := map[string]bool{}
+	for i, p := range ps {
+		if len(p.Notice.To) != 1 {
+			t.Errorf("pending %d has %d recipients, want 1", i, len(p.Notice.To))
+			continue
+		}
+		got = append(got, sent{p.Notice.Kind, p.Notice.To[0].Addr})
+		if i > 0 && p.Seq <= ps[i-1].Seq {
+			t.Errorf("pending %d has seq %d after %d", i, p.Seq, ps[i-1].Seq)
+		}
+		if seen[p.MessageID] {
+			t.Errorf("Message-ID %q given twice", p.MessageID)
+		}
+		seen[p.MessageID] = true
+		if !strings.HasPrefix(p.MessageID, string(id)+".n") || !strings.HasSuffix(p.MessageID, "@"+msgHost) {
+			t.Errorf("Message-ID %q does not carry ticket %s and host %s", p.MessageID, id, msgHost)
+		}
+		if got, ok := ticket.IDInMessageID("OTI", p.MessageID); !ok || got != id {
+			t.Errorf("IDInMessageID(%q) = %q, %v; want %q", p.MessageID, got, ok, id)
+		}
+		if !p.CreatedAt.Equal(t0) || !p.NextAttempt.Equal(t0) || p.Attempts != 0 {
+			t.Errorf("pending %d: created %v, next %v, attempts %d; want %v, %v, 0", i, p.CreatedAt, p.NextAttempt, p.Attempts, t0, t0)
+		}
+		if p.Notice.Ticket == nil || p.Notice.Ticket.ID != id {
+			t.Errorf("pending %d is not about ticket %s", i, id)
+		}
+	}
+	want := []sent{{ticket.NoticeAck, requester}, {ticket.NoticeNewTicket, agent}, {ticket.NoticeNewTicket, "agente2@oti.example"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("enqueued %v, want %v", got, want)
+	}
+	stored := pending(t, db)
+	if jsonString(t, stored) != jsonString(t, ps) {
+		t.Errorf("Pending() = %s,\nwant what Enqueue returned: %s", jsonString(t, stored), jsonString(t, ps))
+	}
+	mustView(t, db, func(tx *Tx) error {
+		for _, p := range ps {
+			if got, ok := tx.Message(p.MessageID); !ok || got != id {
+				t.Errorf("Message(%q) = %q, %v; want %q, true", p.MessageID, got, ok, id)
+			}
+		}
+		return nil
+	})
+
+	// Nothing owed, nothing queued.
+	mustUpdate(t, db, func(tx *Tx) error {
+		got, err := tx.Enqueue([]ticket.Notice{{Kind: ticket.NoticeAck, Ticket: &ticket.Ticket{ID: id}}}, t0)
+		if len(got) != 0 {
+			t.Errorf("Enqueue(no recipients) = %v, want none", got)
+		}
+		return err
+	})
+}
+
+func TestCountsSeeTheirOwnTransaction(t *testing.T) {
+	desk := testDesk(t)
+	db, _ := newDB(t)
+	openTicket(t, db, desk, "<m1@example.org>", t0)
+	mustUpdate(t, db, func(tx *Tx) error {
+		putState(t, tx, "OTI-2026-000100", ticket.StateOpen, 1, "mesa", t0)
+		if n := tx.CountTickets(); n != 2 {
+			t.Errorf("CountTickets() inside the writing transaction = %d, want 2", n)
+		}
+		if _, err := tx.Enqueue([]ticket.Notice{{Kind: ticket.NoticeAck, To: []ticket.Address{{Addr: requester}}, Ticket: &ticket.Ticket{ID: "OTI-2026-000100"}}}, t0); err != nil {
+			return err
+		}
+		st, err := tx.OutboxStats()
+		if st.Depth != 4 {
+			t.Errorf("OutboxStats().Depth inside the writing transaction = %d, want 4", st.Depth)
+		}
+		return err
+	})
+}
+
+func TestDueKeepsEachTicketInOrder(t *testing.T) {
+	desk := testDesk(t)
+	db, _ := newDB(t)
+	ob := Outbox{DB: db}
+	ctx := t.Context()
+	_, a := openTicket(t, db, desk, "<a@example.org>", t0)
+	_, b := openTicket(t, db, desk, "<b@example.org>", t0)
+	all := append(append([]ticket.Pending(nil), a...), b...)
+
+	due, err := ob.Due(ctx, t0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(seqs(due), seqs(all)) {
+		t.Fatalf("Due(t0) = %v, want %v", seqs(due), seqs(all))
+	}
+	if due, _ := ob.Due(ctx, t0, 2); !slices.Equal(seqs(due), seqs(all[:2])) {
+		t.Errorf("Due(t0, max 2) = %v, want %v", seqs(due), seqs(all[:2]))
+	}
+	if due, _ := ob.Due(ctx, t0.Add(-time.Second), 100); len(due) != 0 {
+		t.Errorf("Due(before t0) = %v, want none", seqs(due))
+	}
+
+	// A's first notice fails for now: A's later notices wait behind it,
+	// B's flow.
+	next := t0.Add(10 * time.Minute)
+	if err := ob.Retry(ctx, a[0].Seq, next, "421 try again later"); err != nil {
+		t.Fatal(err)
+	}
+	for _, now := range []time.Time{t0, t0.Add(9 * time.Minute)} {
+		due, err := ob.Due(ctx, now, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(seqs(due), seqs(b)) {
+			t.Errorf("Due(%v) with A's first notice in backoff = %v, want B's only %v", now, seqs(due), seqs(b))
+		}
+	}
+	due, err = ob.Due(ctx, next, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(seqs(due), seqs(all)) {
+		t.Errorf("Due(%v) = %v, want all again %v", next, seqs(due), seqs(all))
+	}
+	if due[0].Attempts != 1 || !due[0].NextAttempt.Equal(next) || due[0].LastError != "421 try again later" {
+		t.Errorf("after Retry: attempts %d, next %v, error %q", due[0].Attempts, due[0].NextAttempt, due[0].LastError)
+	}
+	if err := ob.Retry(ctx, a[0].Seq, next.Add(time.Hour), "again"); err != nil {
+		t.Fatal(err)
+	}
+	if p := pending(t, db)[0]; p.Attempts != 2 || p.LastError != "again" {
+		t.Errorf("after a second Retry: attempts %d, error %q; want 2, \"again\"", p.Attempts, p.LastError)
+	}
+	if err := ob.Retry(ctx, 999, next, "x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Retry(unknown seq) = %v, want ErrNotFound", err)
+	}
+
+	// Once the blocking notice is sent, A's next ones are due.
+	if err := ob.Sent(ctx, a[0].Seq, t0); err != nil {
+		t.Fatal(err)
+	}
+	due, _ = ob.Due(ctx, t0, 100)
+	if want := seqs(all[1:]); !slices.Equal(seqs(due), want) {
+		t.Errorf("Due after Sent = %v, want %v", seqs(due), want)
+	}
+}
+
+func TestSentAndOutboxStats(t *testing.T) {
+	desk := testDesk(t)
+	db, _ := newDB(t)
+	ob := Outbox{DB: db}
+	ctx := t.Context()
+	stats := func() OutboxStats {
+		t.Helper()
+		var st OutboxStats
+		mustView(t, db, func(tx *Tx) (err error) { st, err = tx.OutboxStats(); return err })
+		return st
+	}
+	if st := stats(); st.Depth != 0 || !st.Oldest.IsZero() {
+		t.Errorf("OutboxStats() of an empty outbox = %+v, want zero", st)
+	}
+	_, a := openTicket(t, db, desk, "<a@example.org>", t0)
+	_, b := openTicket(t, db, desk, "<b@example.org>", t0.Add(time.Hour))
+	if st := stats(); st.Depth != 6 || !st.Oldest.Equal(t0) {
+		t.Errorf("OutboxStats() = %+v, want depth 6, oldest %v", st, t0)
+	}
+	for _, p := range a {
+		if err := ob.Sent(ctx, p.Seq, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := stats(); st.Depth != 3 || !st.Oldest.Equal(t0.Add(time.Hour)) {
+		t.Errorf("OutboxStats() after sending A's = %+v, want depth 3, oldest %v", st, t0.Add(time.Hour))
+	}
+	if got := pending(t, db); !slices.Equal(seqs(got), seqs(b)) {
+		t.Errorf("Pending() = %v, want %v", seqs(got), seqs(b))
+	}
+	// Sent twice (a retry after a lost acknowledgement) is harmless.
+	if err := ob.Sent(ctx, a[0].Seq, t0); err != nil {
+		t.Errorf("Sent(already sent) = %v", err)
+	}
+	for _, p := range b {
+		if err := ob.Sent(ctx, p.Seq, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := stats(); st.Depth != 0 || !st.Oldest.IsZero() {
+		t.Errorf("OutboxStats() after sending everything = %+v, want zero", st)
+	}
+}
+
+func TestFailed(t *testing.T) {
+	desk := testDesk(t)
+	db, _ := newDB(t)
+	ob := Outbox{DB: db}
+	ctx := t.Context()
+	id, ps := openTicket(t, db, desk, "<a@example.org>", t0)
+	ack := ps[0]
+	at := t0.Add(5 * time.Minute)
+
+	if err := ob.Failed(ctx, ack.Seq, "550 5.1.1 no such user", at); err != nil {
+		t.Fatalf("Failed = %v", err)
+	}
+	if got := pending(t, db); !slices.Equal(seqs(got), seqs(ps[1:])) {
+		t.Errorf("Pending() after Failed = %v, want %v", seqs(got), seqs(ps[1:]))
+	}
+	tk := loadTicket(t, db, id)
+	last := tk.History[len(tk.History)-1]
+	if len(tk.History) != 2 || last.Kind != ticket.KindDeliveryFailed || last.Data["recipient"] != requester ||
+		last.Text != "550 5.1.1 no such user" || !last.At.Equal(at) {
+		t.Errorf("history after Failed: %d entries, last %+v; want a delivery_failed entry for %s", len(tk.History), last, requester)
+	}
+	verifyClean(t, db)
+
+	if err := ob.Failed(ctx, ack.Seq, "again", at); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Failed(already removed) = %v, want ErrNotFound", err)
+	}
+
+	// The removal and the history entry are one transaction: when the
+	// ticket cannot be updated, the notice stays.
+	var orphan []ticket.Pending
+	mustUpdate(t, db, func(tx *Tx) (err error) {
+		orphan, err = tx.Enqueue([]ticket.Notice{{Kind: ticket.NoticeAck, To: []ticket.Address{{Addr: requester}},
+			Ticket: &ticket.Ticket{ID: "OTI-2026-999999"}}}, t0)
+		return err
+	})
+	if err := ob.Failed(ctx, orphan[0].Seq, "550", at); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Failed(notice of a missing ticket) = %v, want ErrNotFound", err)
+	}
+	if got := pending(t, db); !slices.Contains(seqs(got), orphan[0].Seq) {
+		t.Errorf("Pending() = %v lost notice %d although Failed rolled back", seqs(got), orphan[0].Seq)
+	}
+}
+
+func TestTakeAutoReply(t *testing.T) {
+	db, _ := newDB(t)
+	const limit, window = 2, 10 * time.Minute
+	steps := []struct {
+		sender string
+		after  time.Duration // since t0
+		want   bool
+	}{
+		{"a@example.org", 0, true},
+		{"a@example.org", 1 * time.Minute, true},
+		{"a@example.org", 2 * time.Minute, false}, // two within the window already
+		{"b@example.org", 2 * time.Minute, true},  // another sender has a count of its own
+		{"a@example.org", 9 * time.Minute, false},
+		{"a@example.org", 10 * time.Minute, true}, // the reply at 0 left the window
+		{"a@example.org", 11 * time.Minute, true}, // and the one at 1 too
+		{"a@example.org", 12 * time.Minute, false},
+		{"b@example.org", 12 * time.Minute, true},
+		{"b@example.org", 13 * time.Minute, true},
+		{"b@example.org", 14 * time.Minute, false},
+		{"a@example.org", 3 * time.Hour, true},
+	}
+	for i, st := range steps {
+		now := t0.Add(st.after)
+		mustUpdate(t, db, func(tx *Tx) error {
+			got, err := tx.TakeAutoReply(st.sender, now, limit, window)
+			if got != st.want {
+				t.Errorf("step %d: TakeAutoReply(%s, t0+%v) = %v, want %v", i, st.sender, st.after, got, st.want)
+			}
+			return err
+		})
+	}
+}
