@@ -240,17 +240,26 @@ func (r *recorder) snapshot() ([]got, Checkpoint) {
 // waitFor waits until the recorder holds at least n messages.
 func (r *recorder) waitFor(tb testing.TB, n int) []got {
 	tb.Helper()
-	deadline := time.NewTimer(waitLong)
+	return r.waitForWithin(tb, n, waitLong)
+}
+
+// waitForWithin is waitFor with a custom patience.
+func (r *recorder) waitForWithin(tb testing.TB, n int, patience time.Duration) []got {
+	tb.Helper()
+	deadline := time.NewTimer(patience)
 	defer deadline.Stop()
 	for {
-		msgs, _ := r.snapshot()
-		if len(msgs) >= n {
+		r.mu.Lock()
+		have := len(r.msgs)
+		r.mu.Unlock()
+		if have >= n {
+			msgs, _ := r.snapshot()
 			return msgs
 		}
 		select {
 		case <-r.changed:
 		case <-deadline.C:
-			tb.Fatalf("handler got %d messages within %v, want %d", len(msgs), waitLong, n)
+			tb.Fatalf("handler got %d messages within %v, want %d", have, patience, n)
 		}
 	}
 }

@@ -1,0 +1,55 @@
+package mailbox
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+)
+
+// BenchmarkFetch measures how fast a poller hands mail over: each op is one
+// message fetched, given to the handler, committed and flagged \Seen.
+func BenchmarkFetch(b *testing.B) {
+	for _, size := range []int{2 << 10, 64 << 10} {
+		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			s := newTestServer(b, nil)
+			for i := range b.N {
+				s.appendMail(b, "INBOX", testMail(i, size))
+			}
+			opts, _ := testOptions(b, s)
+			opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+			r := newRecorder(Checkpoint{})
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			start := time.Now()
+			run(b, newPoller(b, opts), r)
+			r.waitForWithin(b, b.N, time.Minute)
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "mails/s")
+		})
+	}
+}
+
+// BenchmarkIdleLatency measures the time from a delivery to the handler
+// while the poller idles.
+func BenchmarkIdleLatency(b *testing.B) {
+	s := newTestServer(b, nil)
+	opts, _ := testOptions(b, s)
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	r := newRecorder(Checkpoint{})
+	p := newPoller(b, opts)
+	run(b, p, r)
+	var total time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		eventually(b, "idling", func() bool { return p.Status().Idling })
+		b.StartTimer()
+		start := time.Now()
+		s.appendMail(b, "INBOX", testMail(i, 1000))
+		msgs := r.waitFor(b, i+1)
+		total += msgs[i].At.Sub(start)
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs/mail")
+}
