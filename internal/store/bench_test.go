@@ -1,0 +1,95 @@
+package store
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ticketd/ticketd/ticket"
+)
+
+// BenchmarkCommitNewTicket measures what one new mail costs: one
+// transaction that allocates an ID, opens the ticket, stores it and
+// enqueues its ack and alerts (three outbox items here).
+func BenchmarkCommitNewTicket(b *testing.B) {
+	desk := testDesk(b)
+	db, _ := newDB(b)
+	ctx := b.Context()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		err := db.Update(ctx, func(tx *Tx) error {
+			id, err := tx.NextID("OTI", t0)
+			if err != nil {
+				return err
+			}
+			o := desk.Open(id, ticket.Inbound{
+				MessageID: fmt.Sprintf("<bench-%d@example.org>", i),
+				From:      ticket.Address{Name: "Ana Pérez", Addr: requester},
+				Subject:   "No imprime la impresora del piso 3",
+				Text:      "Desde esta mañana la impresora no responde.\nGracias.",
+			}, "", t0)
+			if err := tx.PutTicket(o.Ticket); err != nil {
+				return err
+			}
+			_, err = tx.Enqueue(o.Notices, t0)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkApplyCommand measures one reply with commands on an existing
+// ticket: one transaction that loads the ticket, applies the mail through
+// Desk.Reply, stores it and enqueues the receipt. Every notice carries the
+// whole ticket, so a fresh ticket is opened (off the clock) every 20 replies
+// to keep histories at a realistic length.
+func BenchmarkApplyCommand(b *testing.B) {
+	desk := testDesk(b)
+	db, _ := newDB(b)
+	ctx := b.Context()
+	const perTicket = 20
+	texts := []string{
+		"#clasificar impresoras alta\nLo revisamos hoy.",
+		"#nota se pidió tóner al proveedor",
+		"#prioridad media",
+	}
+	var id ticket.ID
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i%perTicket == 0 {
+			b.StopTimer()
+			id, _ = openTicket(b, db, desk, fmt.Sprintf("<open-%d@example.org>", i), t0)
+			b.StartTimer()
+		}
+		i++
+		now := t0.Add(time.Duration(i) * time.Second)
+		err := db.Update(ctx, func(tx *Tx) error {
+			tk, err := tx.Ticket(id)
+			if err != nil {
+				return err
+			}
+			o := desk.Reply(tk, ticket.Inbound{
+				MessageID: fmt.Sprintf("<reply-%d@oti.example>", i),
+				From:      ticket.Address{Addr: agent},
+				Subject:   "RE: " + id.Tag(),
+				Text:      texts[i%len(texts)],
+			}, now)
+			if o.Refused {
+				return fmt.Errorf("reply %d refused: %+v", i, o.Results)
+			}
+			if err := tx.PutTicket(o.Ticket); err != nil {
+				return err
+			}
+			_, err = tx.Enqueue(o.Notices, now)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
