@@ -230,7 +230,7 @@ func server(p *problems, sec, host string, port int, tls string, allowInsecure b
 	case TLSImplicit, TLSStartTLS:
 	case TLSNone:
 		if !allowInsecure && host != "" && !loopback(host) {
-			p.add(sec+".tls", "none would send the password in clear text to %q, which is not a loopback host: use implicit or starttls, or set %s.allow_insecure: true", host, sec)
+			p.add(sec+".tls", "none sends everything, credentials included, in clear text to %q, which is not a loopback host: use implicit or starttls, or set %s.allow_insecure: true", host, sec)
 		}
 	default:
 		p.add(sec+".tls", "%q: must be implicit, starttls or none", tls)
