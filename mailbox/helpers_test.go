@@ -354,6 +354,7 @@ type proxy struct {
 	target   string
 	cutAfter atomic.Int64 // if > 0, the next connection is cut after this many bytes from the server
 	cuts     atomic.Int32
+	down     atomic.Bool // while set, connections are closed at once
 	filter   func(line []byte) []byte
 	mu       sync.Mutex
 	conns    []net.Conn
@@ -383,6 +384,11 @@ func newProxy(tb testing.TB, target string, filter func(line []byte) []byte) *pr
 			p.mu.Lock()
 			p.conns = append(p.conns, client, server)
 			p.mu.Unlock()
+			if p.down.Load() {
+				client.Close()
+				server.Close()
+				continue
+			}
 			limit := p.cutAfter.Swap(0)
 			go func() {
 				io.Copy(server, client)

@@ -47,11 +47,17 @@ const (
 
 // Defaults applied by [New] to zero fields of [Options].
 const (
-	DefaultPollInterval   = time.Minute
-	DefaultIdleRestart    = 25 * time.Minute
-	DefaultMaxSize        = 25 << 20
-	DefaultBackoffMin     = time.Second
-	DefaultBackoffMax     = 5 * time.Minute
+	// DefaultPollInterval is the default [Options.PollInterval].
+	DefaultPollInterval = time.Minute
+	// DefaultIdleRestart is the default [Options.IdleRestart].
+	DefaultIdleRestart = 25 * time.Minute
+	// DefaultMaxSize is the default [Options.MaxSize]: 25 MiB.
+	DefaultMaxSize = 25 << 20
+	// DefaultBackoffMin is the default [Options.BackoffMin].
+	DefaultBackoffMin = time.Second
+	// DefaultBackoffMax is the default [Options.BackoffMax].
+	DefaultBackoffMax = 5 * time.Minute
+	// DefaultCommandTimeout is the default [Options.CommandTimeout].
 	DefaultCommandTimeout = time.Minute
 )
 

@@ -143,8 +143,12 @@ func (p *Poller) Run(ctx context.Context, cp CheckpointFunc, h Handler) error {
 	var (
 		connected   bool      // a connection was made before
 		outageStart time.Time // zero while not in an outage
-		outageLog   bool      // the current outage was logged
 		attempts    int       // failed connection attempts in this outage
+		// One log line per outage, not one per attempt: the next failure
+		// is logged above Debug only after nextLog, or if it needs an
+		// operator and none such was logged yet.
+		nextLog        time.Time
+		operatorLogged bool
 	)
 	t := time.NewTimer(0)
 	defer t.Stop()
@@ -166,15 +170,17 @@ func (p *Poller) Run(ctx context.Context, cp CheckpointFunc, h Handler) error {
 			}
 			delay := bo.next()
 			p.update(func(s *Status) { s.LastError = err.Error() })
+			now := time.Now()
 			switch {
-			case !outageLog && isOperatorError(err):
-				p.log.Error("connect failed", "err", err, "retry_in", delay)
-			case !outageLog:
-				p.log.Warn("connect failed", "err", err, "retry_in", delay)
+			case isOperatorError(err) && (!operatorLogged || now.After(nextLog)):
+				p.log.Error("connect failed", "err", err, "attempt", attempts, "retry_in", delay)
+				operatorLogged, nextLog = true, now.Add(outageLogInterval)
+			case now.After(nextLog):
+				p.log.Warn("connect failed", "err", err, "attempt", attempts, "retry_in", delay)
+				nextLog = now.Add(outageLogInterval)
 			default:
 				p.log.Debug("connect failed", "err", err, "attempt", attempts, "retry_in", delay)
 			}
-			outageLog = true
 			t.Reset(delay)
 			continue
 		}
@@ -189,7 +195,7 @@ func (p *Poller) Run(ctx context.Context, cp CheckpointFunc, h Handler) error {
 			p.log.Info("connected", "uidvalidity", cn.uidValidity, "idle", cn.caps.Has(imap.CapIdle))
 		}
 		connected = true
-		outageStart, outageLog, attempts = time.Time{}, false, 0
+		outageStart, attempts, nextLog, operatorLogged = time.Time{}, 0, time.Time{}, false
 		p.update(func(s *Status) { s.Connected, s.UIDValidity = true, cn.uidValidity })
 
 		err = p.serve(ctx, cn, cp, h, bo)
@@ -201,10 +207,13 @@ func (p *Poller) Run(ctx context.Context, cp CheckpointFunc, h Handler) error {
 		delay := bo.next()
 		p.update(func(s *Status) { s.LastError = err.Error() })
 		p.log.Warn("connection lost", "uidvalidity", cn.uidValidity, "err", err, "retry_in", delay)
-		outageStart, outageLog = time.Now(), true
+		outageStart, nextLog = time.Now(), time.Now().Add(outageLogInterval)
 		t.Reset(delay)
 	}
 }
+
+// outageLogInterval is how often a long outage is logged again above Debug.
+const outageLogInterval = time.Hour
 
 // handlerError is a failure on the caller's side: the handler or the
 // checkpoint store. The connection is fine.

@@ -427,3 +427,92 @@ func TestIdleReissued(t *testing.T) {
 		t.Errorf("Status() = %+v, want one healthy connection", st)
 	}
 }
+
+func TestOutageLoggedOnce(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, nil)
+	px := newProxy(t, s.addr, nil)
+	opts, logs := testOptions(t, s)
+	opts.Port = px.port
+	opts.BackoffMin, opts.BackoffMax = 5*time.Millisecond, 10*time.Millisecond
+	r := newRecorder(Checkpoint{})
+	p := newPoller(t, opts)
+	run(t, p, r)
+	eventually(t, "connected", func() bool { return p.Status().Connected })
+
+	px.down.Store(true)
+	px.dropAll()
+	eventually(t, "several failed attempts", func() bool {
+		return countLines(logs.String(), `level=DEBUG msg="connect failed"`) >= 5
+	})
+	if st := p.Status(); st.Connected || st.LastError == "" {
+		t.Errorf("Status() during the outage = %+v, want disconnected with an error", st)
+	}
+	px.down.Store(false)
+	eventually(t, "reconnected", func() bool { return p.Status().Connected })
+	s.appendMail(t, "INBOX", testMail(1, 100))
+	r.waitFor(t, 1)
+
+	l := logs.String()
+	for _, c := range []struct {
+		line string
+		want int
+	}{
+		{`msg="connection lost"`, 1},
+		{`level=WARN msg="connect failed"`, 0},
+		{`msg=reconnected`, 1},
+	} {
+		if n := countLines(l, c.line); n != c.want {
+			t.Errorf("%d log lines with %s, want %d", n, c.line, c.want)
+		}
+	}
+	if st := p.Status(); st.Reconnects != 1 || st.LastError != "" {
+		t.Errorf("Status() = %+v, want 1 reconnect and no error", st)
+	}
+}
+
+func TestWrongPasswordLoggedAsError(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, nil)
+	opts, logs := testOptions(t, s)
+	opts.Password = "wrong"
+	opts.BackoffMin, opts.BackoffMax = time.Millisecond, 2*time.Millisecond
+	p := newPoller(t, opts)
+	run(t, p, newRecorder(Checkpoint{}))
+	eventually(t, "several attempts", func() bool {
+		return countLines(logs.String(), `msg="connect failed"`) >= 5
+	})
+	if n := countLines(logs.String(), `level=ERROR msg="connect failed"`); n != 1 {
+		t.Errorf("%d ERROR lines for the rejected password, want 1", n)
+	}
+	if st := p.Status(); !strings.Contains(st.LastError, "authentication failed") {
+		t.Errorf("Status().LastError = %q, want the authentication failure", st.LastError)
+	}
+}
+
+func TestRestartFinishesMoves(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, nil)
+	// UIDs 1 and 2 were committed and flagged, then the process died
+	// before moving them.
+	s.appendMail(t, "INBOX", testMail(1, 100), imap.FlagSeen)
+	s.appendMail(t, "INBOX", testMail(2, 100), imap.FlagSeen)
+	s.appendMail(t, "INBOX", testMail(3, 100))
+	_, uv := s.flags(t, "INBOX")
+	opts, _ := testOptions(t, s)
+	opts.ProcessedMailbox = "Done"
+	r := newRecorder(Checkpoint{uv, 2})
+	run(t, newPoller(t, opts), r)
+
+	r.waitFor(t, 1)
+	eventually(t, "all three moved", func() bool {
+		inbox, _ := s.flags(t, "INBOX")
+		return len(inbox) == 0
+	})
+	if done, _ := s.flags(t, "Done"); len(done) != 3 {
+		t.Errorf("Done holds %d messages, want 3", len(done))
+	}
+	if msgs, _ := r.snapshot(); !slices.Equal(uidsOf(msgs), []uint32{3}) {
+		t.Errorf("handled uids %v, want [3]", uidsOf(msgs))
+	}
+}
