@@ -1,0 +1,499 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+
+	"github.com/ticketd/ticketd/internal/admin"
+	"github.com/ticketd/ticketd/internal/config"
+	"github.com/ticketd/ticketd/notify"
+	"github.com/ticketd/ticketd/ticket"
+)
+
+func (c *cli) runCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "run",
+		Short: "Run the daemon in the foreground (for systemd)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := newLogger(c.stderr, config.Default().Log)
+			cfg, err := c.loadConfig(log)
+			if err != nil {
+				return err
+			}
+			log = newLogger(c.stderr, cfg.Log)
+			d, err := buildDaemon(cfg, log, time.Now)
+			if err != nil {
+				return err
+			}
+			defer d.db.Close()
+			defer d.sender.Close()
+			return d.serve(cmd.Context(), time.Now)
+		},
+	}
+}
+
+// serve runs the daemon, its admin API and its alert watch until ctx ends.
+func (d *daemonParts) serve(ctx context.Context, now func() time.Time) error {
+	cfg, log := d.cfg, d.log
+	log.Info("ticketd starting", "version", version, "mailbox", cfg.IMAP.Mailbox, "imap", fmt.Sprintf("%s:%d", cfg.IMAP.Host, cfg.IMAP.Port),
+		"smtp", fmt.Sprintf("%s:%d", cfg.SMTP.Host, cfg.SMTP.Port), "data_dir", cfg.DataDir)
+	if cfg.Admin.Listen != "" {
+		srv, err := d.adminServer(now)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
+	go d.watchAlerts(ctx, now)
+	err := d.loop.Run(ctx)
+	log.Info("ticketd stopped")
+	return err
+}
+
+func (d *daemonParts) adminServer(now func() time.Time) (*http.Server, error) {
+	ln, err := admin.Listen(d.cfg.Admin.Listen)
+	if err != nil {
+		return nil, err
+	}
+	h := admin.NewServer(admin.ServerOptions{
+		Backend:  &admin.Local{DB: d.db, Service: d.svc, Directory: d.dir, Retrier: d.loop, Blobs: d.blobs, OnCommit: d.worker.Kick, Now: now},
+		Health:   d.health(now, d.cfg.Admin.AlertAfter),
+		Gatherer: prometheus.Gatherers{d.registry},
+		Logger:   d.log,
+	})
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("admin server stopped", "err", err)
+		}
+	}()
+	d.log.Info("admin API listening", "addr", ln.Addr().String())
+	return srv, nil
+}
+
+// watchAlerts mails admin.alert_to once when fetching has failed for longer
+// than admin.alert_after, and once more when it works again.
+func (d *daemonParts) watchAlerts(ctx context.Context, now func() time.Time) {
+	if len(d.cfg.Admin.AlertTo) == 0 {
+		return
+	}
+	t := time.NewTicker(15 * time.Second)
+	defer t.Stop()
+	started, alerted := now(), false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st := d.poller.Status()
+		last := st.LastPoll
+		if last.IsZero() {
+			last = started
+		}
+		down := now().Sub(last) > d.cfg.Admin.AlertAfter
+		if down == alerted {
+			continue
+		}
+		subject := "[ticketd] el buzón de soporte no se puede leer"
+		body := fmt.Sprintf("ticketd no ha podido leer el buzón %s de %s desde %s.\nRevise la conexión IMAP y las credenciales (ticketd check).\n",
+			d.cfg.IMAP.Mailbox, d.cfg.IMAP.Host, last.Format(time.RFC3339))
+		if !down {
+			subject = "[ticketd] el buzón de soporte se lee de nuevo"
+			body = fmt.Sprintf("ticketd lee de nuevo el buzón %s de %s.\n", d.cfg.IMAP.Mailbox, d.cfg.IMAP.Host)
+		}
+		if err := d.sendAlert(ctx, subject, body); err != nil {
+			d.log.Error("alert mail not sent", "err", err)
+			continue
+		}
+		alerted = down
+	}
+}
+
+func (d *daemonParts) sendAlert(ctx context.Context, subject, body string) error {
+	msg, err := notify.PlainMessage(fromAddress(d.cfg), d.cfg.Admin.AlertTo, subject, body)
+	if err != nil {
+		return err
+	}
+	return d.sender.Send(ctx, msg)
+}
+
+func (c *cli) ticketsCmd() *cobra.Command {
+	var state, level, group string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "tickets",
+		Short: "List tickets",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			f, err := admin.ParseFilter(state, level, group)
+			if err != nil {
+				return err
+			}
+			b, done, err := c.backend(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			ts, err := b.Tickets(cmd.Context(), f)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(c.stdout, ts)
+			}
+			tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tSTATE\tLEVEL\tGROUP\tASSIGNEE\tREQUESTER\tUPDATED\tSUBJECT")
+			for _, t := range ts {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.State, t.Level, t.Group, dash(t.Assignee), t.Requester,
+					t.UpdatedAt.Local().Format("2006-01-02 15:04"), clip(t.Subject, 50))
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&state, "state", "", "open, resolved or closed")
+	cmd.Flags().StringVar(&level, "level", "", "1, 2 or 3")
+	cmd.Flags().StringVar(&group, "group", "", "group name")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	return cmd
+}
+
+func (c *cli) showCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one ticket with its whole history",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, done, err := c.backend(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			t, err := b.Ticket(cmd.Context(), ticket.ID(strings.ToUpper(strings.TrimSpace(args[0]))))
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(c.stdout, t)
+			}
+			printTicket(c.stdout, t)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object")
+	return cmd
+}
+
+func printTicket(w io.Writer, t admin.TicketJSON) {
+	fmt.Fprintf(w, "%s  %s\n", t.ID, t.Subject)
+	fmt.Fprintf(w, "  requester: %s\n  state: %s   level: %d   group: %s   assignee: %s\n", addrLine(t.RequesterName, t.Requester), t.State, t.Level, t.Group, dash(t.Assignee))
+	if t.Category != "" || t.Priority != "" {
+		fmt.Fprintf(w, "  category: %s   priority: %s\n", dash(t.Category), dash(string(t.Priority)))
+	}
+	if t.RelatedTo != "" {
+		fmt.Fprintf(w, "  follows: %s\n", t.RelatedTo)
+	}
+	fmt.Fprintf(w, "  opened: %s   updated: %s\n", t.CreatedAt.Local().Format(time.RFC3339), t.UpdatedAt.Local().Format(time.RFC3339))
+	if lt := t.LevelTimes; lt != nil {
+		fmt.Fprintf(w, "  time at level 1: %s   level 2: %s   level 3: %s   with a provider: %s   resolved: %s\n",
+			lt.Level1.Round(time.Second), lt.Level2.Round(time.Second), lt.Level3.Round(time.Second), lt.Provider.Round(time.Second), lt.Resolved.Round(time.Second))
+	}
+	for _, a := range t.Attachments {
+		fmt.Fprintf(w, "  attachment: %s (%s, %d bytes, sha256 %s)\n", a.Filename, a.ContentType, a.Size, a.SHA256)
+	}
+	fmt.Fprintln(w, "\nHistory:")
+	for _, e := range t.History {
+		fmt.Fprintf(w, "  %3d  %s  %-15s %-28s level %d, %s, %s\n", e.Seq, e.At.Local().Format("2006-01-02 15:04:05"), e.Kind, e.Actor, e.Level, e.Group, e.State)
+		if e.Data["reason"] != "" {
+			fmt.Fprintf(w, "       reason: %s\n", e.Data["reason"])
+		}
+		for _, line := range strings.Split(clip(e.Text, 600), "\n") {
+			if strings.TrimSpace(line) != "" {
+				fmt.Fprintf(w, "       | %s\n", line)
+			}
+		}
+	}
+}
+
+func (c *cli) openCmd() *cobra.Command {
+	var req admin.OpenRequest
+	var bodyFile string
+	cmd := &cobra.Command{
+		Use:   "open --requester ADDR --subject S [--body B | --body-file F]",
+		Short: "Open a ticket for a request received by phone (key 5)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if bodyFile != "" {
+				if req.Body != "" {
+					return errors.New("give --body or --body-file, not both")
+				}
+				b, err := readFileOrStdin(bodyFile)
+				if err != nil {
+					return err
+				}
+				req.Body = string(b)
+			}
+			b, done, err := c.backend(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := b.Open(cmd.Context(), req)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "opened %s for %s\n", res.ID, req.Requester)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&req.Requester, "requester", "", "the caller's mail address (required)")
+	cmd.Flags().StringVar(&req.RequesterName, "name", "", "the caller's name")
+	cmd.Flags().StringVar(&req.Subject, "subject", "", "subject (required)")
+	cmd.Flags().StringVar(&req.Body, "body", "", "the request")
+	cmd.Flags().StringVar(&bodyFile, "body-file", "", "read the request from a file (- for standard input)")
+	cmd.Flags().StringVar(&req.Agent, "agent", os.Getenv("USER"), "who took the call")
+	_ = cmd.MarkFlagRequired("requester")
+	_ = cmd.MarkFlagRequired("subject")
+	return cmd
+}
+
+func readFileOrStdin(path string) ([]byte, error) {
+	if path == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	return os.ReadFile(path)
+}
+
+func (c *cli) checkCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "check",
+		Short: "Validate the configuration and try the IMAP login and the SMTP connection",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.Load(c.configPath)
+			for _, w := range cfg.Warnings {
+				fmt.Fprintln(c.stdout, "warning:", w)
+			}
+			if err != nil {
+				fmt.Fprintf(c.stdout, "configuration: INVALID\n%v\n", err)
+				return errors.New("the configuration is invalid")
+			}
+			fmt.Fprintf(c.stdout, "configuration: ok (%s)\n", orDefault(cfg.File, "defaults and environment"))
+			if _, err := directory(cfg); err != nil {
+				fmt.Fprintf(c.stdout, "groups: INVALID\n%v\n", err)
+				return errors.New("the groups are invalid")
+			}
+			log := slog.New(slog.DiscardHandler)
+			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+			defer cancel()
+			failed := false
+			report := func(what string, err error) {
+				if err != nil {
+					failed = true
+					fmt.Fprintf(c.stdout, "%s: FAILED: %v\n", what, err)
+					return
+				}
+				fmt.Fprintf(c.stdout, "%s: ok\n", what)
+			}
+			p, err := newPoller(cfg, log)
+			if err == nil {
+				err = p.Check(ctx)
+			}
+			report(fmt.Sprintf("imap %s:%d (%s, mailbox %s)", cfg.IMAP.Host, cfg.IMAP.Port, cfg.IMAP.TLS, cfg.IMAP.Mailbox), err)
+			s, err := newSender(cfg, log)
+			if err == nil {
+				err = s.Check(ctx)
+				s.Close()
+			}
+			report(fmt.Sprintf("smtp %s:%d (%s)", cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.TLS), err)
+			if failed {
+				return errors.New("check failed")
+			}
+			return nil
+		},
+	}
+}
+
+func (c *cli) backupCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "backup FILE",
+		Short: "Write a consistent copy of the store, also while the daemon runs",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, done, err := c.backend(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			tmp := args[0] + ".partial"
+			f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+			if err != nil {
+				return fmt.Errorf("create backup: %w", err)
+			}
+			n, err := b.Backup(cmd.Context(), f)
+			if err == nil {
+				err = f.Sync()
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err == nil {
+				err = os.Rename(tmp, args[0])
+			}
+			if err != nil {
+				os.Remove(tmp)
+				return err
+			}
+			fmt.Fprintf(c.stdout, "backup written to %s (%d bytes)\n", args[0], n)
+			return nil
+		},
+	}
+}
+
+func (c *cli) quarantineCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "quarantine", Short: "Mails that could not become tickets: list, show, retry"}
+	var asJSON bool
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List quarantined mails",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, done, err := c.backend(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			qs, err := b.Quarantine(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(c.stdout, qs)
+			}
+			tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tRECEIVED\tMESSAGE-ID\tREASON")
+			for _, q := range qs {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", q.ID, q.ReceivedAt.Local().Format("2006-01-02 15:04"), q.MessageID, clip(q.Reason, 80))
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	show := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a quarantined mail",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseUint(args[0], 10, 64)
+			if err != nil {
+				return fmt.Errorf("quarantine id %q is not a number", args[0])
+			}
+			b, done, err := c.backend(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			d, err := b.QuarantineShow(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			return writeJSON(c.stdout, d)
+		},
+	}
+	retry := &cobra.Command{
+		Use:   "retry ID",
+		Short: "Process a quarantined mail again (after a fix)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseUint(args[0], 10, 64)
+			if err != nil {
+				return fmt.Errorf("quarantine id %q is not a number", args[0])
+			}
+			b, done, err := c.backend(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			res, err := b.QuarantineRetry(cmd.Context(), id)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.stdout, "quarantined mail %d processed: %s %s\n", id, res.Outcome, res.ID)
+			return nil
+		},
+	}
+	cmd.AddCommand(list, show, retry)
+	return cmd
+}
+
+func (c *cli) verifyCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "verify",
+		Short: "Check that no ticket's history was changed or cut behind ticketd's back",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, done, err := c.backend(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer done()
+			rep, err := b.Verify(cmd.Context())
+			if err != nil {
+				return err
+			}
+			for _, bad := range rep.Bad {
+				fmt.Fprintf(c.stdout, "%s: %s\n", bad.ID, bad.Error)
+			}
+			fmt.Fprintf(c.stdout, "%d tickets checked, %d with a history that does not verify\n", rep.Checked, len(rep.Bad))
+			if len(rep.Bad) > 0 {
+				return errors.New("the register does not verify")
+			}
+			return nil
+		},
+	}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func dash(s string) string { return orDefault(s, "-") }
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+func addrLine(name, addr string) string {
+	if name == "" {
+		return addr
+	}
+	return name + " <" + addr + ">"
+}
