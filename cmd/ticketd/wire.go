@@ -285,4 +285,3 @@ func (c *cli) backend(ctx context.Context) (admin.Backend, func(), error) {
 	}
 	return &admin.Local{DB: co.db, Service: co.svc, Directory: co.dir, Retrier: loop, Blobs: co.blobs}, func() { co.db.Close() }, nil
 }
-
