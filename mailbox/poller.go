@@ -141,15 +141,35 @@ func (p *Poller) Run(ctx context.Context, cp CheckpointFunc, h Handler) error {
 
 	bo := &backoff{min: p.opts.BackoffMin, max: p.opts.BackoffMax}
 	var (
-		connected   bool      // a connection was made before
+		dialed      bool      // a connection was made before
+		connected   bool      // a connection worked before
 		outageStart time.Time // zero while not in an outage
-		attempts    int       // failed connection attempts in this outage
+		attempts    int       // failed attempts in this outage
 		// One log line per outage, not one per attempt: the next failure
 		// is logged above Debug only after nextLog, or if it needs an
 		// operator and none such was logged yet.
 		nextLog        time.Time
 		operatorLogged bool
 	)
+	// failed logs a failed attempt to get a working connection.
+	failed := func(err error, delay time.Duration) {
+		attempts++
+		now := time.Now()
+		if outageStart.IsZero() {
+			outageStart = now
+		}
+		p.update(func(s *Status) { s.LastError = err.Error() })
+		switch {
+		case isOperatorError(err) && (!operatorLogged || now.After(nextLog)):
+			p.log.Error("connect failed", "err", err, "attempt", attempts, "retry_in", delay)
+			operatorLogged, nextLog = true, now.Add(outageLogInterval)
+		case now.After(nextLog):
+			p.log.Warn("connect failed", "err", err, "attempt", attempts, "retry_in", delay)
+			nextLog = now.Add(outageLogInterval)
+		default:
+			p.log.Debug("connect failed", "err", err, "attempt", attempts, "retry_in", delay)
+		}
+	}
 	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
@@ -164,50 +184,50 @@ func (p *Poller) Run(ctx context.Context, cp CheckpointFunc, h Handler) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			attempts++
-			if outageStart.IsZero() {
-				outageStart = time.Now()
-			}
 			delay := bo.next()
-			p.update(func(s *Status) { s.LastError = err.Error() })
-			now := time.Now()
-			switch {
-			case isOperatorError(err) && (!operatorLogged || now.After(nextLog)):
-				p.log.Error("connect failed", "err", err, "attempt", attempts, "retry_in", delay)
-				operatorLogged, nextLog = true, now.Add(outageLogInterval)
-			case now.After(nextLog):
-				p.log.Warn("connect failed", "err", err, "attempt", attempts, "retry_in", delay)
-				nextLog = now.Add(outageLogInterval)
-			default:
-				p.log.Debug("connect failed", "err", err, "attempt", attempts, "retry_in", delay)
-			}
+			failed(err, delay)
 			t.Reset(delay)
 			continue
 		}
+		p.update(func(s *Status) {
+			if dialed {
+				s.Reconnects++
+			}
+			s.Connected, s.UIDValidity = true, cn.uidValidity
+		})
+		dialed = true
 
-		if connected {
-			p.update(func(s *Status) { s.Reconnects++ })
+		// The outage ends with the first round that gets through, not
+		// with a connection that a flaky server drops straight away.
+		healthy := false
+		onHealthy := func() {
+			if healthy {
+				return
+			}
+			healthy = true
+			if connected {
+				p.log.Info("reconnected", "uidvalidity", cn.uidValidity, "attempt", attempts+1,
+					"downtime", time.Since(outageStart).Round(time.Millisecond))
+			} else {
+				p.log.Info("connected", "uidvalidity", cn.uidValidity, "idle", cn.caps.Has(imap.CapIdle))
+			}
+			connected = true
+			outageStart, attempts, nextLog, operatorLogged = time.Time{}, 0, time.Time{}, false
 		}
-		if !outageStart.IsZero() && connected {
-			p.log.Info("reconnected", "uidvalidity", cn.uidValidity, "attempt", attempts+1,
-				"downtime", time.Since(outageStart).Round(time.Millisecond))
-		} else if !connected {
-			p.log.Info("connected", "uidvalidity", cn.uidValidity, "idle", cn.caps.Has(imap.CapIdle))
-		}
-		connected = true
-		outageStart, attempts, nextLog, operatorLogged = time.Time{}, 0, time.Time{}, false
-		p.update(func(s *Status) { s.Connected, s.UIDValidity = true, cn.uidValidity })
-
-		err = p.serve(ctx, cn, cp, h, bo)
+		err = p.serve(ctx, cn, cp, h, bo, onHealthy)
 		cn.close()
 		p.update(func(s *Status) { s.Connected, s.Idling = false, false })
 		if ctx.Err() != nil {
 			return nil
 		}
 		delay := bo.next()
-		p.update(func(s *Status) { s.LastError = err.Error() })
-		p.log.Warn("connection lost", "uidvalidity", cn.uidValidity, "err", err, "retry_in", delay)
-		outageStart, nextLog = time.Now(), time.Now().Add(outageLogInterval)
+		if !healthy {
+			failed(err, delay)
+		} else {
+			p.update(func(s *Status) { s.LastError = err.Error() })
+			p.log.Warn("connection lost", "uidvalidity", cn.uidValidity, "err", err, "retry_in", delay)
+			outageStart, nextLog = time.Now(), time.Now().Add(outageLogInterval)
+		}
 		t.Reset(delay)
 	}
 }
@@ -231,8 +251,9 @@ func (e *handlerError) Error() string {
 
 func (e *handlerError) Unwrap() error { return e.err }
 
-// serve runs rounds on one connection until it fails or ctx ends.
-func (p *Poller) serve(ctx context.Context, cn *conn, cp CheckpointFunc, h Handler, bo *backoff) error {
+// serve runs rounds on one connection until it fails or ctx ends. It calls
+// healthy after each round that the server let through.
+func (p *Poller) serve(ctx context.Context, cn *conn, cp CheckpointFunc, h Handler, bo *backoff, healthy func()) error {
 	log := p.log.With("uidvalidity", cn.uidValidity)
 	moving := p.opts.ProcessedMailbox != "" && canMove(cn.caps)
 	if p.opts.ProcessedMailbox != "" && !moving && !p.warnedNoMove {
@@ -249,12 +270,16 @@ func (p *Poller) serve(ctx context.Context, cn *conn, cp CheckpointFunc, h Handl
 	housekept := false
 	for {
 		err := p.round(ctx, cn, cp, h, moving, !housekept)
+		var he *handlerError
+		if err == nil || errors.As(err, &he) {
+			healthy()
+		}
 		if err == nil {
 			housekept = true
 			bo.reset()
 			p.update(func(s *Status) { s.LastPoll, s.LastError, s.OldestUnprocessed = time.Now(), "", time.Time{} })
 			err = p.waitForMail(ctx, cn)
-		} else if he := (*handlerError)(nil); errors.As(err, &he) {
+		} else if he != nil {
 			delay := bo.next()
 			p.update(func(s *Status) { s.LastError = err.Error() })
 			if he.uid != 0 {
