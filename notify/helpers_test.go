@@ -1,0 +1,389 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net"
+	"net/mail"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+	"github.com/ticketd/ticketd/ticket"
+)
+
+// captured is one mail the sink accepted.
+type captured struct {
+	From string
+	To   []string
+	Data []byte
+}
+
+// sink is an in-process SMTP server that records what it accepts. Its
+// hooks decide replies; everything is guarded by mu.
+type sink struct {
+	mu       sync.Mutex
+	got      []captured
+	sessions int // connections opened (NewSession calls)
+	// rcpt, when set, answers RCPT TO; a non-nil error refuses it.
+	rcpt func(to string) error
+	// users, when set, requires AUTH PLAIN with one of these passwords.
+	users map[string]string
+
+	addr string
+	srv  *smtp.Server
+}
+
+// newSink starts a sink on 127.0.0.1:0 (or addr, to come back on the same
+// port) and stops it at the end of the test.
+func newSink(t testing.TB, addr string) *sink {
+	t.Helper()
+	s := &sink{}
+	s.start(t, addr)
+	return s
+}
+
+func (s *sink) start(t testing.TB, addr string) {
+	t.Helper()
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	var ln net.Listener
+	var err error
+	for i := 0; i < 50; i++ { // the port of a server just closed may linger
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("listen %s: %v", addr, err)
+	}
+	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
+	srv.Domain = "sink.test"
+	srv.AllowInsecureAuth = true
+	srv.ReadTimeout = 10 * time.Second
+	srv.WriteTimeout = 10 * time.Second
+	srv.ErrorLog = slog.NewLogLogger(slog.NewTextHandler(io.Discard, nil), slog.LevelWarn)
+	s.mu.Lock()
+	s.addr, s.srv = ln.Addr().String(), srv
+	s.mu.Unlock()
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+}
+
+// stop closes the listener and every open connection.
+func (s *sink) stop() {
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	srv.Close()
+}
+
+func (s *sink) port() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, p, _ := net.SplitHostPort(s.addr)
+	n := 0
+	for _, c := range p {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+func (s *sink) messages() []captured {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.got)
+}
+
+func (s *sink) sessionCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions
+}
+
+func (s *sink) setRcpt(f func(string) error) {
+	s.mu.Lock()
+	s.rcpt = f
+	s.mu.Unlock()
+}
+
+func (s *sink) newSession(*smtp.Conn) (smtp.Session, error) {
+	s.mu.Lock()
+	s.sessions++
+	s.mu.Unlock()
+	return &session{sink: s}, nil
+}
+
+type session struct {
+	sink   *sink
+	authed bool
+	from   string
+	to     []string
+}
+
+func (ss *session) AuthMechanisms() []string {
+	ss.sink.mu.Lock()
+	defer ss.sink.mu.Unlock()
+	if ss.sink.users == nil {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+func (ss *session) Auth(mech string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(identity, username, password string) error {
+		ss.sink.mu.Lock()
+		defer ss.sink.mu.Unlock()
+		if want, ok := ss.sink.users[username]; !ok || want != password {
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "authentication credentials invalid"}
+		}
+		ss.authed = true
+		return nil
+	}), nil
+}
+
+func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	ss.sink.mu.Lock()
+	need := ss.sink.users != nil
+	ss.sink.mu.Unlock()
+	if need && !ss.authed {
+		return smtp.ErrAuthRequired
+	}
+	ss.from = from
+	return nil
+}
+
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.sink.mu.Lock()
+	f := ss.sink.rcpt
+	ss.sink.mu.Unlock()
+	if f != nil {
+		if err := f(to); err != nil {
+			return err
+		}
+	}
+	ss.to = append(ss.to, to)
+	return nil
+}
+
+func (ss *session) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	ss.sink.mu.Lock()
+	ss.sink.got = append(ss.sink.got, captured{From: ss.from, To: slices.Clone(ss.to), Data: b})
+	ss.sink.mu.Unlock()
+	return nil
+}
+
+func (ss *session) Reset()        { ss.from, ss.to = "", nil }
+func (ss *session) Logout() error { return nil }
+
+// refuse returns an SMTP error reply.
+func refuse(code int, msg string) error {
+	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{code / 100, 1, 1}, Message: msg}
+}
+
+// memOutbox is an in-memory Outbox with the store's semantics, for tests.
+type memOutbox struct {
+	mu      sync.Mutex
+	pending map[uint64]*ticket.Pending
+	sent    map[uint64]int // seq -> times marked sent
+	failed  map[uint64]string
+	retries []retryRec
+}
+
+type retryRec struct {
+	Seq    uint64
+	Next   time.Time
+	At     int // attempts after the failure
+	Reason string
+}
+
+func newOutbox(ps ...ticket.Pending) *memOutbox {
+	o := &memOutbox{pending: map[uint64]*ticket.Pending{}, sent: map[uint64]int{}, failed: map[uint64]string{}}
+	for _, p := range ps {
+		o.add(p)
+	}
+	return o
+}
+
+func (o *memOutbox) add(p ticket.Pending) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.pending[p.Seq] = &p
+}
+
+func (o *memOutbox) Due(_ context.Context, now time.Time, max int) ([]ticket.Pending, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	seqs := make([]uint64, 0, len(o.pending))
+	for s := range o.pending {
+		seqs = append(seqs, s)
+	}
+	slices.Sort(seqs)
+	held := map[ticket.ID]bool{}
+	var out []ticket.Pending
+	for _, s := range seqs {
+		p := o.pending[s]
+		id := p.Notice.Ticket.ID
+		if held[id] {
+			continue
+		}
+		if p.NextAttempt.After(now) {
+			held[id] = true // order per ticket
+			continue
+		}
+		if len(out) == max {
+			break
+		}
+		out = append(out, *p)
+	}
+	return out, nil
+}
+
+func (o *memOutbox) Sent(_ context.Context, seq uint64, _ time.Time) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, ok := o.pending[seq]; !ok {
+		return errors.New("no such notice")
+	}
+	delete(o.pending, seq)
+	o.sent[seq]++
+	return nil
+}
+
+func (o *memOutbox) Retry(_ context.Context, seq uint64, next time.Time, reason string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	p, ok := o.pending[seq]
+	if !ok {
+		return errors.New("no such notice")
+	}
+	p.Attempts++
+	p.NextAttempt = next
+	p.LastError = reason
+	o.retries = append(o.retries, retryRec{Seq: seq, Next: next, At: p.Attempts, Reason: reason})
+	return nil
+}
+
+func (o *memOutbox) Failed(_ context.Context, seq uint64, reason string, _ time.Time) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if _, ok := o.pending[seq]; !ok {
+		return errors.New("no such notice")
+	}
+	delete(o.pending, seq)
+	o.failed[seq] = reason
+	return nil
+}
+
+func (o *memOutbox) left() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.pending)
+}
+
+// clock is a settable test clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// parsed is a captured mail taken apart.
+type parsed struct {
+	Header  mail.Header
+	Subject string
+	Text    string
+	HTML    string
+	Files   map[string][]byte
+}
+
+// parseMail decodes a message as a mail client would: the subject per
+// RFC 2047, the parts per RFC 2045/2046.
+func parseMail(t testing.TB, raw []byte) parsed {
+	t.Helper()
+	m, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("parse message: %v\n%s", err, raw)
+	}
+	var dec mime.WordDecoder
+	subj, err := dec.DecodeHeader(m.Header.Get("Subject"))
+	if err != nil {
+		t.Fatalf("decode subject %q: %v", m.Header.Get("Subject"), err)
+	}
+	p := parsed{Header: m.Header, Subject: subj, Files: map[string][]byte{}}
+	walkPart(t, &p, m.Header.Get("Content-Type"), m.Header.Get("Content-Transfer-Encoding"), "", m.Body)
+	return p
+}
+
+func walkPart(t testing.TB, p *parsed, ctype, cte, disp string, body io.Reader) {
+	t.Helper()
+	mt, params, err := mime.ParseMediaType(ctype)
+	if err != nil {
+		t.Fatalf("content type %q: %v", ctype, err)
+	}
+	if strings.HasPrefix(mt, "multipart/") {
+		mr := multipart.NewReader(body, params["boundary"])
+		for {
+			part, err := mr.NextRawPart()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				t.Fatalf("next part: %v", err)
+			}
+			walkPart(t, p, part.Header.Get("Content-Type"), part.Header.Get("Content-Transfer-Encoding"), part.Header.Get("Content-Disposition"), part)
+		}
+	}
+	var r io.Reader = body
+	switch strings.ToLower(cte) {
+	case "quoted-printable":
+		r = quotedprintable.NewReader(body)
+	case "base64":
+		r = base64.NewDecoder(base64.StdEncoding, body) // ignores line breaks
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("read %s part: %v", mt, err)
+	}
+	if strings.HasPrefix(disp, "attachment") {
+		_, dp, _ := mime.ParseMediaType(disp)
+		var dec mime.WordDecoder
+		name, _ := dec.DecodeHeader(dp["filename"])
+		p.Files[name] = b
+		return
+	}
+	switch mt {
+	case "text/plain":
+		p.Text = strings.ReplaceAll(string(b), "\r\n", "\n")
+	case "text/html":
+		p.HTML = strings.ReplaceAll(string(b), "\r\n", "\n")
+	}
+}
