@@ -4,8 +4,8 @@ import "time"
 
 // Config is the whole of ticketd's configuration. [Load] fills it; cmd/ticketd
 // copies its sections into each package's Options. The mapstructure tags are
-// the keys of config.example.yaml. A Config is a plain value: safe to copy
-// and to read from several goroutines.
+// the keys of config.example.yaml. A Config is plain data, safe to read from
+// several goroutines; a copy shares the Groups map and the slices.
 type Config struct {
 	// DataDir holds the database and the stored mail. Default "./data",
 	// relative to the working directory.

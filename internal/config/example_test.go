@@ -110,7 +110,7 @@ func exampleKeys(t *testing.T) []exampleKey {
 func TestExampleDocumentsEveryKey(t *testing.T) {
 	t.Parallel()
 	keys := exampleKeys(t)
-	present := map[string]bool{}   // generic path -> appears
+	present := map[string]bool{}    // generic path -> appears
 	documented := map[string]bool{} // generic path -> some occurrence commented
 	for _, k := range keys {
 		present[k.generic] = true

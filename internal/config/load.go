@@ -6,8 +6,8 @@ import (
 	"io"
 	"net/mail"
 	"os"
-	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,8 +78,9 @@ func EnvName(key string) string {
 // [*FieldError] naming the file and the key. Unknown keys, values of the
 // wrong type and invalid values are all errors; nothing falls back to a
 // default. On error the returned Config is incomplete and must not be used,
-// but its Warnings are filled. Load does file I/O only; it is safe to call
-// from several goroutines.
+// but its Warnings are filled. Warnings cover secrets that group or others
+// can read and TICKETD_* variables that match no key. Load does file I/O
+// only; it is safe to call from several goroutines.
 func Load(path string) (Config, error) {
 	v := viper.New()
 	for _, k := range leafKeys() {
@@ -89,9 +90,9 @@ func Load(path string) (Config, error) {
 	var warnings []string
 	if path != "" {
 		v.SetConfigFile(path)
-		if filepath.Ext(path) == "" {
-			v.SetConfigType("yaml")
-		}
+		// Always YAML, whatever the extension (ticketd.conf is fine; JSON
+		// is YAML too).
+		v.SetConfigType("yaml")
 		if err := v.ReadInConfig(); err != nil {
 			return Config{File: path}, &FieldError{File: path, Err: err}
 		}
@@ -123,14 +124,16 @@ func Load(path string) (Config, error) {
 	}
 	cfg.Warnings = warnings
 
+	cfg.Warnings = append(cfg.Warnings, unknownEnvWarnings()...)
+
+	envKeys := envNames()
 	for _, e := range errs {
 		var fe *FieldError
 		if errors.As(e, &fe) {
 			fe.File = path
-			if fe.Key != "" && fe.Env == "" && !strings.ContainsAny(fe.Key, "[") {
-				if _, ok := os.LookupEnv(EnvName(fe.Key)); ok && !strings.HasPrefix(fe.Key, "groups.") {
-					fe.Env = EnvName(fe.Key)
-				}
+			// Say where a bad value came from when the environment set it.
+			if name := EnvName(fe.Key); envKeys[name] && os.Getenv(name) != "" {
+				fe.Env = name
 			}
 		}
 	}
@@ -138,6 +141,33 @@ func Load(path string) (Config, error) {
 		return cfg, errors.Join(errs...)
 	}
 	return cfg, nil
+}
+
+// envNames returns the set of environment variables that override a key.
+func envNames() map[string]bool {
+	names := map[string]bool{}
+	for _, k := range leafKeys() {
+		names[EnvName(k.key)] = true
+	}
+	return names
+}
+
+// unknownEnvWarnings warns about TICKETD_* variables that match no key,
+// such as TICKETD_IMAP_PASWORD: viper ignores them silently. TICKETD_CONFIG
+// (read by the command) and TICKETD_TEST_* (test switches) are not keys.
+func unknownEnvWarnings() []string {
+	known := envNames()
+	var out []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, EnvPrefix+"_") || known[name] ||
+			name == EnvPrefix+"_CONFIG" || strings.HasPrefix(name, EnvPrefix+"_TEST_") {
+			continue
+		}
+		out = append(out, fmt.Sprintf("environment variable %s matches no setting and is ignored", name))
+	}
+	slices.Sort(out)
+	return out
 }
 
 // keyDefault is a leaf key of [Config] and its default value.

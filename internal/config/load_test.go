@@ -362,3 +362,33 @@ func TestEnvName(t *testing.T) {
 		t.Errorf("EnvName = %q", got)
 	}
 }
+
+func TestUnknownEnvWarning(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, base(dir))
+	t.Setenv("TICKETD_IMAP_PASWORD", "typo-secret-1")
+	t.Setenv("TICKETD_CONFIG", path) // read by the command, not a key
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if len(cfg.Warnings) != 1 || !strings.Contains(cfg.Warnings[0], "TICKETD_IMAP_PASWORD") {
+		t.Fatalf("Warnings = %q, want one about TICKETD_IMAP_PASWORD", cfg.Warnings)
+	}
+	if strings.Contains(cfg.Warnings[0], "typo-secret-1") {
+		t.Errorf("warning %q shows the variable's value", cfg.Warnings[0])
+	}
+}
+
+func TestLoadAnyExtensionIsYAML(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := writeConfig(t, dir, base(dir))
+	conf := filepath.Join(dir, "ticketd.conf")
+	if err := os.Rename(path, conf); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(conf); err != nil {
+		t.Fatalf("Load(%s): %v", conf, err)
+	}
+}
