@@ -51,8 +51,11 @@ type conn struct {
 // guard closes the connection if the command that follows takes longer than
 // the command timeout: go-imap waits for a tagged response without any
 // deadline. The returned func disarms it.
-func (cn *conn) guard() func() {
-	t := time.AfterFunc(cn.timeout, func() {
+func (cn *conn) guard() func() { return cn.guardFor(cn.timeout) }
+
+// guardFor is guard with a custom timeout.
+func (cn *conn) guardFor(d time.Duration) func() {
+	t := time.AfterFunc(d, func() {
 		cn.timedOut.Store(true)
 		cn.c.Close()
 	})
@@ -150,11 +153,18 @@ func (p *Poller) dial(ctx context.Context) (*conn, error) {
 		}
 	}()
 
-	done := cn.guard()
+	// Servers greet at once. Waiting less than go-imap's own 30 s lets us
+	// tell a TLS port (which waits for our ClientHello) from a dead one.
+	greetingTimeout := min(o.CommandTimeout, 15*time.Second)
+	done := cn.guardFor(greetingTimeout)
 	err = cn.c.WaitGreeting()
 	done()
 	if err != nil {
-		err = cn.wrap("greeting from "+addr, err)
+		if cn.timedOut.Load() {
+			err = fmt.Errorf("greeting from %s: none within %v: %w", addr, greetingTimeout, err)
+		} else {
+			err = fmt.Errorf("greeting from %s: %w", addr, err)
+		}
 		if o.TLS != TLSImplicit && cn.timedOut.Load() {
 			// A TLS server waits for our ClientHello and never greets.
 			return nil, fmt.Errorf("%w (does the server expect implicit TLS?): %w", ErrTLS, err)
