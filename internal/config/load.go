@@ -405,10 +405,11 @@ func (c *Config) readSecrets() (errs []error, warnings []string) {
 		}
 		*p.secret = Secret(s)
 	}
-	for key, file := range map[string]string{
-		"imap.oauth.token_file": c.IMAP.OAuth.TokenFile,
-		"smtp.oauth.token_file": c.SMTP.OAuth.TokenFile,
+	for _, t := range []struct{ key, file string }{
+		{"imap.oauth.token_file", c.IMAP.OAuth.TokenFile},
+		{"smtp.oauth.token_file", c.SMTP.OAuth.TokenFile},
 	} {
+		key, file := t.key, t.file
 		if file == "" {
 			continue
 		}
