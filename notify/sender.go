@@ -371,8 +371,11 @@ func (s *Sender) classify(ctx context.Context, err error) error {
 	switch {
 	case strings.Contains(msg, "SMTP AUTH") || strings.Contains(msg, "SMTP Auth"):
 		hint := "check the user name and password"
-		if strings.Contains(msg, "does not support SMTP AUTH") {
-			hint = "the server offers no authentication here; with STARTTLS many servers offer it only after TLS"
+		switch {
+		case strings.Contains(msg, "does not support SMTP AUTH type"):
+			hint = "the server does not offer this mechanism: choose another auth"
+		case strings.Contains(msg, "does not support SMTP AUTH"):
+			hint = "the server offers no authentication here; many offer it only after STARTTLS"
 		}
 		return fmt.Errorf("smtp %s: %w as %q (%s): %w", s.Addr(), ErrAuth, s.opts.Username, hint, err)
 	case errors.As(err, &te), errors.As(err, &rec), errors.As(err, &cv):
