@@ -456,3 +456,32 @@ func TestHistoryKeysDoNotCollide(t *testing.T) {
 	}
 	verifyClean(t, db)
 }
+
+// TestOverlongMessageIDRollsBack documents what a hostile Message-ID longer
+// than bbolt's key limit (32 KiB) does: the write fails and the whole
+// transaction with it, so the caller must quarantine or shorten it.
+func TestOverlongMessageIDRollsBack(t *testing.T) {
+	desk := testDesk(t)
+	db, _ := newDB(t)
+	long := "<" + strings.Repeat("x", bolt.MaxKeySize) + "@example.org>"
+	err := db.Update(t.Context(), func(tx *Tx) error {
+		id, err := tx.NextID("OTI", t0)
+		if err != nil {
+			return err
+		}
+		o := desk.Open(id, ticket.Inbound{MessageID: long, From: ticket.Address{Addr: requester}, Subject: "x"}, "", t0)
+		return tx.PutTicket(o.Ticket)
+	})
+	if err == nil {
+		t.Fatal("PutTicket with a Message-ID over the key limit succeeded")
+	}
+	mustView(t, db, func(tx *Tx) error {
+		if n := tx.CountTickets(); n != 0 {
+			t.Errorf("CountTickets() = %d after a failed transaction, want 0", n)
+		}
+		return nil
+	})
+	if id := nextID(t, db, t0); id != "OTI-2026-000001" {
+		t.Errorf("NextID = %s after the rollback, want OTI-2026-000001", id)
+	}
+}
