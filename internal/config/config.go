@@ -100,8 +100,10 @@ type IMAPConfig struct {
 	// IdleRestart is how long one IDLE command lasts before it is renewed
 	// (RFC 2177 asks for less than 29 minutes). Default 25m.
 	IdleRestart time.Duration `mapstructure:"idle_restart"`
-	// MaxMessageSize is the largest mail fetched, in bytes; larger mail is
-	// quarantined. Default 25 MiB.
+	// MaxMessageSize is the most bytes of one mail fetched and kept; a
+	// larger mail still opens or threads its ticket from its headers and
+	// first part, with a history note that the rest was not kept. Default
+	// 25 MiB.
 	MaxMessageSize int64 `mapstructure:"max_message_size"`
 }
 
