@@ -23,6 +23,17 @@ const (
 	NoticeHelp           NoticeKind = "help"            // sender of #ayuda: the commands they may use
 )
 
+// ForStaff reports whether notices of kind k go to staff (the groups). Only
+// those may show a ticket's history and internal notes; the others go to
+// requesters (or, for receipts and help, to whoever wrote) and never do.
+func (k NoticeKind) ForStaff() bool {
+	switch k {
+	case NoticeNewTicket, NoticeAssigned, NoticeResolvedDesk, NoticeReopened, NoticeRequesterReply:
+		return true
+	}
+	return false
+}
+
 // Result is what became of one command of a mail.
 type Result struct {
 	Command Command `json:"command"`

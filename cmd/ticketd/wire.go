@@ -234,7 +234,7 @@ func (d *daemonParts) health(now func() time.Time, alertAfter time.Duration) fun
 	return func(ctx context.Context) admin.Health {
 		st := d.poller.Status()
 		h := admin.Health{Connected: st.Connected, LastFetch: st.LastPoll, LastMail: st.LastFetch, Reconnects: st.Reconnects,
-			Quarantine: d.quarantineCount()}
+			OldestUnprocessed: st.OldestUnprocessed, Quarantine: d.quarantineCount()}
 		if os, err := d.outboxStats(); err == nil {
 			h.OutboxDepth = os.Depth
 			if !os.Oldest.IsZero() {

@@ -25,6 +25,13 @@ func (t *Tx) Enqueue(notices []ticket.Notice, now time.Time) ([]ticket.Pending, 
 			}
 			one := n
 			one.To = []ticket.Address{rcpt}
+			if !n.Kind.ForStaff() && n.Ticket != nil {
+				// A mail to a requester never shows the history: don't
+				// store it once per recipient.
+				snap := *n.Ticket
+				snap.History = nil
+				one.Ticket = &snap
+			}
 			p := ticket.Pending{
 				Seq:         seq,
 				MessageID:   fmt.Sprintf("%s.n%d.%s@%s", n.Ticket.ID, seq, randomHex(4), t.host),

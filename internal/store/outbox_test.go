@@ -297,3 +297,16 @@ func TestTakeAutoReply(t *testing.T) {
 		})
 	}
 }
+
+// TestEnqueueKeepsHistoryOnlyForStaff checks that a notice to a requester
+// is stored without the ticket's history (its mail never shows it), while
+// one to staff keeps it.
+func TestEnqueueKeepsHistoryOnlyForStaff(t *testing.T) {
+	db, _ := newDB(t)
+	openTicket(t, db, testDesk(t), "m1@x", time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	for _, p := range pending(t, db) {
+		if got, want := len(p.Notice.Ticket.History) > 0, p.Notice.Kind.ForStaff(); got != want {
+			t.Errorf("%s notice: history stored = %v, want %v", p.Notice.Kind, got, want)
+		}
+	}
+}
