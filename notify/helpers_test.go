@@ -2,6 +2,13 @@ package notify
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -35,14 +42,16 @@ type captured struct {
 type sink struct {
 	mu       sync.Mutex
 	got      []captured
-	sessions int // connections opened (NewSession calls)
+	conns map[*smtp.Conn]bool // connections seen by NewSession (STARTTLS starts a second session on one)
 	// rcpt, when set, answers RCPT TO; a non-nil error refuses it.
 	rcpt func(to string) error
 	// users, when set, requires AUTH PLAIN with one of these passwords.
 	users map[string]string
 
-	addr string
-	srv  *smtp.Server
+	addr     string
+	srv      *smtp.Server
+	tlsConf  *tls.Config
+	implicit bool
 }
 
 // newSink starts a sink on 127.0.0.1:0 (or addr, to come back on the same
@@ -52,6 +61,17 @@ func newSink(t testing.TB, addr string) *sink {
 	s := &sink{}
 	s.start(t, addr)
 	return s
+}
+
+// newTLSSink starts a sink that offers STARTTLS, or (implicit) speaks TLS
+// from the first byte, with a certificate for 127.0.0.1 from a fresh CA;
+// it returns the CA's pool for the client.
+func newTLSSink(t testing.TB, implicit bool) (*sink, *x509.CertPool) {
+	t.Helper()
+	cert, pool := testCert(t)
+	s := &sink{tlsConf: &tls.Config{Certificates: []tls.Certificate{cert}}, implicit: implicit}
+	s.start(t, "")
+	return s, pool
 }
 
 func (s *sink) start(t testing.TB, addr string) {
@@ -70,7 +90,13 @@ func (s *sink) start(t testing.TB, addr string) {
 	if err != nil {
 		t.Fatalf("listen %s: %v", addr, err)
 	}
+	if s.implicit {
+		ln = tls.NewListener(ln, s.tlsConf)
+	}
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
+	if !s.implicit {
+		srv.TLSConfig = s.tlsConf // offers STARTTLS when set
+	}
 	srv.Domain = "sink.test"
 	srv.AllowInsecureAuth = true
 	srv.ReadTimeout = 10 * time.Second
@@ -111,7 +137,7 @@ func (s *sink) messages() []captured {
 func (s *sink) sessionCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sessions
+	return len(s.conns)
 }
 
 func (s *sink) setRcpt(f func(string) error) {
@@ -120,9 +146,12 @@ func (s *sink) setRcpt(f func(string) error) {
 	s.mu.Unlock()
 }
 
-func (s *sink) newSession(*smtp.Conn) (smtp.Session, error) {
+func (s *sink) newSession(c *smtp.Conn) (smtp.Session, error) {
 	s.mu.Lock()
-	s.sessions++
+	if s.conns == nil {
+		s.conns = map[*smtp.Conn]bool{}
+	}
+	s.conns[c] = true
 	s.mu.Unlock()
 	return &session{sink: s}, nil
 }
@@ -140,10 +169,41 @@ func (ss *session) AuthMechanisms() []string {
 	if ss.sink.users == nil {
 		return nil
 	}
-	return []string{sasl.Plain}
+	return []string{sasl.Plain, "XOAUTH2"}
+}
+
+// xoauth2Server reads "user=U\x01auth=Bearer T\x01\x01" and checks T as
+// the user's password.
+type xoauth2Server struct{ check func(user, token string) error }
+
+func (x xoauth2Server) Next(resp []byte) ([]byte, bool, error) {
+	if resp == nil {
+		return []byte{}, false, nil
+	}
+	var user, token string
+	for _, f := range strings.Split(string(resp), "\x01") {
+		if v, ok := strings.CutPrefix(f, "user="); ok {
+			user = v
+		}
+		if v, ok := strings.CutPrefix(f, "auth=Bearer "); ok {
+			token = v
+		}
+	}
+	return nil, true, x.check(user, token)
 }
 
 func (ss *session) Auth(mech string) (sasl.Server, error) {
+	if mech == "XOAUTH2" {
+		return xoauth2Server{func(user, token string) error {
+			ss.sink.mu.Lock()
+			defer ss.sink.mu.Unlock()
+			if want, ok := ss.sink.users[user]; !ok || want != token {
+				return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "invalid token"}
+			}
+			ss.authed = true
+			return nil
+		}}, nil
+	}
 	return sasl.NewPlainServer(func(identity, username, password string) error {
 		ss.sink.mu.Lock()
 		defer ss.sink.mu.Unlock()
@@ -386,4 +446,36 @@ func walkPart(t testing.TB, p *parsed, ctype, cte, disp string, body io.Reader) 
 	case "text/html":
 		p.HTML = strings.ReplaceAll(string(b), "\r\n", "\n")
 	}
+}
+
+// testCert makes a CA and a certificate for 127.0.0.1 signed by it.
+func testCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ticketd test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
 }

@@ -98,11 +98,13 @@ func (s *Sender) setConn(c net.Conn) {
 }
 
 // interrupt makes any read or write on the current connection fail now.
+// It closes the connection rather than setting a past deadline, which
+// go-mail would push forward again before its next command.
 func (s *Sender) interrupt() {
 	s.connMu.Lock()
 	defer s.connMu.Unlock()
 	if s.conn != nil {
-		s.conn.SetDeadline(time.Unix(1, 0))
+		s.conn.Close()
 	}
 }
 

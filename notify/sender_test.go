@@ -2,11 +2,13 @@ package notify
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -296,5 +298,67 @@ func TestAccentedSubject(t *testing.T) {
 	}
 	if got[0].From != support.Addr || len(got[0].To) != 1 || got[0].To[0] != "inigo@example.org" {
 		t.Errorf("envelope %s -> %v", got[0].From, got[0].To)
+	}
+}
+
+// TestSenderTLS: STARTTLS and implicit TLS against a server with a
+// certificate from a test CA; PLAIN authentication over TLS; a certificate
+// that does not verify is a TLS error.
+func TestSenderTLS(t *testing.T) {
+	for _, implicit := range []bool{false, true} {
+		mode := TLSStartTLS
+		if implicit {
+			mode = TLSImplicit
+		}
+		t.Run(mode, func(t *testing.T) {
+			sk, pool := newTLSSink(t, implicit)
+			sk.users = map[string]string{"mesa": "clave"}
+			s := newTestSender(t, sk.port(), func(o *SenderOptions) {
+				o.TLS, o.TLSConfig, o.Username, o.Password = mode, &tls.Config{RootCAs: pool}, "mesa", "clave"
+			})
+			if err := s.Check(t.Context()); err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			for i := 0; i < 3; i++ {
+				if err := s.Send(t.Context(), testMsg(t, "ana@example.org", "x")); err != nil {
+					t.Fatalf("Send: %v", err)
+				}
+			}
+			if got := len(sk.messages()); got != 3 {
+				t.Errorf("sink got %d mails", got)
+			}
+			if got := sk.sessionCount(); got != 2 { // Check's, then one for the three mails
+				t.Errorf("%d connections, want 2", got)
+			}
+			untrusted := newTestSender(t, sk.port(), func(o *SenderOptions) { o.TLS = mode })
+			if err := untrusted.Check(t.Context()); !errors.Is(err, ErrTLS) {
+				t.Errorf("Check with an unknown CA: %v, want ErrTLS", err)
+			}
+		})
+	}
+}
+
+func TestSenderXOAUTH2(t *testing.T) {
+	sk := newSink(t, "")
+	sk.users = map[string]string{"mesa@entidad.gov.co": "token-2"}
+	var mu sync.Mutex
+	calls := 0
+	s := newTestSender(t, sk.port(), func(o *SenderOptions) {
+		o.Auth, o.Username = AuthXOAUTH2, "mesa@entidad.gov.co"
+		o.Token = func(context.Context) (string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls++
+			return fmt.Sprintf("token-%d", calls), nil
+		}
+	})
+	if err := s.Check(t.Context()); !errors.Is(err, ErrAuth) {
+		t.Errorf("Check with an expired token: %v, want ErrAuth", err)
+	}
+	if err := s.Check(t.Context()); err != nil {
+		t.Errorf("Check with a fresh token: %v", err)
+	}
+	if calls != 2 {
+		t.Errorf("token source called %d times, want once per connection (2)", calls)
 	}
 }

@@ -169,7 +169,13 @@ func (w *Worker) Run(ctx context.Context) error {
 			}
 			next = w.backoff(failures)
 			failures++
-			w.log.Warn("outbox pass failed", "err", err, "retry_in", next)
+			var unavailable *errUnavailable
+			if errors.As(err, &unavailable) {
+				// deliver has logged the failure with its notice.
+				w.log.Debug("pausing delivery", "retry_in", next)
+			} else {
+				w.log.Warn("outbox pass failed", "err", err, "retry_in", next)
+			}
 		} else {
 			failures = 0
 		}
