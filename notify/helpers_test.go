@@ -2,18 +2,18 @@ package notify
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"math/big"
-	"context"
 	"encoding/base64"
 	"errors"
 	"io"
 	"log/slog"
+	"math/big"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
@@ -40,8 +40,8 @@ type captured struct {
 // sink is an in-process SMTP server that records what it accepts. Its
 // hooks decide replies; everything is guarded by mu.
 type sink struct {
-	mu       sync.Mutex
-	got      []captured
+	mu    sync.Mutex
+	got   []captured
 	conns map[*smtp.Conn]bool // connections seen by NewSession (STARTTLS starts a second session on one)
 	// rcpt, when set, answers RCPT TO; a non-nil error refuses it.
 	rcpt func(to string) error
@@ -174,7 +174,9 @@ func (ss *session) AuthMechanisms() []string {
 
 // xoauth2Server reads "user=U\x01auth=Bearer T\x01\x01" and checks T as
 // the user's password.
-type xoauth2Server struct{ check func(user, token string) error }
+type xoauth2Server struct {
+	check func(user, token string) error
+}
 
 func (x xoauth2Server) Next(resp []byte) ([]byte, bool, error) {
 	if resp == nil {
