@@ -90,7 +90,8 @@ func Read(r io.Reader, opts Options) (*Mail, error) {
 func (m *Mail) problem(format string, args ...any) {
 	switch {
 	case len(m.Problems) < maxProblems:
-		m.Problems = append(m.Problems, fmt.Sprintf(format, args...))
+		// Errors may quote raw input: keep the notes valid UTF-8.
+		m.Problems = append(m.Problems, fixString(fmt.Sprintf(format, args...)))
 	case len(m.Problems) == maxProblems:
 		m.Problems = append(m.Problems, "more problems not listed")
 	}
