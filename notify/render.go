@@ -84,18 +84,6 @@ func Kinds() []ticket.NoticeKind {
 	}
 }
 
-// ForStaff reports whether notices of kind k go to staff. Only those show
-// a ticket's history and internal notes; the others go to requesters (or,
-// for receipts and help, to whoever wrote) and never do.
-func ForStaff(k ticket.NoticeKind) bool {
-	switch k {
-	case ticket.NoticeNewTicket, ticket.NoticeAssigned, ticket.NoticeResolvedDesk,
-		ticket.NoticeReopened, ticket.NoticeRequesterReply:
-		return true
-	}
-	return false
-}
-
 // NewRenderer parses the templates for opts.Lang, with the overrides of
 // opts.TemplateDir, and renders a sample of every kind so that a template
 // that does not parse or refers to an unknown field is reported now, with

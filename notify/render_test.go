@@ -205,7 +205,7 @@ func TestInternalNotesOnlyToStaff(t *testing.T) {
 			for _, res := range p.Notice.Results {
 				own = own || strings.Contains(res.Command.Raw, "SECRETO-INTERNO")
 			}
-			if !ForStaff(p.Notice.Kind) && has && !own {
+			if !p.Notice.Kind.ForStaff() && has && !own {
 				t.Errorf("%s %s to %s shows the internal note:\n%s", lang, p.Notice.Kind, p.Notice.To[0].Addr, out.Text)
 			}
 			if p.Notice.Kind == ticket.NoticeAssigned && !has {

@@ -96,7 +96,7 @@ func (r *Renderer) view(n ticket.Notice, attach, listed []ticket.Attachment) vie
 		Lang:          r.lang,
 		ID:            string(t.ID),
 		Tag:           t.ID.Tag(),
-		Staff:         ForStaff(n.Kind),
+		Staff:         n.Kind.ForStaff(),
 		Subject:       oneLine(t.Subject),
 		Requester:     displayAddr(t.Requester),
 		RequesterName: t.Requester.Name,
