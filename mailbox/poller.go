@@ -235,21 +235,23 @@ func (p *Poller) Run(ctx context.Context, cp CheckpointFunc, h Handler) error {
 // outageLogInterval is how often a long outage is logged again above Debug.
 const outageLogInterval = time.Hour
 
-// handlerError is a failure on the caller's side: the handler or the
-// checkpoint store. The connection is fine.
-type handlerError struct {
+// retryError stops a round on a healthy connection: the handler or the
+// checkpoint store failed, or the server did not send a body. The round is
+// retried from the checkpoint after a backoff, without reconnecting.
+type retryError struct {
+	op  string // "handler", "checkpoint read", "body fetch"
 	uid uint32 // zero for a checkpoint read
 	err error
 }
 
-func (e *handlerError) Error() string {
+func (e *retryError) Error() string {
 	if e.uid == 0 {
-		return fmt.Sprintf("read checkpoint: %v", e.err)
+		return fmt.Sprintf("%s: %v", e.op, e.err)
 	}
-	return fmt.Sprintf("handle uid %d: %v", e.uid, e.err)
+	return fmt.Sprintf("%s uid %d: %v", e.op, e.uid, e.err)
 }
 
-func (e *handlerError) Unwrap() error { return e.err }
+func (e *retryError) Unwrap() error { return e.err }
 
 // serve runs rounds on one connection until it fails or ctx ends. It calls
 // healthy after each round that the server let through.
@@ -270,8 +272,8 @@ func (p *Poller) serve(ctx context.Context, cn *conn, cp CheckpointFunc, h Handl
 	housekept := false
 	for {
 		err := p.round(ctx, cn, cp, h, moving, !housekept)
-		var he *handlerError
-		if err == nil || errors.As(err, &he) {
+		var re *retryError
+		if err == nil || errors.As(err, &re) {
 			healthy()
 		}
 		if err == nil {
@@ -279,13 +281,13 @@ func (p *Poller) serve(ctx context.Context, cn *conn, cp CheckpointFunc, h Handl
 			bo.reset()
 			p.update(func(s *Status) { s.LastPoll, s.LastError, s.OldestUnprocessed = time.Now(), "", time.Time{} })
 			err = p.waitForMail(ctx, cn)
-		} else if he != nil {
+		} else if re != nil {
 			delay := bo.next()
 			p.update(func(s *Status) { s.LastError = err.Error() })
-			if he.uid != 0 {
-				log.Warn("handler failed", "uid", he.uid, "err", he.err, "retry_in", delay)
+			if re.uid != 0 {
+				log.Warn(re.op+" failed", "uid", re.uid, "err", re.err, "retry_in", delay)
 			} else {
-				log.Warn("checkpoint read failed", "err", he.err, "retry_in", delay)
+				log.Warn(re.op+" failed", "err", re.err, "retry_in", delay)
 			}
 			err = cn.sleep(ctx, delay)
 		}

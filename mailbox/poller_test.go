@@ -516,3 +516,47 @@ func TestRestartFinishesMoves(t *testing.T) {
 		t.Errorf("handled uids %v, want [3]", uidsOf(msgs))
 	}
 }
+
+func TestMessageExpungedBeforeBodyFetch(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, nil)
+	for i := 1; i <= 12; i++ {
+		s.appendMail(t, "INBOX", testMail(i, 100))
+	}
+	opts, logs := testOptions(t, s)
+	r := newRecorder(Checkpoint{})
+	var expungeErr error
+	r.fail = func(m *Message, attempt int) error {
+		if m.UID != 1 {
+			return nil
+		}
+		// Another client deletes uid 10 after the poller listed it but
+		// before it asks for its body (the pipeline is 8 deep).
+		c := s.inspect(t)
+		defer c.Logout()
+		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+			expungeErr = err
+			return nil
+		}
+		set := imap.UIDSetNum(10)
+		if err := c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+			expungeErr = err
+			return nil
+		}
+		expungeErr = c.UIDExpunge(set).Close()
+		return nil
+	}
+	run(t, newPoller(t, opts), r)
+
+	r.waitFor(t, 11)
+	if expungeErr != nil {
+		t.Fatal(expungeErr)
+	}
+	msgs, _ := r.snapshot()
+	if got, want := uidsOf(msgs), []uint32{1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12}; !slices.Equal(got, want) {
+		t.Errorf("handled uids %v, want %v", got, want)
+	}
+	if strings.Contains(logs.String(), "level=WARN") {
+		t.Error("a vanished message caused a warning; it should be skipped quietly")
+	}
+}

@@ -36,6 +36,46 @@ type meta struct {
 // flags (and moves) the ones committed. With housekeep it first finishes
 // messages at or below the checkpoint that a crash left unflagged.
 func (p *Poller) round(ctx context.Context, cn *conn, cp CheckpointFunc, h Handler, moving, housekeep bool) error {
+	for {
+		err := p.roundOnce(ctx, cn, cp, h, moving, housekeep)
+		var nb *noBodyError
+		if !errors.As(err, &nb) {
+			return err
+		}
+		// Usually another client expunged the message since the search:
+		// then carry on from the checkpoint. But go-imap can also hand an
+		// unsolicited FETCH (someone changing flags) to our command and
+		// drop the real answer: never skip a message that is still
+		// there. Only now, with the pipeline drained, may we ask.
+		uids, err := cn.search(&imap.SearchCriteria{UID: []imap.UIDSet{imap.UIDSetNum(imap.UID(nb.uid))}})
+		if err != nil {
+			return cn.wrap(fmt.Sprintf("uid search %d", nb.uid), err)
+		}
+		if slices.Contains(uids, imap.UID(nb.uid)) {
+			return &retryError{op: "body fetch", uid: nb.uid, err: errors.New("server sent no body")}
+		}
+		p.log.Debug("message gone before its body was fetched", "uidvalidity", cn.uidValidity, "uid", nb.uid)
+		housekeep = false
+	}
+}
+
+// noBodyError means the FETCH of a message's body returned nothing.
+type noBodyError struct{ uid uint32 }
+
+func (e *noBodyError) Error() string { return fmt.Sprintf("uid fetch %d: no body returned", e.uid) }
+
+// isConnError reports whether err means the connection is unusable, as
+// opposed to a failure that leaves it in a clean state.
+func isConnError(err error) bool {
+	var (
+		re *retryError
+		nb *noBodyError
+	)
+	return err != nil && !errors.As(err, &re) && !errors.As(err, &nb)
+}
+
+// roundOnce is one attempt at a round.
+func (p *Poller) roundOnce(ctx context.Context, cn *conn, cp CheckpointFunc, h Handler, moving, housekeep bool) error {
 	// New mail announced from here on is either found by the search below
 	// or wakes the next round.
 	select {
@@ -45,7 +85,7 @@ func (p *Poller) round(ctx context.Context, cn *conn, cp CheckpointFunc, h Handl
 
 	cpt, err := cp(ctx)
 	if err != nil {
-		return &handlerError{err: err}
+		return &retryError{op: "checkpoint read", err: err}
 	}
 	uv := cn.uidValidity
 	var after uint32
@@ -87,8 +127,7 @@ func (p *Poller) round(ctx context.Context, cn *conn, cp CheckpointFunc, h Handl
 			})
 		}
 		done, err := p.deliver(ctx, cn, metas, h)
-		var he *handlerError
-		if len(done) > 0 && (err == nil || errors.As(err, &he)) {
+		if len(done) > 0 && !isConnError(err) {
 			// After a connection failure, housekeeping on the next
 			// connection flags them instead.
 			if ferr := p.finish(cn, done, moving); ferr != nil {
@@ -250,9 +289,7 @@ func (p *Poller) deliverOne(ctx context.Context, cn *conn, m meta, cmd *imapclie
 		if err != nil {
 			return false, cn.wrap(op, err)
 		}
-		// Expunged by someone else since the search: nothing to do.
-		p.log.Debug("message gone before its body was fetched", "uidvalidity", cn.uidValidity, "uid", uint32(m.uid))
-		return false, nil
+		return false, &noBodyError{uid: uint32(m.uid)}
 	}
 
 	body := &bodyReader{r: lit, size: lit.Size()}
@@ -286,7 +323,7 @@ func (p *Poller) deliverOne(ctx context.Context, cn *conn, m meta, cmd *imapclie
 		return ok, cn.wrap(op, cerr)
 	}
 	if herr != nil {
-		return false, &handlerError{uid: uint32(m.uid), err: herr}
+		return false, &retryError{op: "handler", uid: uint32(m.uid), err: herr}
 	}
 	return true, nil
 }
