@@ -209,6 +209,20 @@ func (opts Options) withDefaults() (Options, error) {
 	return opts, nil
 }
 
+// LogValue implements [slog.LogValuer]: it logs the connection settings
+// without the password or token.
+func (opts Options) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("host", opts.Host),
+		slog.Int("port", opts.Port),
+		slog.String("tls", string(opts.TLS)),
+		slog.String("username", opts.Username),
+		slog.String("auth", string(opts.Auth)),
+		slog.String("mailbox", opts.Mailbox),
+		slog.String("processed_mailbox", opts.ProcessedMailbox),
+	)
+}
+
 // addr returns host:port for dialing.
 func (opts *Options) addr() string {
 	return net.JoinHostPort(opts.Host, strconv.Itoa(opts.Port))

@@ -3,6 +3,7 @@ package mailbox
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -136,5 +137,15 @@ func TestCheckReportsClearErrors(t *testing.T) {
 				s.flags(t, opts.ProcessedMailbox) // fails the test if missing
 			}
 		})
+	}
+}
+
+func TestOptionsLogValueHidesSecrets(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	logger := slog.New(slog.NewTextHandler(&b, nil))
+	logger.Info("config", "imap", Options{Host: "imap.example.org", Username: "u", Password: "hunter2"})
+	if strings.Contains(b.String(), "hunter2") || !strings.Contains(b.String(), "imap.example.org") {
+		t.Errorf("logged %q: want the host and no password", b.String())
 	}
 }

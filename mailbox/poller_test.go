@@ -319,7 +319,11 @@ func TestHandlerErrorRetried(t *testing.T) {
 	opts, _ := testOptions(t, s)
 	r := newRecorder(Checkpoint{})
 	errDiskFull := errors.New("store: disk full")
-	var seenWhileFailing []imap.Flag
+	var (
+		seenWhileFailing   []imap.Flag
+		statusWhileFailing Status
+	)
+	p := newPoller(t, opts)
 	r.fail = func(m *Message, attempt int) error {
 		if m.UID != 2 || attempt > 2 {
 			return nil
@@ -327,10 +331,10 @@ func TestHandlerErrorRetried(t *testing.T) {
 		if attempt == 2 {
 			flags, _ := s.flags(t, "INBOX")
 			seenWhileFailing = flags[2]
+			statusWhileFailing = p.Status()
 		}
 		return errDiskFull
 	}
-	p := newPoller(t, opts)
 	run(t, p, r)
 
 	msgs := r.waitFor(t, 3)
@@ -346,6 +350,13 @@ func TestHandlerErrorRetried(t *testing.T) {
 	if hasFlag(seenWhileFailing, imap.FlagSeen) {
 		t.Errorf("uid 2 was flagged \\Seen while its handler failed: %v", seenWhileFailing)
 	}
+	if st := statusWhileFailing; st.OldestUnprocessed.IsZero() || !strings.Contains(st.LastError, "disk full") {
+		t.Errorf("Status() while failing = %+v, want the oldest waiting mail's date and the error", st)
+	}
+	eventually(t, "Status() clear after recovery", func() bool {
+		st := p.Status()
+		return st.OldestUnprocessed.IsZero() && st.LastError == "" && !st.LastPoll.IsZero()
+	})
 	eventually(t, "uid 2 flagged once committed", func() bool {
 		flags, _ := s.flags(t, "INBOX")
 		return hasFlag(flags[2], imap.FlagSeen)
