@@ -273,17 +273,16 @@ func (p *Poller) serve(ctx context.Context, cn *conn, cp CheckpointFunc, h Handl
 	for {
 		err := p.round(ctx, cn, cp, h, moving, !housekept)
 		var re *retryError
-		if err == nil || errors.As(err, &re) {
-			healthy()
-		}
 		if err == nil {
 			housekept = true
 			bo.reset()
 			p.update(func(s *Status) { s.LastPoll, s.LastError, s.OldestUnprocessed = time.Now(), "", time.Time{} })
+			healthy()
 			err = p.waitForMail(ctx, cn)
-		} else if re != nil {
+		} else if errors.As(err, &re) {
 			delay := bo.next()
 			p.update(func(s *Status) { s.LastError = err.Error() })
+			healthy()
 			if re.uid != 0 {
 				log.Warn(re.op+" failed", "uid", re.uid, "err", re.err, "retry_in", delay)
 			} else {

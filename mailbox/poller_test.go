@@ -463,6 +463,7 @@ func TestOutageLoggedOnce(t *testing.T) {
 	eventually(t, "reconnected", func() bool { return p.Status().Connected })
 	s.appendMail(t, "INBOX", testMail(1, 100))
 	r.waitFor(t, 1)
+	eventually(t, "reconnection logged", func() bool { return countLines(logs.String(), "msg=reconnected") > 0 })
 
 	l := logs.String()
 	for _, c := range []struct {
