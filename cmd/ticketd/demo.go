@@ -1,7 +1,416 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ticketd/ticketd/internal/admin"
+	"github.com/ticketd/ticketd/internal/config"
+	"github.com/ticketd/ticketd/internal/store"
+	"github.com/ticketd/ticketd/ticket"
+)
+
+// demoPassword is the password of every mailbox of the demo.
+const demoPassword = "demo"
+
+// demoOptions are the flags of `ticketd demo`.
+type demoOptions struct {
+	imapAddr, smtpAddr, adminAddr string
+	dir                           string
+	keep                          bool
+	scriptOnly                    bool
+	verbose                       bool
+	stepTimeout                   time.Duration
+	pollInterval                  time.Duration
+}
 
 func (c *cli) demoCmd() *cobra.Command {
-	return &cobra.Command{Use: "demo", Short: "Play the whole procedure on an embedded mail system"}
+	var o demoOptions
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Play the whole procedure on an embedded mail system",
+		Long: `Demo starts an in-memory IMAP server and an SMTP server on loopback ports,
+runs the real daemon against them, and plays one case through the whole
+support procedure with real mail: a user reports a problem, the service desk
+classifies and escalates it, a specialist escalates it to a provider, the
+provider resolves it, the user reopens it, the desk resolves and closes it.
+It prints every mail and every change of the ticket as a timeline.
+
+Then it stays up so that you can write your own mails to it (with swaks,
+or any mail program) and read every notification over IMAP, until Ctrl-C.
+Nothing needs to be installed; everything lives in a temporary folder that
+is removed at exit unless --keep.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return c.demo(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.imapAddr, "imap-addr", "127.0.0.1:0", "where the IMAP server listens (port 0: any free port)")
+	f.StringVar(&o.smtpAddr, "smtp-addr", "127.0.0.1:0", "where the SMTP server listens (port 0: any free port)")
+	f.StringVar(&o.adminAddr, "admin-addr", "127.0.0.1:0", "where the daemon's admin API listens (port 0: any free port)")
+	f.StringVar(&o.dir, "dir", "", "folder for the data, the generated config and the log (kept at exit); default a new temporary folder")
+	f.BoolVar(&o.keep, "keep", false, "keep the temporary folder at exit")
+	f.BoolVar(&o.scriptOnly, "script-only", false, "play the scripted case and exit (non-zero if a step does not happen in time)")
+	f.BoolVar(&o.scriptOnly, "no-wait", false, "same as --script-only")
+	f.BoolVar(&o.verbose, "verbose", false, "write the daemon's log to standard error instead of the log file")
+	f.DurationVar(&o.stepTimeout, "step-timeout", 20*time.Second, "how long each step of the script may take")
+	f.DurationVar(&o.pollInterval, "poll-interval", 2*time.Second, "the daemon's imap.poll_interval (it also uses IDLE)")
+	return cmd
+}
+
+// demo runs `ticketd demo`: mail system, daemon, script, then (unless
+// scriptOnly) serves until ctx ends. Everything it started is stopped, and
+// the temporary folder removed, before it returns.
+func (c *cli) demo(ctx context.Context, o demoOptions) (err error) {
+	started := time.Now()
+	tl := &timeline{w: c.stdout}
+
+	dir, keep := o.dir, o.keep || o.dir != ""
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "ticketd-demo-"); err != nil {
+			return err
+		}
+	} else if err = os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	defer func() {
+		if keep {
+			fmt.Fprintf(c.stdout, "\nThe demo's folder is kept: %s\n", dir)
+			return
+		}
+		if rerr := os.RemoveAll(dir); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+
+	logOut := io.Writer(c.stderr)
+	if !o.verbose {
+		f, err := os.OpenFile(filepath.Join(dir, "ticketd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		logOut = f
+	}
+	log := newLogger(logOut, config.LogConfig{Format: "text", Level: "info"})
+
+	ms, err := startMailSystem(mailSystemOptions{IMAPAddr: o.imapAddr, SMTPAddr: o.smtpAddr, People: demoPeople,
+		Password: demoPassword, OnDeliver: tl.mail, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer ms.Close()
+
+	adminAddr, err := freeAddr(o.adminAddr)
+	if err != nil {
+		return err
+	}
+	cfg, err := demoConfig(dir, ms.IMAPAddr(), ms.SMTPAddr(), adminAddr, o.pollInterval)
+	if err != nil {
+		return err
+	}
+	if err := writeDemoConfig(cfg); err != nil {
+		return err
+	}
+
+	d, err := buildDaemon(cfg, log, time.Now)
+	if err != nil {
+		return err
+	}
+	defer d.db.Close()
+	defer d.sender.Close()
+	daemonCtx, stopDaemon := context.WithCancelCause(ctx)
+	daemonDone := make(chan error, 1)
+	go func() {
+		err := d.serve(daemonCtx, time.Now)
+		if err == nil {
+			err = errors.New("the daemon stopped")
+		}
+		stopDaemon(fmt.Errorf("the daemon stopped: %w", err))
+		daemonDone <- err
+	}()
+	defer func() {
+		stopDaemon(context.Canceled)
+		<-daemonDone
+	}()
+
+	tl.printf("ticketd demo: the real daemon on an embedded mail system (log: %s)\n\n", logPlace(o.verbose, dir))
+	printDemoSetup(c.stdout, ms, cfg)
+
+	adm := admin.NewClient(adminAddr)
+	if err := waitReady(daemonCtx, adm, o.stepTimeout); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	tl.printf("\nThe scripted case (mails in Spanish, as people write them):\n\n")
+	s := &demoScript{tl: tl, ms: ms, adm: adm, imapAddr: ms.IMAPAddr(), smtpAddr: ms.SMTPAddr(), password: demoPassword,
+		stepTimeout: o.stepTimeout}
+	if err := s.play(daemonCtx); err != nil {
+		if ctx.Err() != nil {
+			return nil // Ctrl-C during the script
+		}
+		return fmt.Errorf("demo failed at %w", err)
+	}
+	tl.printf("\nThe script took %s. The ticket as `ticketd show %s` prints it:\n\n", time.Since(started).Round(10*time.Millisecond), s.id)
+	t, err := adm.Ticket(daemonCtx, s.id)
+	if err != nil {
+		return err
+	}
+	tl.mu.Lock()
+	printTicket(c.stdout, t)
+	tl.mu.Unlock()
+	if err := printMailboxes(daemonCtx, tl, ms.IMAPAddr()); err != nil {
+		return err
+	}
+	if o.scriptOnly {
+		tl.printf("\nDemo complete: ticket %s is %s.\n", t.ID, t.State)
+		return nil
+	}
+
+	printTryIt(c.stdout, ms, cfg, keep, dir)
+	watchTickets(daemonCtx, tl, adm, map[ticket.ID]int{s.id: s.printed})
+	if err := context.Cause(daemonCtx); ctx.Err() == nil && err != nil {
+		return err // the daemon died under us
+	}
+	tl.printf("\nStopping the demo.\n")
+	return nil
+}
+
+func logPlace(verbose bool, dir string) string {
+	if verbose {
+		return "standard error"
+	}
+	return filepath.Join(dir, "ticketd.log")
+}
+
+// freeAddr returns addr with a port 0 replaced by a free port. The port is
+// only reserved while we look: admin.Listen opens it again a moment later.
+func freeAddr(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("address %q: %w", addr, err)
+	}
+	if port != "0" {
+		return addr, nil
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// demoConfig is the daemon's configuration for the embedded mail system:
+// the defaults, plus the servers, the groups of the demo's people and a
+// short poll interval.
+func demoConfig(dir, imapAddr, smtpAddr, adminAddr string, poll time.Duration) (config.Config, error) {
+	cfg := config.Default()
+	cfg.File = filepath.Join(dir, "ticketd.yaml")
+	cfg.DataDir = filepath.Join(dir, "data")
+	var err error
+	if cfg.IMAP.Host, cfg.IMAP.Port, err = splitHostPort(imapAddr); err != nil {
+		return cfg, err
+	}
+	cfg.IMAP.TLS = config.TLSNone
+	cfg.IMAP.Username = demoDesk.Addr
+	cfg.IMAP.Password = config.Secret(demoPassword)
+	cfg.IMAP.PollInterval = poll
+	if cfg.SMTP.Host, cfg.SMTP.Port, err = splitHostPort(smtpAddr); err != nil {
+		return cfg, err
+	}
+	cfg.SMTP.TLS = config.TLSNone
+	cfg.SMTP.From = demoDesk.String()
+	cfg.Outbox.RetryMin = time.Second
+	cfg.Outbox.RetryMax = 10 * time.Second
+	cfg.Admin.Listen = adminAddr
+	kinds := map[string]string{"mesa": config.KindDesk, "redes": config.KindSpecialist, "sitio": config.KindOnSite, "proveedor": config.KindProvider}
+	levels := map[string]int{"mesa": 1, "redes": 2, "sitio": 2, "proveedor": 3}
+	cfg.Groups = map[string]config.GroupConfig{}
+	for _, p := range demoPeople {
+		if p.Group == "" {
+			continue
+		}
+		g := cfg.Groups[p.Group]
+		g.Level, g.Kind, g.Default = levels[p.Group], kinds[p.Group], p.Group != "sitio"
+		g.Members = append(g.Members, p.String())
+		cfg.Groups[p.Group] = g
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("the demo's configuration:\n%w", err)
+	}
+	return cfg, nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	return host, port, err
+}
+
+// writeDemoConfig writes cfg as the YAML file cfg.File, so that the other
+// commands (`ticketd tickets --config FILE`) reach the demo's daemon.
+func writeDemoConfig(cfg config.Config) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Written by `ticketd demo` for its embedded mail system.\n")
+	fmt.Fprintf(&b, "data_dir: %q\n", cfg.DataDir)
+	fmt.Fprintf(&b, "imap:\n  host: %q\n  port: %d\n  tls: %s\n  username: %q\n  password: %q\n  poll_interval: %s\n",
+		cfg.IMAP.Host, cfg.IMAP.Port, cfg.IMAP.TLS, cfg.IMAP.Username, cfg.IMAP.Password.Reveal(), cfg.IMAP.PollInterval)
+	fmt.Fprintf(&b, "smtp:\n  host: %q\n  port: %d\n  tls: %s\n  from: %q\n", cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.TLS, cfg.SMTP.From)
+	fmt.Fprintf(&b, "outbox:\n  retry_min: %s\n  retry_max: %s\n", cfg.Outbox.RetryMin, cfg.Outbox.RetryMax)
+	fmt.Fprintf(&b, "admin:\n  listen: %q\n", cfg.Admin.Listen)
+	b.WriteString("groups:\n")
+	for _, name := range sortedKeys(cfg.Groups) {
+		g := cfg.Groups[name]
+		fmt.Fprintf(&b, "  %s:\n    level: %d\n    kind: %s\n    default: %t\n    members:\n", name, g.Level, g.Kind, g.Default)
+		for _, m := range g.Members {
+			fmt.Fprintf(&b, "      - %q\n", m)
+		}
+	}
+	// 0600: the file holds the mailbox password.
+	return os.WriteFile(cfg.File, []byte(b.String()), 0o600)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// waitReady waits until the daemon's admin API answers and its poller is
+// connected to the mailbox.
+func waitReady(ctx context.Context, adm *admin.Client, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	last := "the admin API does not answer"
+	for {
+		if h, err := adm.Health(ctx); err == nil {
+			if h.Connected || !h.LastFetch.IsZero() {
+				return nil
+			}
+			last = "the daemon is not connected to the mailbox: " + h.Reason
+		}
+		select {
+		case <-ctx.Done():
+			if cause := context.Cause(ctx); !errors.Is(cause, context.DeadlineExceeded) {
+				return cause
+			}
+			return fmt.Errorf("the daemon was not ready within %s: %s", timeout, last)
+		case <-t.C:
+		}
+	}
+}
+
+// printDemoSetup prints the servers and the people.
+func printDemoSetup(w io.Writer, ms *mailSystem, cfg config.Config) {
+	fmt.Fprintf(w, "  IMAP server  %s   (in memory, IMAP4rev1 + IDLE, plain text)\n", ms.IMAPAddr())
+	fmt.Fprintf(w, "  SMTP server  %s   (delivers to the INBOX of every local recipient, 550 for others)\n", ms.SMTPAddr())
+	fmt.Fprintf(w, "  admin API    %s\n", cfg.Admin.Listen)
+	fmt.Fprintf(w, "  config       %s\n  data         %s\n\n", cfg.File, cfg.DataDir)
+	fmt.Fprintf(w, "  Mailboxes (IMAP login = the address, password %q):\n", demoPassword)
+	for _, p := range demoPeople {
+		group := ""
+		if p.Group != "" {
+			group = "group " + p.Group
+		}
+		fmt.Fprintf(w, "    %-46s %-34s %s\n", p.String(), p.Role, group)
+	}
+}
+
+// printMailboxes reads every person's INBOX over IMAP and lists what is in
+// it: the mail each one received during the script.
+func printMailboxes(ctx context.Context, tl *timeline, imapAddr string) error {
+	tl.printf("\nWhat each mailbox holds (read over IMAP):\n")
+	for _, p := range demoPeople {
+		ms, err := readInbox(ctx, imapAddr, p.Addr, demoPassword)
+		if err != nil {
+			return err
+		}
+		tl.printf("\n  %s: %d mails\n", p.Addr, len(ms))
+		for _, m := range ms {
+			tl.printf("    - %s\n", m.Subject)
+		}
+	}
+	return nil
+}
+
+// printTryIt tells the operator how to write their own mail to the demo
+// and how to read the notifications.
+func printTryIt(w io.Writer, ms *mailSystem, cfg config.Config, keep bool, dir string) {
+	host, port, _ := net.SplitHostPort(ms.SMTPAddr())
+	exe := "ticketd"
+	fmt.Fprintf(w, `
+The demo keeps running. Try it yourself:
+
+  Write a request as Laura (or as anyone with a mailbox here) to the SMTP server %s:
+    swaks --server %s --port %s --from %s --to %s \
+      --header "Subject: La impresora del piso 2 no imprime" --body "Sale una hoja en blanco."
+  Answer a notification keeping [OTI-…] in the subject; staff write commands such as
+    #clasificar impresoras media / #escalar nivel2 sitio / #resolver ... / #cerrar
+  (Python works too: smtplib.SMTP(%q, %s).send_message(msg).)
+
+  Read every notification over IMAP at %s, without TLS, login = the address, password %q,
+  e.g. with curl:  curl -s --url "imap://%s/INBOX;UID=1" --user %s:%s
+  or point Thunderbird or mutt at it (mutt -f imap://%s@%s/INBOX).
+
+  The other commands work against this daemon:
+    %s tickets --config %s
+    %s show OTI-%d-000001 --config %s
+
+Press Ctrl-C to stop: the daemon stops, the servers close`, ms.SMTPAddr(), host, port, demoRequester.Addr, demoDesk.Addr,
+		host, port, ms.IMAPAddr(), demoPassword, ms.IMAPAddr(), demoRequester.Addr, demoPassword,
+		strings.ReplaceAll(demoRequester.Addr, "@", "%40"), ms.IMAPAddr(),
+		exe, cfg.File, exe, time.Now().Year(), cfg.File)
+	if keep {
+		fmt.Fprintf(w, " and %s is kept.\n\n", dir)
+	} else {
+		fmt.Fprintf(w, " and %s is removed.\n\n", dir)
+	}
+}
+
+// watchTickets prints every new history entry of every ticket until ctx
+// ends; printed says how many entries of each ticket are already shown.
+func watchTickets(ctx context.Context, tl *timeline, adm *admin.Client, printed map[ticket.ID]int) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ts, err := adm.Tickets(ctx, store.Filter{})
+		if err != nil {
+			continue
+		}
+		for _, sum := range ts {
+			full, err := adm.Ticket(ctx, sum.ID)
+			if err != nil || len(full.History) <= printed[sum.ID] {
+				continue
+			}
+			for _, e := range full.History[printed[sum.ID]:] {
+				tl.change(full.ID, e)
+			}
+			printed[sum.ID] = len(full.History)
+		}
+	}
 }
