@@ -41,9 +41,11 @@ func normalizeNewlines(s string) string {
 	return strings.ReplaceAll(s, "\r", "\n")
 }
 
-// cleanLine replaces control characters (including newlines) with spaces and
-// trims the result: for one-line values such as subjects and names.
+// cleanLine replaces invalid UTF-8 with U+FFFD and control characters
+// (including newlines) with spaces, and trims the result: for one-line values such as subjects and names.
 func cleanLine(s string) string {
+	// Encoded words may decode to invalid UTF-8.
+	s = strings.ToValidUTF8(s, "\uFFFD")
 	if !strings.ContainsFunc(s, unicode.IsControl) {
 		return strings.TrimSpace(s)
 	}
