@@ -40,6 +40,10 @@ bench:
 cover:
 	$(GO) test -cover $(PKGS)
 
+# The whole procedure on an embedded mail system, nothing to install (Ctrl-C ends it).
+demo:
+	$(GO) run ./cmd/ticketd demo
+
 check: lint test
 
 clean:

@@ -82,12 +82,12 @@ func (c *cli) demo(ctx context.Context, o demoOptions) (err error) {
 		if dir, err = os.MkdirTemp("", "ticketd-demo-"); err != nil {
 			return err
 		}
-	} else if err = os.MkdirAll(dir, 0o700); err != nil {
+	} else if err = emptyDir(dir); err != nil {
 		return err
 	}
 	defer func() {
 		if keep {
-			fmt.Fprintf(c.stdout, "\nThe demo's folder is kept: %s\n", dir)
+			tl.printf("\nThe demo's folder is kept: %s\n", dir)
 			return
 		}
 		if rerr := os.RemoveAll(dir); rerr != nil && err == nil {
@@ -147,7 +147,7 @@ func (c *cli) demo(ctx context.Context, o demoOptions) (err error) {
 	}()
 
 	tl.printf("ticketd demo: the real daemon on an embedded mail system (log: %s)\n\n", logPlace(o.verbose, dir))
-	printDemoSetup(c.stdout, ms, cfg)
+	tl.locked(func(w io.Writer) { printDemoSetup(w, ms, cfg) })
 
 	adm := admin.NewClient(adminAddr)
 	if err := waitReady(daemonCtx, adm, o.stepTimeout); err != nil {
@@ -167,9 +167,7 @@ func (c *cli) demo(ctx context.Context, o demoOptions) (err error) {
 	if err != nil {
 		return err
 	}
-	tl.mu.Lock()
-	printTicket(c.stdout, t)
-	tl.mu.Unlock()
+	tl.locked(func(w io.Writer) { printTicket(w, t) })
 	if err := printMailboxes(daemonCtx, tl, ms.IMAPAddr()); err != nil {
 		return err
 	}
@@ -178,12 +176,29 @@ func (c *cli) demo(ctx context.Context, o demoOptions) (err error) {
 		return nil
 	}
 
-	printTryIt(c.stdout, ms, cfg, keep, dir)
+	tl.locked(func(w io.Writer) { printTryIt(w, ms, cfg, keep, dir) })
 	watchTickets(daemonCtx, tl, adm, map[ticket.ID]int{s.id: s.printed})
 	if err := context.Cause(daemonCtx); ctx.Err() == nil && err != nil {
 		return err // the daemon died under us
 	}
 	tl.printf("\nStopping the demo.\n")
+	return nil
+}
+
+// emptyDir makes sure dir exists and is empty: the demo's mail system
+// starts empty each time, and a store left by an earlier run would hold an
+// IMAP checkpoint past every new mail.
+func emptyDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	if len(es) > 0 {
+		return fmt.Errorf("--dir %s is not empty: the demo needs a new or empty folder", dir)
+	}
 	return nil
 }
 
@@ -332,7 +347,7 @@ func printDemoSetup(w io.Writer, ms *mailSystem, cfg config.Config) {
 		if p.Group != "" {
 			group = "group " + p.Group
 		}
-		fmt.Fprintf(w, "    %-46s %-34s %s\n", p.String(), p.Role, group)
+		fmt.Fprintf(w, "    %-60s %-34s %s\n", p.String(), p.Role, group)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-smtp"
 )
 
@@ -183,6 +184,18 @@ func (ms *mailSystem) Deliveries(from int) ([]delivery, int, <-chan struct{}) {
 // headers a delivery agent adds (RFC 5321 §4.4).
 func (ms *mailSystem) deliver(helo, from string, to []string, raw []byte) error {
 	now := time.Now()
+	// RFC 6409 §8.1, §8.3: a submission server may add the Date and the
+	// Message-ID a mail program left out (Python's smtplib does).
+	var added bytes.Buffer
+	if h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(raw))); err == nil {
+		if !h.Has("Date") {
+			fmt.Fprintf(&added, "Date: %s\r\n", now.Format(time.RFC1123Z))
+		}
+		if !h.Has("Message-Id") {
+			fmt.Fprintf(&added, "Message-ID: <%d.%d@%s>\r\n", now.UnixNano(), len(raw), demoDomain)
+		}
+	}
+	raw = append(added.Bytes(), raw...)
 	for _, rcpt := range to {
 		var b bytes.Buffer
 		fmt.Fprintf(&b, "Return-Path: <%s>\r\n", from)

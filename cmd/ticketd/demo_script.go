@@ -49,6 +49,13 @@ func (tl *timeline) event(label, head string, more ...string) {
 	}
 }
 
+// locked runs f with the timeline's writer, alone.
+func (tl *timeline) locked(f func(w io.Writer)) {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	f(tl.w)
+}
+
 // printf prints plain text, not stamped.
 func (tl *timeline) printf(format string, args ...any) {
 	tl.mu.Lock()
@@ -64,8 +71,26 @@ func (tl *timeline) mail(d delivery) {
 		from = d.From
 	}
 	more := []string{fmt.Sprintf("Subject: %s", m.Subject)}
-	for _, l := range firstLines(m.Text, 3) {
-		more = append(more, "| "+l)
+	if m.Ticket != "" {
+		// ticketd's notices: the greeting and what happened.
+		for _, l := range firstLines(m.Text, 3) {
+			more = append(more, "| "+l)
+		}
+	} else {
+		// What people write: the whole new text, and the start of what
+		// they quote, which ticketd leaves out of the ticket.
+		quoted := 0
+		for _, l := range firstLines(m.Text, 40) {
+			if strings.HasPrefix(l, ">") {
+				if quoted++; quoted == 4 {
+					more = append(more, "| > …")
+				}
+				if quoted > 3 {
+					continue
+				}
+			}
+			more = append(more, "| "+l)
+		}
 	}
 	tl.event("mail", fmt.Sprintf("%s -> %s", from, strings.Join(d.To, ", ")), more...)
 }

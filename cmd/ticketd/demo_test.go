@@ -1,0 +1,280 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ticketd/ticketd/internal/admin"
+	"github.com/ticketd/ticketd/internal/config"
+	"github.com/ticketd/ticketd/internal/store"
+	"github.com/ticketd/ticketd/ticket"
+)
+
+// syncBuffer is a bytes.Buffer the demo may write while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDemoScriptOnly plays the scripted case as CI does and checks the
+// timeline: every step, every change of the ticket, the mail each person
+// received (as read back over IMAP), and that the temporary folder is gone.
+func TestDemoScriptOnly(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	var out, errOut syncBuffer
+	start := time.Now()
+	if err := run(ctx, []string{"demo", "--script-only"}, &out, &errOut); err != nil {
+		t.Fatalf("demo --script-only: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
+	}
+	t.Logf("demo --script-only took %s", time.Since(start))
+	got := out.String()
+	if testing.Verbose() {
+		t.Log("\n" + got)
+	}
+
+	// Every step, in order.
+	last := -1
+	for n := 1; n <= 7; n++ {
+		i := strings.Index(got, "STEP    "+strconv.Itoa(n)+". ")
+		if i < 0 || i < last {
+			t.Fatalf("step %d missing or out of order in the timeline:\n%s", n, got)
+		}
+		last = i
+	}
+	idm := regexp.MustCompile(`OTI-\d{4}-000001`).FindString(got)
+	if idm == "" {
+		t.Fatalf("no ticket ID in the timeline:\n%s", got)
+	}
+	id := ticket.ID(idm)
+	// Every change, as the history records it.
+	for _, want := range []string{
+		string(id) + " #1 opened by " + demoRequester.Addr + " -> open, level 1, group mesa",
+		string(id) + " #2 classified by " + demoAgent.Addr,
+		"category=redes priority=alta",
+		string(id) + " #3 escalated by " + demoAgent.Addr + " -> open, level 2, group redes",
+		string(id) + " #4 escalated by " + demoNetwork.Addr + " -> open, level 3, group proveedor",
+		string(id) + " #5 resolved by " + demoProvider.Addr + " -> resolved, level 3, group proveedor",
+		string(id) + " #6 reopened by " + demoRequester.Addr + " -> open, level 1, group mesa",
+		string(id) + " #7 resolved by " + demoAgent.Addr + " -> resolved, level 1, group mesa",
+		string(id) + " #8 closed by " + demoAgent.Addr + " -> closed, level 1, group mesa",
+		"state: closed   level: 1   group: mesa", // printTicket
+		"Demo complete: ticket " + string(id) + " is closed.",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("timeline lacks %q", want)
+		}
+	}
+	// The quoted mail below Laura's #reabrir is left out of the ticket.
+	if !strings.Contains(got, "| > Hola, Laura Gómez:") {
+		t.Errorf("timeline does not show the mail Laura quoted")
+	}
+	hist := got[strings.Index(got, "History:"):]
+	if strings.Contains(hist, "escribió") || strings.Contains(hist, "> ") {
+		t.Errorf("the quoted text reached the ticket's history:\n%s", hist)
+	}
+
+	boxes := mailboxes(t, got)
+	tag := id.Tag()
+	wantMail := []struct {
+		who     demoPerson
+		markers []string
+	}{
+		{demoRequester, []string{tag + " " + demoSubject, subjLevel2, subjLevel3, subjResolved, subjApplied, subjResolved, subjClosed}},
+		{demoNetwork, []string{subjAssigned2, subjApplied}},
+		{demoProvider, []string{subjAssigned3, subjApplied}},
+		{demoAgent, []string{subjNewTicket, subjApplied, subjResolvedDesk, subjReopened, subjApplied, subjApplied}},
+		{demoOnSite, nil},
+	}
+	for _, w := range wantMail {
+		subjects := boxes[w.who.Addr]
+		for _, m := range w.markers {
+			i := indexContaining(subjects, m)
+			if i < 0 {
+				t.Errorf("INBOX of %s lacks %q; it holds %q", w.who.Addr, m, boxes[w.who.Addr])
+				continue
+			}
+			subjects = append(subjects[:i:i], subjects[i+1:]...)
+		}
+		if w.who == demoRequester && len(boxes[w.who.Addr]) != 7 {
+			t.Errorf("INBOX of %s holds %d mails, want 7: %q", w.who.Addr, len(boxes[w.who.Addr]), boxes[w.who.Addr])
+		}
+		if len(w.markers) == 0 && len(subjects) != 0 {
+			t.Errorf("INBOX of %s holds %q, want nothing", w.who.Addr, subjects)
+		}
+	}
+	if n := len(boxes[demoDesk.Addr]); n != 7 {
+		t.Errorf("the support mailbox holds %d mails, want the 7 the script sent", n)
+	}
+
+	// The temporary folder is removed at exit.
+	m := regexp.MustCompile(`(?m)^  config\s+(\S+)$`).FindStringSubmatch(got)
+	if m == nil {
+		t.Fatalf("no config line in the output")
+	}
+	if _, err := os.Stat(filepath.Dir(m[1])); !os.IsNotExist(err) {
+		t.Errorf("temporary folder %s still there after the demo (stat: %v)", filepath.Dir(m[1]), err)
+	}
+}
+
+// mailboxes parses "What each mailbox holds" into subjects by address.
+func mailboxes(t *testing.T, out string) map[string][]string {
+	t.Helper()
+	i := strings.Index(out, "What each mailbox holds")
+	if i < 0 {
+		t.Fatalf("no mailbox summary in the output:\n%s", out)
+	}
+	boxes := map[string][]string{}
+	cur := ""
+	head := regexp.MustCompile(`^  (\S+@\S+): (\d+) mails$`)
+	for _, line := range strings.Split(out[i:], "\n")[1:] {
+		if m := head.FindStringSubmatch(line); m != nil {
+			cur = m[1]
+			boxes[cur] = []string{}
+			continue
+		}
+		if s, ok := strings.CutPrefix(line, "    - "); ok && cur != "" {
+			boxes[cur] = append(boxes[cur], s)
+		}
+	}
+	return boxes
+}
+
+func indexContaining(ss []string, sub string) int {
+	for i, s := range ss {
+		if strings.Contains(s, sub) {
+			return i
+		}
+	}
+	return -1
+}
+
+// TestDemoStaysUp runs the demo as an operator would: after the script it
+// keeps serving; the generated config reaches the daemon; a mail written by
+// hand opens a ticket; the notifications are in the INBOXes over IMAP; and
+// cancelling the context (Ctrl-C) ends it cleanly.
+func TestDemoStaysUp(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "demo")
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	demoCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var out, errOut syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(demoCtx, []string{"demo", "--dir", dir}, &out, &errOut) }()
+
+	waitFor(t, ctx, done, "the demo to stay up", func() bool { return strings.Contains(out.String(), "The demo keeps running") }, &out)
+
+	cfgFile := filepath.Join(dir, "ticketd.yaml")
+	cfg, err := config.Load(cfgFile)
+	if err != nil {
+		t.Fatalf("load the generated config: %v", err)
+	}
+	if cfg.IMAP.TLS != config.TLSNone || cfg.SMTP.TLS != config.TLSNone || len(cfg.Groups) != 4 {
+		t.Errorf("generated config: imap tls %q, smtp tls %q, %d groups", cfg.IMAP.TLS, cfg.SMTP.TLS, len(cfg.Groups))
+	}
+	if !strings.Contains(out.String(), "tickets --config "+cfgFile) {
+		t.Errorf("the output does not say how to run ticketd tickets --config %s", cfgFile)
+	}
+
+	// `ticketd tickets --config` reaches the running daemon.
+	var tout, terr syncBuffer
+	if err := run(ctx, []string{"tickets", "--json", "--config", cfgFile}, &tout, &terr); err != nil {
+		t.Fatalf("tickets --config: %v\n%s", err, terr.String())
+	}
+	var ts []admin.TicketJSON
+	if err := json.Unmarshal([]byte(tout.String()), &ts); err != nil || len(ts) != 1 || ts[0].State != ticket.StateClosed {
+		t.Fatalf("tickets --json = %s (%v), want one closed ticket", tout.String(), err)
+	}
+
+	// The requester's notifications are in her INBOX.
+	imapAddr := cfg.IMAP.Host + ":" + strconv.Itoa(cfg.IMAP.Port)
+	ms, err := readInbox(ctx, imapAddr, demoRequester.Addr, demoPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ms) != 7 {
+		t.Errorf("Laura's INBOX holds %d mails, want 7 (ack, level 2, level 3, resolved, reopen receipt, resolved, closed)", len(ms))
+	}
+	for _, m := range ms {
+		if m.Ticket != string(ts[0].ID) || !strings.Contains(m.Subject, ts[0].ID.Tag()) {
+			t.Errorf("mail %q for Laura: X-Ticketd-Ticket %q, want %s in both", m.Subject, m.Ticket, ts[0].ID)
+		}
+	}
+
+	// A mail written by hand opens a second ticket, and Laura is told.
+	smtpAddr := cfg.SMTP.Host + ":" + strconv.Itoa(cfg.SMTP.Port)
+	laura := demoMUA{me: demoRequester, smtpAddr: smtpAddr, imapAddr: imapAddr, password: demoPassword}
+	if _, err := laura.send(ctx, demoDesk, "La impresora del piso 2 no imprime", "Sale una hoja en blanco.\n", nil); err != nil {
+		t.Fatal(err)
+	}
+	adm := admin.NewClient(cfg.Admin.Listen)
+	waitFor(t, ctx, done, "a second ticket and its acknowledgement", func() bool {
+		ts, err := adm.Tickets(ctx, store.Filter{State: ticket.StateOpen})
+		if err != nil || len(ts) != 1 {
+			return false
+		}
+		ms, err := laura.inbox(ctx)
+		return err == nil && len(ms) == 8 && strings.Contains(ms[7].Subject, ts[0].ID.Tag())
+	}, &out)
+	// An unknown recipient is refused by the SMTP server.
+	if _, err := laura.send(ctx, demoPerson{Addr: "nadie@" + demoDomain}, "hola", "hola\n", nil); err == nil || !strings.Contains(err.Error(), "550") {
+		t.Errorf("mail to an unknown recipient: err = %v, want a 550", err)
+	}
+
+	// Ctrl-C.
+	stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("demo after Ctrl-C: %v\n%s", err, errOut.String())
+		}
+	case <-ctx.Done():
+		t.Fatal("demo did not stop after Ctrl-C")
+	}
+	if !strings.Contains(out.String(), "Stopping the demo.") {
+		t.Errorf("no goodbye in the output")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ticketd.log")); err != nil {
+		t.Errorf("--dir: the log file is not kept: %v", err)
+	}
+}
+
+// waitFor polls cond until it holds, failing if the demo ends or ctx does.
+func waitFor(t *testing.T, ctx context.Context, done <-chan error, what string, cond func() bool, out *syncBuffer) {
+	t.Helper()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case err := <-done:
+			t.Fatalf("demo ended while waiting for %s: %v\n%s", what, err, out.String())
+		case <-ctx.Done():
+			t.Fatalf("timed out waiting for %s\n%s", what, out.String())
+		case <-tick.C:
+		}
+	}
+}
