@@ -32,9 +32,11 @@ type demoOptions struct {
 	scriptOnly                    bool
 	verbose                       bool
 	stepTimeout                   time.Duration
+	pause                         time.Duration
 	pollInterval                  time.Duration
 }
 
+// demoCmd is `ticketd demo`: the real daemon on an embedded mail system.
 func (c *cli) demoCmd() *cobra.Command {
 	var o demoOptions
 	cmd := &cobra.Command{
@@ -66,6 +68,7 @@ is removed at exit unless --keep.`,
 	f.BoolVar(&o.scriptOnly, "no-wait", false, "same as --script-only")
 	f.BoolVar(&o.verbose, "verbose", false, "write the daemon's log to standard error instead of the log file")
 	f.DurationVar(&o.stepTimeout, "step-timeout", 20*time.Second, "how long each step of the script may take")
+	f.DurationVar(&o.pause, "pause", 0, "pause between the steps of the script, to watch them one by one")
 	f.DurationVar(&o.pollInterval, "poll-interval", 2*time.Second, "the daemon's imap.poll_interval (it also uses IDLE)")
 	return cmd
 }
@@ -74,7 +77,6 @@ is removed at exit unless --keep.`,
 // scriptOnly) serves until ctx ends. Everything it started is stopped, and
 // the temporary folder removed, before it returns.
 func (c *cli) demo(ctx context.Context, o demoOptions) (err error) {
-	started := time.Now()
 	tl := &timeline{w: c.stdout}
 
 	dir, keep := o.dir, o.keep || o.dir != ""
@@ -151,18 +153,22 @@ func (c *cli) demo(ctx context.Context, o demoOptions) (err error) {
 
 	adm := admin.NewClient(adminAddr)
 	if err := waitReady(daemonCtx, adm, o.stepTimeout); err != nil {
+		if ctx.Err() != nil {
+			return nil // Ctrl-C while starting
+		}
 		return fmt.Errorf("start: %w", err)
 	}
 	tl.printf("\nThe scripted case (mails in Spanish, as people write them):\n\n")
 	s := &demoScript{tl: tl, ms: ms, adm: adm, imapAddr: ms.IMAPAddr(), smtpAddr: ms.SMTPAddr(), password: demoPassword,
-		stepTimeout: o.stepTimeout}
+		stepTimeout: o.stepTimeout, pause: o.pause}
+	started := time.Now()
 	if err := s.play(daemonCtx); err != nil {
 		if ctx.Err() != nil {
 			return nil // Ctrl-C during the script
 		}
 		return fmt.Errorf("demo failed at %w", err)
 	}
-	tl.printf("\nThe script took %s. The ticket as `ticketd show %s` prints it:\n\n", time.Since(started).Round(10*time.Millisecond), s.id)
+	tl.printf("\nThe script took %s. The ticket as `ticketd show %s` prints it:\n\n", time.Since(started).Round(time.Millisecond), s.id)
 	t, err := adm.Ticket(daemonCtx, s.id)
 	if err != nil {
 		return err
@@ -176,7 +182,7 @@ func (c *cli) demo(ctx context.Context, o demoOptions) (err error) {
 		return nil
 	}
 
-	tl.locked(func(w io.Writer) { printTryIt(w, ms, cfg, keep, dir) })
+	tl.locked(func(w io.Writer) { printTryIt(w, ms, cfg, s.id, keep, dir) })
 	watchTickets(daemonCtx, tl, adm, map[ticket.ID]int{s.id: s.printed})
 	if err := context.Cause(daemonCtx); ctx.Err() == nil && err != nil {
 		return err // the daemon died under us
@@ -239,6 +245,7 @@ func demoConfig(dir, imapAddr, smtpAddr, adminAddr string, poll time.Duration) (
 		return cfg, err
 	}
 	cfg.IMAP.TLS = config.TLSNone
+	cfg.IMAP.AllowInsecure = !isLoopbackHost(cfg.IMAP.Host)
 	cfg.IMAP.Username = demoDesk.Addr
 	cfg.IMAP.Password = config.Secret(demoPassword)
 	cfg.IMAP.PollInterval = poll
@@ -246,6 +253,7 @@ func demoConfig(dir, imapAddr, smtpAddr, adminAddr string, poll time.Duration) (
 		return cfg, err
 	}
 	cfg.SMTP.TLS = config.TLSNone
+	cfg.SMTP.AllowInsecure = !isLoopbackHost(cfg.SMTP.Host)
 	cfg.SMTP.From = demoDesk.String()
 	cfg.Outbox.RetryMin = time.Second
 	cfg.Outbox.RetryMax = 10 * time.Second
@@ -268,10 +276,15 @@ func demoConfig(dir, imapAddr, smtpAddr, adminAddr string, poll time.Duration) (
 	return cfg, nil
 }
 
+// splitHostPort splits a listening address into the host and port the
+// daemon dials: a wildcard host (0.0.0.0, ::) is reached on loopback.
 func splitHostPort(addr string) (string, int, error) {
 	host, p, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", 0, err
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
 	}
 	port, err := strconv.Atoi(p)
 	return host, port, err
@@ -370,7 +383,7 @@ func printMailboxes(ctx context.Context, tl *timeline, imapAddr string) error {
 
 // printTryIt tells the operator how to write their own mail to the demo
 // and how to read the notifications.
-func printTryIt(w io.Writer, ms *mailSystem, cfg config.Config, keep bool, dir string) {
+func printTryIt(w io.Writer, ms *mailSystem, cfg config.Config, id ticket.ID, keep bool, dir string) {
 	host, port, _ := net.SplitHostPort(ms.SMTPAddr())
 	exe := "ticketd"
 	fmt.Fprintf(w, `
@@ -387,14 +400,14 @@ The demo keeps running. Try it yourself:
   e.g. with curl:  curl -s --url "imap://%s/INBOX;UID=1" --user %s:%s
   or point Thunderbird or mutt at it (mutt -f imap://%s@%s/INBOX).
 
-  The other commands work against this daemon:
+  The other commands work against this daemon (with make demo: go run ./cmd/ticketd instead of ticketd):
     %s tickets --config %s
-    %s show OTI-%d-000001 --config %s
+    %s show %s --config %s
 
 Press Ctrl-C to stop: the daemon stops, the servers close`, ms.SMTPAddr(), host, port, demoRequester.Addr, demoDesk.Addr,
 		host, port, ms.IMAPAddr(), demoPassword, ms.IMAPAddr(), demoRequester.Addr, demoPassword,
 		strings.ReplaceAll(demoRequester.Addr, "@", "%40"), ms.IMAPAddr(),
-		exe, cfg.File, exe, time.Now().Year(), cfg.File)
+		exe, cfg.File, exe, id, cfg.File)
 	if keep {
 		fmt.Fprintf(w, " and %s is kept.\n\n", dir)
 	} else {
@@ -428,4 +441,15 @@ func watchTickets(ctx context.Context, tl *timeline, adm *admin.Client, printed 
 			printed[sum.ID] = len(full.History)
 		}
 	}
+}
+
+// isLoopbackHost reports whether host is a loopback address or localhost:
+// only the operator's explicit --imap-addr or --smtp-addr on another
+// address makes the daemon talk in clear text beyond this machine.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -135,6 +135,7 @@ type demoScript struct {
 	smtpAddr    string
 	password    string
 	stepTimeout time.Duration
+	pause       time.Duration // between steps
 
 	id      ticket.ID
 	printed int // history entries already printed
@@ -394,6 +395,15 @@ func (s *demoScript) play(ctx context.Context) error {
 		},
 	}
 	for i, st := range steps {
+		if i > 0 && s.pause > 0 {
+			t := time.NewTimer(s.pause)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return context.Cause(ctx)
+			case <-t.C:
+			}
+		}
 		if err := s.step(ctx, i+1, st.title, st.act, st.want...); err != nil {
 			return err
 		}
