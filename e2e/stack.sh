@@ -10,6 +10,7 @@
 #   stack.sh down DIR                 stop what up started
 #   stack.sh postfix-stop DIR | postfix-start DIR
 #   stack.sh dovecot-stop DIR | dovecot-start DIR | dovecot-restart DIR
+#   stack.sh adduser DIR LOCALPART...  add virtual users (Dovecot re-reads its passwd-file)
 #
 # Postfix accepts mail for the virtual domain e2e.test on 127.0.0.1 and
 # hands it to Dovecot by LMTP; Dovecot serves IMAP without TLS on
@@ -283,6 +284,20 @@ postfix_start() {
 
 postfix_stop() { stop_pid postfix "$(postfix_pid "$1")"; }
 
+# add_users DIR LOCALPART...: append users to the passwd-file, under a lock
+# (tests running in parallel add theirs at the same time).
+add_users() {
+	local D=$1 u
+	shift
+	(
+		flock 9
+		for u in "$@"; do
+			case "$u" in *[!a-z0-9._-]*|"") die "bad user name: $u" ;; esac
+			grep -q "^$u@$DOMAIN:" "$D/dovecot/users" || echo "$u@$DOMAIN:{PLAIN}$PASSWORD::::::" >>"$D/dovecot/users"
+		done
+	) 9>>"$D/dovecot/users.lock"
+}
+
 need_dir() { [ -n "${1:-}" ] && [ -d "$1" ] || die "usage: $0 $CMD DIR (an existing directory)"; }
 
 CMD=${1:-}
@@ -306,6 +321,7 @@ postfix-stop) need_dir "${2:-}"; postfix_stop "$2" ;;
 postfix-start) need_dir "${2:-}"; postfix_start "$2" ;;
 dovecot-stop) need_dir "${2:-}"; dovecot_stop "$2" ;;
 dovecot-start) need_dir "${2:-}"; dovecot_start "$2" ;;
+adduser) need_dir "${2:-}"; add_users "$2" "${@:3}" ;;
 dovecot-restart) need_dir "${2:-}"; dovecot_stop "$2"; dovecot_start "$2" ;;
-*) echo "usage: $0 install | up DIR | down DIR | postfix-stop|postfix-start|dovecot-stop|dovecot-start|dovecot-restart DIR" >&2; exit 2 ;;
+*) echo "usage: $0 install | up DIR | down DIR | postfix-stop|postfix-start|dovecot-stop|dovecot-start|dovecot-restart DIR | adduser DIR USER..." >&2; exit 2 ;;
 esac
