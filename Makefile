@@ -20,7 +20,7 @@ fmt-check:
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 staticcheck:
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 $(PKGS)
 
 lint: vet fmt-check staticcheck
 
@@ -41,8 +41,8 @@ cover:
 	$(GO) test -cover $(PKGS)
 
 # The whole procedure on an embedded mail system, nothing to install (Ctrl-C ends it).
-demo:
-	$(GO) run ./cmd/ticketd demo
+demo: build
+	./bin/ticketd demo
 
 check: lint test
 

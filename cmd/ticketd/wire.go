@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/ticketd/ticketd/internal/admin"
 	"github.com/ticketd/ticketd/internal/blob"
@@ -207,7 +208,7 @@ func (d *daemonParts) registerMetrics() {
 		return float64(s.Depth)
 	})
 	gauge("ticketd_quarantine_size", "Mails in quarantine.", func() float64 { return float64(d.quarantineCount()) })
-	d.registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	d.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
 
 func (d *daemonParts) outboxStats() (store.OutboxStats, error) {

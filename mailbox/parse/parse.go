@@ -671,10 +671,7 @@ func msgIDs(v string) []string {
 		}
 		return ids
 	}
-	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
-		ids = append(ids, f)
-	}
-	return ids
+	return append(ids, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })...)
 }
 
 // parseAddressList parses an address list header value, degrading to the
