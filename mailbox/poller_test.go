@@ -449,7 +449,7 @@ func TestOutageLoggedOnce(t *testing.T) {
 	r := newRecorder(Checkpoint{})
 	p := newPoller(t, opts)
 	run(t, p, r)
-	eventually(t, "connected", func() bool { return p.Status().Connected })
+	eventually(t, "first round done", func() bool { return !p.Status().LastPoll.IsZero() })
 
 	px.down.Store(true)
 	px.dropAll()
