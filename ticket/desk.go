@@ -313,9 +313,7 @@ func (d *Desk) apply(o *Outcome, from string, cmd Command, comment, msgID string
 		entry.Data = map[string]string{"from_level": fmt.Sprint(int(prev))}
 		o.append(entry)
 		o.notify(Notice{Kind: NoticeReopened, To: d.dir.MemberAddresses(desk.Name), Actor: from, Text: text})
-		if from != t.Requester.Addr {
-			o.notify(Notice{Kind: NoticeReopenedUser, To: []Address{t.Requester}, Actor: from, Text: text})
-		}
+		o.notify(Notice{Kind: NoticeReopenedUser, To: []Address{t.Requester}, Actor: from, Text: text})
 	}
 	return nil
 }

@@ -340,7 +340,7 @@ func TestReplyNotices(t *testing.T) {
 		{"assignment to a group", []step{{agent, "#escalar nivel2"}}, specialist, "#asignar sitio", []NoticeKind{NoticeAssigned, NoticeReceipt}, []string{onsite}},
 		{"resolution", nil, agent, "#resolver listo", []NoticeKind{NoticeResolved, NoticeResolvedDesk, NoticeReceipt}, []string{requester}},
 		{"closure", []step{{agent, "#resolver"}}, agent, "#cerrar", []NoticeKind{NoticeClosed, NoticeReceipt}, []string{requester}},
-		{"reopened by the requester", []step{{agent, "#resolver"}}, requester, "#reabrir", []NoticeKind{NoticeReopened, NoticeReceipt}, []string{agent, agent2}},
+		{"reopened by the requester", []step{{agent, "#resolver"}}, requester, "#reabrir", []NoticeKind{NoticeReopened, NoticeReopenedUser, NoticeReceipt}, []string{agent, agent2}},
 		{"reopened by the desk", []step{{agent, "#resolver"}}, agent2, "#reabrir", []NoticeKind{NoticeReopened, NoticeReopenedUser, NoticeReceipt}, []string{agent, agent2}},
 		{"note goes to no one", nil, agent, "#nota llamar mañana", []NoticeKind{NoticeReceipt}, []string{agent}},
 		{"help alone", nil, specialist, "#ayuda", []NoticeKind{NoticeHelp}, []string{specialist}},

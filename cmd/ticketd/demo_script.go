@@ -304,6 +304,7 @@ const (
 	subjResolved     = "Caso resuelto:"
 	subjResolvedDesk = "Resuelto, pendiente de cierre:"
 	subjReopened     = "Caso reabierto, vuelve al nivel 1:"
+	subjReopenedUser = "Su caso fue reabierto:"
 	subjApplied      = "Órdenes aplicadas:"
 	subjClosed       = "Caso cerrado:"
 )
@@ -372,7 +373,8 @@ func (s *demoScript) play(ctx context.Context) error {
 			want: []expect{
 				stateIs(ticket.StateOpen, ticket.Level1, "mesa"),
 				mailTo(carlos, subjReopened, "reopen alert to the Mesa"),
-				mailTo(laura, subjApplied, "reopen confirmation to Laura"),
+				mailTo(laura, subjReopenedUser, "reopen notice to Laura"),
+				mailTo(laura, subjApplied, "receipt of her command to Laura"),
 			},
 		},
 		{

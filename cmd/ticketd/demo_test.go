@@ -102,7 +102,7 @@ func TestDemoScriptOnly(t *testing.T) {
 		who     demoPerson
 		markers []string
 	}{
-		{demoRequester, []string{tag + " " + demoSubject, subjLevel2, subjLevel3, subjResolved, subjApplied, subjResolved, subjClosed}},
+		{demoRequester, []string{tag + " " + demoSubject, subjLevel2, subjLevel3, subjResolved, subjReopenedUser, subjApplied, subjResolved, subjClosed}},
 		{demoNetwork, []string{subjAssigned2, subjApplied}},
 		{demoProvider, []string{subjAssigned3, subjApplied}},
 		{demoAgent, []string{subjNewTicket, subjApplied, subjResolvedDesk, subjReopened, subjApplied, subjApplied}},
@@ -118,8 +118,8 @@ func TestDemoScriptOnly(t *testing.T) {
 			}
 			subjects = append(subjects[:i:i], subjects[i+1:]...)
 		}
-		if w.who == demoRequester && len(boxes[w.who.Addr]) != 7 {
-			t.Errorf("INBOX of %s holds %d mails, want 7: %q", w.who.Addr, len(boxes[w.who.Addr]), boxes[w.who.Addr])
+		if w.who == demoRequester && len(boxes[w.who.Addr]) != 8 {
+			t.Errorf("INBOX of %s holds %d mails, want 8: %q", w.who.Addr, len(boxes[w.who.Addr]), boxes[w.who.Addr])
 		}
 		if len(w.markers) == 0 && len(subjects) != 0 {
 			t.Errorf("INBOX of %s holds %q, want nothing", w.who.Addr, subjects)
@@ -216,8 +216,8 @@ func TestDemoStaysUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ms) != 7 {
-		t.Errorf("Laura's INBOX holds %d mails, want 7 (ack, level 2, level 3, resolved, reopen receipt, resolved, closed)", len(ms))
+	if len(ms) != 8 {
+		t.Errorf("Laura's INBOX holds %d mails, want 8 (ack, level 2, level 3, resolved, reopened, receipt, resolved, closed)", len(ms))
 	}
 	for _, m := range ms {
 		if m.Ticket != string(ts[0].ID) || !strings.Contains(m.Subject, ts[0].ID.Tag()) {
@@ -238,7 +238,7 @@ func TestDemoStaysUp(t *testing.T) {
 			return false
 		}
 		ms, err := laura.inbox(ctx)
-		return err == nil && len(ms) == 8 && strings.Contains(ms[7].Subject, ts[0].ID.Tag())
+		return err == nil && len(ms) == 9 && strings.Contains(ms[8].Subject, ts[0].ID.Tag())
 	}, &out)
 	// An unknown recipient is refused by the SMTP server.
 	if _, err := laura.send(ctx, demoPerson{Addr: "nadie@" + demoDomain}, "hola", "hola\n", nil); err == nil || !strings.Contains(err.Error(), "550") {
