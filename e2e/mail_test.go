@@ -105,6 +105,9 @@ func crlf(b []byte) []byte {
 	return bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n"))
 }
 
+// bareID strips the angle brackets of a Message-ID, as ticketd records it.
+func bareID(id string) string { return strings.Trim(strings.TrimSpace(id), "<>") }
+
 func bareAddr(s string) string {
 	if a, err := netmail.ParseAddress(s); err == nil {
 		return a.Address

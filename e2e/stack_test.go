@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -50,11 +52,19 @@ func (s *stack) ctl(t testing.TB, args ...string) {
 	t.Logf("stack.sh %s (%s): %s", args[0], time.Since(start).Round(time.Millisecond), strings.TrimSpace(string(out)))
 }
 
-var testSeq atomic.Int32
+var (
+	testSeq atomic.Int32
+	// runTag keeps this run's users apart from earlier runs' on the same stack.
+	runTag = func() string {
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		return hex.EncodeToString(b[:])
+	}()
+)
 
 // people is one test's set of mail users: every test gets its own, so that
 // tests running in parallel never read each other's mail. Local parts are
-// prefixed with the test's tag ("t3-mesa1").
+// prefixed with the run's and the test's tag ("a1b2c3t3-mesa1").
 type people struct {
 	s   *stack
 	tag string
@@ -64,7 +74,7 @@ type people struct {
 // fresh tag. Users not named here do not exist: mail to them bounces.
 func newPeople(t testing.TB, names ...string) *people {
 	t.Helper()
-	p := &people{s: stk, tag: fmt.Sprintf("t%d", testSeq.Add(1))}
+	p := &people{s: stk, tag: fmt.Sprintf("%st%d", runTag, testSeq.Add(1))}
 	p.add(t, names...)
 	return p
 }
@@ -83,11 +93,23 @@ func (p *people) add(t testing.TB, names ...string) {
 		}
 		users = users[n:]
 	}
+	// Dovecot re-reads its passwd-file at most once a second: until then a
+	// new user does not exist, and mail to it bounces. Wait until the last
+	// one added can log in.
+	last := p.addr(names[len(names)-1])
+	waitFor(t, 15*time.Second, "Dovecot to know "+last, func() (bool, string) {
+		c, err := p.s.imapLogin(last)
+		if err != nil {
+			return false, err.Error()
+		}
+		c.Close()
+		return true, ""
+	})
 }
 
 func (p *people) local(name string) string { return p.tag + "-" + name }
 
-// addr returns the mail address of name ("mesa1" → "t3-mesa1@e2e.test").
+// addr returns the mail address of name ("mesa1" → "a1b2c3t3-mesa1@e2e.test").
 func (p *people) addr(name string) string { return p.local(name) + "@" + p.s.domain }
 
 // writeFile writes a file or fails the test.

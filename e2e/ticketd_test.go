@@ -385,7 +385,8 @@ func (d *daemon) waitTicket(id string, timeout time.Duration, what string, cond 
 	return tj
 }
 
-// metrics reads GET /metrics and sums each metric over its labels.
+// metrics reads GET /metrics: each series by its full name, and each
+// metric summed over its labels by its bare name.
 func (d *daemon) metrics() (map[string]float64, error) {
 	resp, err := d.http.Get("http://ticketd/metrics")
 	if err != nil {
@@ -405,13 +406,15 @@ func (d *daemon) metrics() (map[string]float64, error) {
 		if !ok {
 			continue
 		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err != nil {
+			continue
+		}
 		if i := strings.IndexByte(name, '{'); i >= 0 {
+			m[name] = v // with its labels, e.g. ticketd_mails_processed_total{outcome="opened"}
 			name = name[:i]
 		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-		if err == nil {
-			m[name] += v
-		}
+		m[name] += v
 	}
 	return m, nil
 }
