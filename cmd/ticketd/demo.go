@@ -17,6 +17,7 @@ import (
 
 	"github.com/ticketd/ticketd/internal/admin"
 	"github.com/ticketd/ticketd/internal/config"
+	"github.com/ticketd/ticketd/internal/devmail"
 	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/ticket"
 )
@@ -108,8 +109,12 @@ func (c *cli) demo(ctx context.Context, o demoOptions) (err error) {
 	}
 	log := newLogger(logOut, config.LogConfig{Format: "text", Level: "info"})
 
-	ms, err := startMailSystem(mailSystemOptions{IMAPAddr: o.imapAddr, SMTPAddr: o.smtpAddr, People: demoPeople,
-		Password: demoPassword, OnDeliver: tl.mail, Logger: log})
+	users := make([]string, len(demoPeople))
+	for i, p := range demoPeople {
+		users[i] = p.Addr
+	}
+	ms, err := devmail.Start(devmail.Options{IMAPAddr: o.imapAddr, SMTPAddr: o.smtpAddr, Domain: demoDomain, Users: users,
+		Password: demoPassword, OnDeliver: func(d devmail.Delivery) { tl.mail(decodeDeliveries([]devmail.Delivery{d})[0]) }, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -349,7 +354,7 @@ func waitReady(ctx context.Context, adm *admin.Client, timeout time.Duration) er
 }
 
 // printDemoSetup prints the servers and the people.
-func printDemoSetup(w io.Writer, ms *mailSystem, cfg config.Config) {
+func printDemoSetup(w io.Writer, ms *devmail.System, cfg config.Config) {
 	fmt.Fprintf(w, "  IMAP server  %s   (in memory, IMAP4rev1 + IDLE, plain text)\n", ms.IMAPAddr())
 	fmt.Fprintf(w, "  SMTP server  %s   (delivers to the INBOX of every local recipient, 550 for others)\n", ms.SMTPAddr())
 	fmt.Fprintf(w, "  admin API    %s\n", cfg.Admin.Listen)
@@ -383,7 +388,7 @@ func printMailboxes(ctx context.Context, tl *timeline, imapAddr string) error {
 
 // printTryIt tells the operator how to write their own mail to the demo
 // and how to read the notifications.
-func printTryIt(w io.Writer, ms *mailSystem, cfg config.Config, id ticket.ID, keep bool, dir string) {
+func printTryIt(w io.Writer, ms *devmail.System, cfg config.Config, id ticket.ID, keep bool, dir string) {
 	host, port, _ := net.SplitHostPort(ms.SMTPAddr())
 	exe := "ticketd"
 	fmt.Fprintf(w, `

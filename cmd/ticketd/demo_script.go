@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/internal/admin"
+	"github.com/ticketd/ticketd/internal/devmail"
 	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/ticket"
 )
@@ -129,7 +130,7 @@ func (tl *timeline) change(id ticket.ID, e ticket.Entry) {
 // over IMAP; the daemon's admin API tells when the ticket has changed.
 type demoScript struct {
 	tl          *timeline
-	ms          *mailSystem
+	ms          *devmail.System
 	adm         *admin.Client
 	imapAddr    string
 	smtpAddr    string
@@ -185,7 +186,7 @@ func (s *demoScript) step(ctx context.Context, n int, title string, act func(ctx
 	defer tick.Stop()
 	for {
 		ds, _, changed := s.ms.Deliveries(mark)
-		missing, err := s.check(ctx, ds, want)
+		missing, err := s.check(ctx, decodeDeliveries(ds), want)
 		if len(missing) == 0 && err == nil {
 			return nil
 		}
