@@ -301,8 +301,8 @@ func writeDemoConfig(cfg config.Config) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by `ticketd demo` for its embedded mail system.\n")
 	fmt.Fprintf(&b, "data_dir: %q\n", cfg.DataDir)
-	fmt.Fprintf(&b, "imap:\n  host: %q\n  port: %d\n  tls: %s\n  username: %q\n  password: %q\n  poll_interval: %s\n",
-		cfg.IMAP.Host, cfg.IMAP.Port, cfg.IMAP.TLS, cfg.IMAP.Username, cfg.IMAP.Password.Reveal(), cfg.IMAP.PollInterval)
+	fmt.Fprintf(&b, "imap:\n  host: %q\n  port: %d\n  tls: %s\n  username: %q\n  password: %q\n  mailbox: %q\n  poll_interval: %s\n",
+		cfg.IMAP.Host, cfg.IMAP.Port, cfg.IMAP.TLS, cfg.IMAP.Username, cfg.IMAP.Password.Reveal(), cfg.IMAP.Mailbox, cfg.IMAP.PollInterval)
 	fmt.Fprintf(&b, "smtp:\n  host: %q\n  port: %d\n  tls: %s\n  from: %q\n", cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.TLS, cfg.SMTP.From)
 	fmt.Fprintf(&b, "outbox:\n  retry_min: %s\n  retry_max: %s\n", cfg.Outbox.RetryMin, cfg.Outbox.RetryMax)
 	fmt.Fprintf(&b, "admin:\n  listen: %q\n", cfg.Admin.Listen)

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ticketd/ticketd/internal/admin"
+	"github.com/ticketd/ticketd/internal/config"
+	"github.com/ticketd/ticketd/internal/devmail"
+	"github.com/ticketd/ticketd/internal/store"
+	"github.com/ticketd/ticketd/ticket"
+)
+
+// startMail starts the embedded mail system with the demo's people.
+func startMail(t *testing.T) *devmail.System {
+	t.Helper()
+	users := make([]string, len(demoPeople))
+	for i, p := range demoPeople {
+		users[i] = p.Addr
+	}
+	sys, err := devmail.Start(devmail.Options{IMAPAddr: "127.0.0.1:0", SMTPAddr: "127.0.0.1:0", Domain: demoDomain, Users: users, Password: demoPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sys.Close() })
+	return sys
+}
+
+// writeConfig writes a configuration for sys into a temp dir; edit, if
+// not nil, changes it first.
+func writeConfig(t *testing.T, sys *devmail.System, edit func(*config.Config)) (string, config.Config) {
+	t.Helper()
+	admin, err := freeAddr("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := demoConfig(t.TempDir(), sys.IMAPAddr(), sys.SMTPAddr(), admin, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	if err := writeDemoConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg.File, cfg
+}
+
+// cmd runs one ticketd command line and returns its standard output.
+func cmd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(t.Context(), args, &out, &errOut)
+	return out.String(), err
+}
+
+func mustCmd(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := cmd(t, args...)
+	if err != nil {
+		t.Fatalf("ticketd %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// exercise runs every operator command against the configuration file and
+// checks what they print; n is the number of tickets before.
+func exercise(t *testing.T, file string, n int) ticket.ID {
+	t.Helper()
+	out := mustCmd(t, "open", "--config", file, "--requester", demoRequester.Addr, "--name", "Laura", "--subject", "Llamada: no imprime", "--body", "Llamó a la extensión 5.", "--agent", demoAgent.Addr)
+	fields := strings.Fields(out)
+	if len(fields) < 2 || fields[0] != "opened" {
+		t.Fatalf("open printed %q", out)
+	}
+	id := ticket.ID(fields[1])
+	var ts []admin.TicketJSON
+	if err := json.Unmarshal([]byte(mustCmd(t, "tickets", "--json", "--config", file, "--state", "open", "--level", "1")), &ts); err != nil || len(ts) != n+1 {
+		t.Fatalf("tickets --json: %d tickets, %v; want %d", len(ts), err, n+1)
+	}
+	if table := mustCmd(t, "tickets", "--config", file); !strings.Contains(table, string(id)) || !strings.HasPrefix(table, "ID") {
+		t.Errorf("tickets table = %q", table)
+	}
+	var one admin.TicketJSON
+	if err := json.Unmarshal([]byte(mustCmd(t, "show", string(id), "--json", "--config", file)), &one); err != nil {
+		t.Fatal(err)
+	}
+	if one.Requester != demoRequester.Addr || len(one.History) != 1 || one.History[0].Kind != ticket.KindOpened ||
+		one.History[0].Actor != demoAgent.Addr || one.History[0].Data["via"] != "phone" {
+		t.Errorf("show --json = %+v", one)
+	}
+	if text := mustCmd(t, "show", strings.ToLower(string(id)), "--config", file); !strings.Contains(text, "Llamó a la extensión 5.") {
+		t.Errorf("show = %q", text)
+	}
+	if _, err := cmd(t, "show", "OTI-2026-999999", "--config", file); err == nil {
+		t.Error("show of a missing ticket succeeded")
+	}
+	if out := mustCmd(t, "verify", "--config", file); !strings.Contains(out, strconv.Itoa(n+1)+" tickets checked, 0 with") {
+		t.Errorf("verify = %q", out)
+	}
+	backup := filepath.Join(t.TempDir(), "copia.db")
+	mustCmd(t, "backup", backup, "--config", file)
+	db, err := store.Open(backup, store.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("the backup does not open: %v", err)
+	}
+	db.Close()
+	if out := mustCmd(t, "quarantine", "list", "--json", "--config", file); strings.TrimSpace(out) != "[]" {
+		t.Errorf("quarantine list = %q", out)
+	}
+	return id
+}
+
+// TestCommandsStoppedAndRunning runs every command against a stopped
+// daemon (they open the store) and a running one (they use its admin API).
+func TestCommandsStoppedAndRunning(t *testing.T) {
+	sys := startMail(t)
+	file, cfg := writeConfig(t, sys, nil)
+
+	exercise(t, file, 0)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	var logs bytes.Buffer
+	go func() { done <- run(ctx, []string{"run", "--config", file}, &bytes.Buffer{}, &logs) }()
+	if err := waitReady(t.Context(), admin.NewClient(cfg.Admin.Listen), 20*time.Second); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	// The store is the daemon's now: the commands go through its API.
+	if _, err := store.Open(filepath.Join(cfg.DataDir, "ticketd.db"), store.Options{Timeout: 100 * time.Millisecond}); err == nil {
+		t.Error("the store opened while the daemon holds it")
+	}
+	id := exercise(t, file, 1)
+
+	// The phone requester is acknowledged by mail like anyone else.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ms, err := readInbox(t.Context(), sys.IMAPAddr(), demoRequester.Addr, demoPassword)
+		if err == nil && len(ms) == 2 && strings.Contains(ms[1].Subject, id.Tag()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no acknowledgement of the phone tickets: %v %v", ms, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the daemon did not stop")
+	}
+	if !strings.Contains(logs.String(), "ticketd stopped") {
+		t.Errorf("log lacks the clean stop:\n%s", logs.String())
+	}
+	out := mustCmd(t, "tickets", "--json", "--config", file)
+	var ts []admin.TicketJSON
+	if err := json.Unmarshal([]byte(out), &ts); err != nil || len(ts) != 2 {
+		t.Errorf("after the stop: %d tickets, %v", len(ts), err)
+	}
+	if v := mustCmd(t, "version"); !strings.HasPrefix(v, "ticketd ") {
+		t.Errorf("version = %q", v)
+	}
+}
+
+// TestCheck: `ticketd check` says plainly what is wrong with each setting.
+func TestCheck(t *testing.T) {
+	sys := startMail(t)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedPort := closed.Addr().(*net.TCPAddr).Port
+	closed.Close()
+	cases := []struct {
+		name string
+		edit func(*config.Config)
+		want []string
+	}{
+		{"all good", nil, []string{"configuration: ok", "imap " + sys.IMAPAddr() + " (none, mailbox INBOX): ok", ": ok"}},
+		{"wrong imap password", func(c *config.Config) { c.IMAP.Password = "mala" }, []string{"imap", "FAILED", "authentication"}},
+		{"unknown imap user", func(c *config.Config) { c.IMAP.Username = "nadie@demo.test" }, []string{"FAILED", "authentication"}},
+		{"unknown mailbox", func(c *config.Config) { c.IMAP.Mailbox = "Soporte" }, []string{"FAILED", "Soporte"}},
+		{"imap tls mismatch", func(c *config.Config) { c.IMAP.TLS = config.TLSImplicit }, []string{"imap", "FAILED", "TLS"}},
+		{"imap refused", func(c *config.Config) { c.IMAP.Port = closedPort }, []string{"imap", "FAILED", "refused"}},
+		{"smtp refused", func(c *config.Config) { c.SMTP.Port = closedPort }, []string{"smtp", "FAILED", "refused"}},
+		{"smtp tls mismatch", func(c *config.Config) { c.SMTP.TLS = config.TLSImplicit }, []string{"smtp", "FAILED", "TLS"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			file, _ := writeConfig(t, sys, tc.edit)
+			out, err := cmd(t, "check", "--config", file)
+			t.Logf("check:\n%s", out)
+			if (err != nil) != (tc.edit != nil) {
+				t.Errorf("check error = %v", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(strings.ToLower(out), strings.ToLower(w)) {
+					t.Errorf("check output lacks %q:\n%s", w, out)
+				}
+			}
+			if strings.Contains(out, "mala") || strings.Contains(out, demoPassword+"\n") {
+				t.Errorf("check output shows a password:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestCheckInvalidConfig: a bad file is reported with the key and the file
+// before anything connects.
+func TestCheckInvalidConfig(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "malo.yaml")
+	body := "data_dir: /tmp/x\nimap:\n  host: imap.example.test\n  tls: ssl\nsmtp:\n  host: smtp.example.test\n  from: no es una dirección\ngroups:\n  redes:\n    level: 4\n    members: [a@b.test]\nextra_key: 1\n"
+	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd(t, "check", "--config", file)
+	if err == nil {
+		t.Fatal("check accepted an invalid file")
+	}
+	for _, w := range []string{"INVALID", "imap.tls", "smtp.from", "groups.redes.level", "extra_key", "malo.yaml"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("check output lacks %q:\n%s", w, out)
+		}
+	}
+	if _, err := cmd(t, "tickets", "--config", file); err == nil || !strings.Contains(err.Error(), "invalid configuration") {
+		t.Errorf("tickets with an invalid file: %v", err)
+	}
+	if _, err := cmd(t, "run", "--config", file); err == nil {
+		t.Error("run with an invalid file succeeded")
+	}
+}
