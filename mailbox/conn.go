@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,55 @@ type conn struct {
 	timeout  time.Duration
 	// stop detaches the context watcher.
 	stop func() bool
+
+	// mu guards handling and closing: when the context ends while a handler
+	// works, the connection stays open until it returns (or HandlerGrace
+	// passes), so that the mail in hand is finished.
+	mu       sync.Mutex
+	handling bool
+	closing  bool
+}
+
+// HandlerGrace is how long a [Handler] that is working when the context of
+// [Poller.Run] ends may go on reading its message before the connection is
+// closed under it.
+const HandlerGrace = 15 * time.Second
+
+// shutdown closes the connection when the context ends, unless a handler
+// is working: then it closes when the handler is done, or after
+// HandlerGrace.
+func (cn *conn) shutdown() {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	cn.closing = true
+	if cn.handling {
+		time.AfterFunc(HandlerGrace, func() { cn.c.Close() })
+		return
+	}
+	cn.c.Close()
+}
+
+// beginHandler marks a handler as working; it reports false when the
+// connection is shutting down, and no new message must be started.
+func (cn *conn) beginHandler() bool {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	if cn.closing {
+		return false
+	}
+	cn.handling = true
+	return true
+}
+
+// endHandler marks the handler as done and closes the connection if the
+// context ended meanwhile.
+func (cn *conn) endHandler() {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	cn.handling = false
+	if cn.closing {
+		cn.c.Close()
+	}
 }
 
 // guard closes the connection if the command that follows takes longer than
@@ -144,7 +194,7 @@ func (p *Poller) dial(ctx context.Context) (*conn, error) {
 	default:
 		cn.c = imapclient.New(raw, copts)
 	}
-	cn.stop = context.AfterFunc(ctx, func() { cn.c.Close() })
+	cn.stop = context.AfterFunc(ctx, cn.shutdown)
 
 	ok := false
 	defer func() {

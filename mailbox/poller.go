@@ -49,7 +49,9 @@ type Message struct {
 // checkpoint after a backoff. A message that cannot become a ticket is the
 // handler's business (quarantine it and return nil), so that it does not
 // block the messages behind it. Handlers are called one at a time, in UID
-// order.
+// order. The ctx a handler gets is not cancelled when Run's context ends:
+// the message in hand is finished (the connection stays open for it up to
+// [HandlerGrace]) and no new one is started.
 type Handler func(ctx context.Context, m *Message) error
 
 // CheckpointFunc reads the committed [Checkpoint] from the caller's store.

@@ -2,8 +2,10 @@ package mailbox
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"slices"
 	"strings"
@@ -570,5 +572,52 @@ func TestMessageExpungedBeforeBodyFetch(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "level=WARN") {
 		t.Error("a vanished message caused a warning; it should be skipped quietly")
+	}
+}
+
+// TestShutdownFinishesTheMailInHand: when Run's context ends while the
+// handler works on a message, the handler still reads the whole message and
+// commits it; Run returns once it is done, and no new message is started.
+func TestShutdownFinishesTheMailInHand(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, nil)
+	s.appendMail(t, "INBOX", testMail(1, 50_000))
+	s.appendMail(t, "INBOX", testMail(2, 100))
+	opts, _ := testOptions(t, s)
+	p := newPoller(t, opts)
+	ctx, cancel := context.WithCancel(t.Context())
+	started := make(chan struct{})
+	var handled []uint32
+	var bodyLen int
+	var hctxErr error
+	h := func(hctx context.Context, m *Message) error {
+		handled = append(handled, m.UID)
+		close(started)
+		cancel() // the daemon is told to stop while this mail is in hand
+		time.Sleep(100 * time.Millisecond)
+		b, err := io.ReadAll(m.Body)
+		bodyLen, hctxErr = len(b), hctx.Err()
+		return err
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- p.Run(ctx, func(context.Context) (Checkpoint, error) { return Checkpoint{}, nil }, h)
+	}()
+	<-started
+	t0 := time.Now()
+	defer func() { t.Logf("Run returned %v after the cancel", time.Since(t0)) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(HandlerGrace + 5*time.Second):
+		t.Fatal("Run did not return")
+	}
+	if want := len(testMail(1, 50_000)); bodyLen != want || hctxErr != nil {
+		t.Errorf("handler read %d bytes (ctx err %v), want all %d with a live context", bodyLen, hctxErr, want)
+	}
+	if !slices.Equal(handled, []uint32{1}) {
+		t.Errorf("handled %v, want only the mail in hand", handled)
 	}
 }

@@ -19,8 +19,12 @@ const (
 	// bodies) before the committed ones are flagged.
 	chunkSize = 64
 	// window is how many body FETCH commands are pipelined ahead of the
-	// handler, to hide the round trip without holding many bodies.
-	window = 8
+	// handler. It must stay 1: Dovecot runs pipelined FETCHes in parallel
+	// and sends the next command's body literal before the tagged OK of
+	// the one in hand; go-imap's reader then waits for that literal to be
+	// read while deliverOne's cmd.Close waits for the OK (a deadlock, seen
+	// by e2e/ with two mails arriving together).
+	window = 1
 	// storeChunk bounds the UIDs named in one STORE or MOVE.
 	storeChunk = 500
 )
@@ -271,6 +275,12 @@ func (p *Poller) deliver(ctx context.Context, cn *conn, metas []meta, h Handler)
 // committed the message.
 func (p *Poller) deliverOne(ctx context.Context, cn *conn, m meta, cmd *imapclient.FetchCommand, h Handler) (ok bool, err error) {
 	op := fmt.Sprintf("uid fetch %d", m.uid)
+	// Once Run's context has ended, no new message is started and the
+	// connection is not touched again (conn.shutdown closes it).
+	if !cn.beginHandler() {
+		return false, context.Cause(ctx)
+	}
+	defer cn.endHandler()
 	done := cn.guard()
 	var lit imap.LiteralReader
 	if fm := cmd.Next(); fm != nil {
@@ -301,7 +311,10 @@ func (p *Poller) deliverOne(ctx context.Context, cn *conn, m meta, cmd *imapclie
 		Truncated:    m.size > p.opts.MaxSize,
 		Body:         body,
 	}
-	herr := h(ctx, msg)
+	// The handler finishes the message in hand even when ctx ends: it gets
+	// a context without cancellation, and the connection stays open for it
+	// (see conn.shutdown).
+	herr := h(context.WithoutCancel(ctx), msg)
 	if herr == nil {
 		ok = true
 	}
