@@ -399,9 +399,9 @@ func (c *cli) quarantineCmd() *cobra.Command {
 		Short: "Show a quarantined mail",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := strconv.ParseUint(args[0], 10, 64)
+			id, err := quarantineID(args[0])
 			if err != nil {
-				return fmt.Errorf("quarantine id %q is not a number", args[0])
+				return err
 			}
 			b, done, err := c.backend(cmd.Context())
 			if err != nil {
@@ -420,9 +420,9 @@ func (c *cli) quarantineCmd() *cobra.Command {
 		Short: "Process a quarantined mail again (after a fix)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := strconv.ParseUint(args[0], 10, 64)
+			id, err := quarantineID(args[0])
 			if err != nil {
-				return fmt.Errorf("quarantine id %q is not a number", args[0])
+				return err
 			}
 			b, done, err := c.backend(cmd.Context())
 			if err != nil {
@@ -466,6 +466,14 @@ func (c *cli) verifyCmd() *cobra.Command {
 			return nil
 		},
 	}
+}
+
+func quarantineID(s string) (uint64, error) {
+	id, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("quarantine id %q is not a number", s)
+	}
+	return id, nil
 }
 
 func writeJSON(w io.Writer, v any) error {
