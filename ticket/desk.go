@@ -3,6 +3,7 @@ package ticket
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -41,6 +42,11 @@ type Inbound struct {
 // ticket: the ticket after it, the history entries it appended and the
 // notifications it owes. Callers persist all of it in one transaction.
 type Outcome struct {
+	// raw and msgID identify the mail being applied: every entry it causes
+	// carries the SHA-256 of the raw mail, so the register can show exactly
+	// what was received.
+	raw, msgID string
+
 	Ticket  *Ticket
 	Entries []Entry
 	Notices []Notice
@@ -97,14 +103,11 @@ func (d *Desk) Open(id ID, in Inbound, relatedTo ID, now time.Time) Outcome {
 		actor, via = NormalizeAddr(in.Via), "phone"
 	}
 	data := map[string]string{"via": via}
-	if in.RawSHA256 != "" {
-		data["raw_sha256"] = in.RawSHA256
-	}
 	if relatedTo != "" {
 		data["related_to"] = string(relatedTo)
 	}
 	addAttachmentData(data, in.Attachments)
-	o := Outcome{Ticket: t}
+	o := Outcome{Ticket: t, raw: in.RawSHA256, msgID: in.MessageID}
 	o.append(Entry{At: now, Actor: actor, Kind: KindOpened, Text: body, MessageID: in.MessageID, Data: data})
 	o.degraded(in, now)
 
@@ -124,15 +127,12 @@ func (d *Desk) Open(id ID, in Inbound, relatedTo ID, now time.Time) Outcome {
 // must read it, and answers commands with a receipt. The caller has already
 // routed mail about a closed ticket from anyone but staff to a new ticket.
 func (d *Desk) Reply(t *Ticket, in Inbound, now time.Time) Outcome {
-	o := Outcome{Ticket: t}
+	o := Outcome{Ticket: t, raw: in.RawSHA256, msgID: in.MessageID}
 	t.AddThread(in.MessageID)
 	t.Attachments = append(t.Attachments, in.Attachments...)
 	from := NormalizeAddr(in.From.Addr)
 	if in.Auto != "" {
 		data := map[string]string{"reason": in.Auto}
-		if in.RawSHA256 != "" {
-			data["raw_sha256"] = in.RawSHA256
-		}
 		o.append(Entry{At: now, Actor: from, Kind: KindAutoReply, Text: in.Text, MessageID: in.MessageID, Data: data})
 		o.finish()
 		return o
@@ -156,9 +156,6 @@ func (d *Desk) recordReply(o *Outcome, in Inbound, now time.Time) {
 	t := o.Ticket
 	from := NormalizeAddr(in.From.Addr)
 	data := map[string]string{}
-	if in.RawSHA256 != "" {
-		data["raw_sha256"] = in.RawSHA256
-	}
 	addAttachmentData(data, in.Attachments)
 	o.append(Entry{At: now, Actor: from, Kind: KindReplied, Text: in.Text, MessageID: in.MessageID, Data: data})
 	switch {
@@ -181,7 +178,7 @@ func (d *Desk) recordReply(o *Outcome, in Inbound, now time.Time) {
 // receipt (or only the help text when #ayuda was all the mail asked).
 func (d *Desk) applyCommands(o *Outcome, in Inbound, parsed Parsed, now time.Time) {
 	from := NormalizeAddr(in.From.Addr)
-	work := &Outcome{Ticket: o.Ticket.Clone()}
+	work := &Outcome{Ticket: o.Ticket.Clone(), raw: o.raw, msgID: o.msgID}
 	results := make([]Result, len(parsed.Commands))
 	refused := false
 	onlyHelp := true
@@ -458,6 +455,12 @@ func (d *Desk) groupVerbs(g Group) []Verb {
 
 // append adds e to the ticket's history and to the outcome's new entries.
 func (o *Outcome) append(e Entry) {
+	if o.raw != "" && e.MessageID == o.msgID && e.Data["raw_sha256"] == "" {
+		data := make(map[string]string, len(e.Data)+1)
+		maps.Copy(data, e.Data)
+		data["raw_sha256"] = o.raw
+		e.Data = data
+	}
 	o.Entries = append(o.Entries, o.Ticket.Append(e))
 }
 

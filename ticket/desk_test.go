@@ -519,3 +519,21 @@ func TestDirectoryLookups(t *testing.T) {
 		t.Error("Groups/MemberAddresses wrong")
 	}
 }
+
+// TestEveryEntryOfAMailNamesItsRawCopy: each entry a mail causes carries
+// the SHA-256 of the raw mail as received.
+func TestEveryEntryOfAMailNamesItsRawCopy(t *testing.T) {
+	d := testDesk(t)
+	tk, _ := play(t, d)
+	d.Reply(tk, Inbound{MessageID: "c@x", From: Address{Addr: agent}, Text: "#clasificar redes\n#escalar nivel2", RawSHA256: "feed"}, t0)
+	d.Reply(tk, Inbound{MessageID: "r@x", From: Address{Addr: agent}, Text: "#cerrar", RawSHA256: "beef"}, t0) // refused
+	for _, e := range tk.History[1:] {
+		want := map[string]string{"c@x": "feed", "r@x": "beef"}[e.MessageID]
+		if e.Data["raw_sha256"] != want {
+			t.Errorf("entry %d (%s) raw_sha256 = %q, want %q", e.Seq, e.Kind, e.Data["raw_sha256"], want)
+		}
+	}
+	if err := Verify(tk.History, tk.Head(), len(tk.History)); err != nil {
+		t.Fatal(err)
+	}
+}
