@@ -270,7 +270,21 @@ dovecot_start() {
 	log "dovecot started (pid $(dovecot_pid "$D"), imap $E2E_IMAP_ADDR, lmtp $E2E_LMTP_ADDR)"
 }
 
-dovecot_stop() { stop_pid dovecot "$(dovecot_pid "$1")"; }
+# dovecot_stop: SIGTERM to the process group the master leads, as systemd
+# stops a service's whole control group: the master alone would leave the
+# imap processes of connected clients running (an IDLE connection survives).
+dovecot_stop() {
+	local pid i
+	pid=$(dovecot_pid "$1")
+	[ -n "$pid" ] || return 0
+	kill -TERM -- "-$pid" 2>/dev/null || return 0
+	for i in $(seq 150); do
+		pgrep -g "$pid" >/dev/null || { log "dovecot (pid $pid and its process group) stopped"; return 0; }
+		sleep 0.1
+	done
+	log "dovecot (process group $pid) did not stop: SIGKILL"
+	kill -KILL -- "-$pid" 2>/dev/null || true
+}
 
 postfix_start() {
 	local D=$1

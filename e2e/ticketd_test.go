@@ -31,6 +31,8 @@ type daemonOpts struct {
 	extraMembers map[string][]string
 	// autoReplyLimit is ticket.auto_reply_limit; zero keeps the default.
 	autoReplyLimit int
+	// noStart leaves the daemon stopped: the test calls start.
+	noStart bool
 }
 
 // daemon is one ticketd process (and its restarts) with its own data
@@ -151,7 +153,9 @@ outbox:
 			d.dumpLog(80)
 		}
 	})
-	d.start()
+	if !o.noStart {
+		d.start()
+	}
 	return d
 }
 
