@@ -85,44 +85,40 @@ func (d *daemonParts) adminServer(now func() time.Time) (*http.Server, error) {
 	return srv, nil
 }
 
-// watchAlerts mails admin.alert_to once when fetching has failed for longer
-// than admin.alert_after, and once more when it works again.
+// watchAlerts mails admin.alert_to what the alerter finds, checking every
+// alertEvery: a mailbox that cannot be read for longer than
+// admin.alert_after, an OAuth token about to expire.
 func (d *daemonParts) watchAlerts(ctx context.Context, now func() time.Time) {
 	if len(d.cfg.Admin.AlertTo) == 0 {
 		return
 	}
-	t := time.NewTicker(15 * time.Second)
+	a := &alerter{after: d.cfg.Admin.AlertAfter, started: now(),
+		mailbox: fmt.Sprintf("%s de %s", d.cfg.IMAP.Mailbox, d.cfg.IMAP.Host)}
+	t := time.NewTicker(alertEvery)
 	defer t.Stop()
-	started, alerted := now(), false
+	var pending []alert // not sent yet: tried again at the next tick
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		st := d.poller.Status()
-		last := st.LastPoll
-		if last.IsZero() {
-			last = started
+		pending = append(pending, a.check(ctx, now(), d.poller.Status(), d.tokens)...)
+		var failed []alert
+		for _, al := range pending {
+			if err := d.sendAlert(ctx, al.subject, al.body); err != nil {
+				d.log.Error("alert mail not sent; retrying", "subject", al.subject, "err", err)
+				failed = append(failed, al)
+				continue
+			}
+			d.log.Warn("alert mailed", "subject", al.subject, "rcpt", d.cfg.Admin.AlertTo)
 		}
-		down := now().Sub(last) > d.cfg.Admin.AlertAfter
-		if down == alerted {
-			continue
-		}
-		subject := "[ticketd] el buzón de soporte no se puede leer"
-		body := fmt.Sprintf("ticketd no ha podido leer el buzón %s de %s desde %s.\nRevise la conexión IMAP y las credenciales (ticketd check).\n",
-			d.cfg.IMAP.Mailbox, d.cfg.IMAP.Host, last.Format(time.RFC3339))
-		if !down {
-			subject = "[ticketd] el buzón de soporte se lee de nuevo"
-			body = fmt.Sprintf("ticketd lee de nuevo el buzón %s de %s.\n", d.cfg.IMAP.Mailbox, d.cfg.IMAP.Host)
-		}
-		if err := d.sendAlert(ctx, subject, body); err != nil {
-			d.log.Error("alert mail not sent", "err", err)
-			continue
-		}
-		alerted = down
+		pending = failed
 	}
 }
+
+// alertEvery is how often watchAlerts looks.
+const alertEvery = 15 * time.Second
 
 func (d *daemonParts) sendAlert(ctx context.Context, subject, body string) error {
 	msg, err := notify.PlainMessage(fromAddress(d.cfg), d.cfg.Admin.AlertTo, subject, body)
@@ -310,12 +306,12 @@ func (c *cli) checkCmd() *cobra.Command {
 				}
 				fmt.Fprintf(c.stdout, "%s: ok\n", what)
 			}
-			p, err := newPoller(cfg, log)
+			p, err := newPoller(cfg, log, newOAuthToken("imap", cfg.IMAP.OAuth))
 			if err == nil {
 				err = p.Check(ctx)
 			}
 			report(fmt.Sprintf("imap %s:%d (%s, mailbox %s)", cfg.IMAP.Host, cfg.IMAP.Port, cfg.IMAP.TLS, cfg.IMAP.Mailbox), err)
-			s, err := newSender(cfg, log)
+			s, err := newSender(cfg, log, newOAuthToken("smtp", cfg.SMTP.OAuth))
 			if err == nil {
 				err = s.Check(ctx)
 				s.Close()

@@ -2,62 +2,141 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
+	"time"
 
+	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/ticketd/ticketd/internal/config"
 )
 
-// tokenSource returns the OAuth 2.0 access-token source configured in o, or
-// nil when none is configured. A token file is re-read and a token command
-// re-run on every connection; the client-credentials flow caches the token
-// until it expires.
-func tokenSource(o config.OAuthConfig) func(ctx context.Context) (string, error) {
+// oauthToken is an OAuth 2.0 access-token source from the configuration. It
+// remembers the expiry of the last token it handed out, so that operators
+// can be warned before a token kept by another program runs out. Safe for
+// concurrent use.
+type oauthToken struct {
+	name  string // "imap" or "smtp", for messages
+	fetch func(ctx context.Context) (token string, expiry time.Time, err error)
+
+	mu     sync.Mutex
+	expiry time.Time // zero when unknown
+}
+
+// newOAuthToken returns the token source configured in o, or nil when none
+// is. A token file is re-read and a token command re-run on every
+// connection (their expiry is read from the token when it is a JWT); the
+// client-credentials flow caches the token and renews it before it expires.
+func newOAuthToken(name string, o config.OAuthConfig) *oauthToken {
+	t := &oauthToken{name: name}
 	switch {
 	case o.TokenFile != "":
-		return func(context.Context) (string, error) {
+		t.fetch = func(context.Context) (string, time.Time, error) {
 			b, err := os.ReadFile(o.TokenFile)
 			if err != nil {
-				return "", fmt.Errorf("read oauth token file: %w", err)
+				return "", time.Time{}, fmt.Errorf("read oauth token file: %w", err)
 			}
 			tok := strings.TrimSpace(string(b))
 			if tok == "" {
-				return "", fmt.Errorf("oauth token file %s is empty", o.TokenFile)
+				return "", time.Time{}, fmt.Errorf("oauth token file %s is empty", o.TokenFile)
 			}
-			return tok, nil
+			return tok, jwtExpiry(tok), nil
 		}
 	case o.TokenCommand != "":
-		return func(ctx context.Context) (string, error) {
+		t.fetch = func(ctx context.Context) (string, time.Time, error) {
 			out, err := exec.CommandContext(ctx, "/bin/sh", "-c", o.TokenCommand).Output()
 			if err != nil {
 				var ee *exec.ExitError
 				if errors.As(err, &ee) {
-					return "", fmt.Errorf("oauth token command failed (%v): %s", err, strings.TrimSpace(string(ee.Stderr)))
+					return "", time.Time{}, fmt.Errorf("oauth token command failed (%v): %s", err, strings.TrimSpace(string(ee.Stderr)))
 				}
-				return "", fmt.Errorf("run oauth token command: %w", err)
+				return "", time.Time{}, fmt.Errorf("run oauth token command: %w", err)
 			}
 			tok := strings.TrimSpace(string(out))
 			if tok == "" {
-				return "", errors.New("oauth token command printed nothing")
+				return "", time.Time{}, errors.New("oauth token command printed nothing")
 			}
-			return tok, nil
+			return tok, jwtExpiry(tok), nil
 		}
 	case o.ClientID != "":
 		cc := &clientcredentials.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret.Reveal(), TokenURL: o.TokenURL, Scopes: o.Scopes}
-		// One source for the process, so the token is cached across connections.
-		ts := cc.TokenSource(context.Background())
-		return func(context.Context) (string, error) {
-			tok, err := ts.Token()
-			if err != nil {
-				return "", fmt.Errorf("get oauth token from %s: %w", o.TokenURL, err)
+		var mu sync.Mutex
+		var cached *oauth2.Token
+		t.fetch = func(ctx context.Context) (string, time.Time, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if cached.Valid() { // renewed 10 s before it expires (oauth2's expiryDelta)
+				return cached.AccessToken, cached.Expiry, nil
 			}
-			return tok.AccessToken, nil
+			tok, err := cc.Token(ctx)
+			if err != nil {
+				return "", time.Time{}, fmt.Errorf("get oauth token from %s: %w", o.TokenURL, err)
+			}
+			cached = tok
+			return tok.AccessToken, tok.Expiry, nil
 		}
+	default:
+		return nil
 	}
-	return nil
+	return t
+}
+
+// Token returns a current access token; it is what mailbox and notify call
+// on every connection.
+func (t *oauthToken) Token(ctx context.Context) (string, error) {
+	tok, exp, err := t.fetch(ctx)
+	if err != nil {
+		return "", err
+	}
+	t.mu.Lock()
+	t.expiry = exp
+	t.mu.Unlock()
+	return tok, nil
+}
+
+// Expiry returns when the last token handed out expires (zero if unknown).
+func (t *oauthToken) Expiry() time.Time {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.expiry
+}
+
+// tokenFunc adapts t to the packages' Options (nil when not configured).
+func (t *oauthToken) tokenFunc() func(ctx context.Context) (string, error) {
+	if t == nil {
+		return nil
+	}
+	return t.Token
+}
+
+// jwtExpiry reads the "exp" claim of a token that is a JWT (Microsoft's
+// access tokens are), without verifying it: it only serves to warn before
+// the token expires. Zero when the token is not a JWT or has no exp.
+func jwtExpiry(tok string) time.Time {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return time.Time{}
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return time.Time{}
+	}
+	var claims struct {
+		Exp json.Number `json:"exp"`
+	}
+	if json.Unmarshal(payload, &claims) != nil {
+		return time.Time{}
+	}
+	sec, err := claims.Exp.Int64()
+	if err != nil || sec <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0)
 }

@@ -126,28 +126,30 @@ func openCore(cfg config.Config, log *slog.Logger, now func() time.Time) (*core,
 // daemonParts is a wired daemon, ready to run.
 type daemonParts struct {
 	*core
-	poller   *mailbox.Poller
-	sender   *notify.Sender
+	poller *mailbox.Poller
+	sender *notify.Sender
+	// tokens are the OAuth token sources in use (nil entries when none).
+	tokens   []*oauthToken
 	worker   *notify.Worker
 	loop     *daemon.Loop
 	registry *prometheus.Registry
 }
 
-func newPoller(cfg config.Config, log *slog.Logger) (*mailbox.Poller, error) {
+func newPoller(cfg config.Config, log *slog.Logger, tok *oauthToken) (*mailbox.Poller, error) {
 	return mailbox.New(mailbox.Options{
 		Host: cfg.IMAP.Host, Port: cfg.IMAP.Port, TLS: mailbox.TLSMode(cfg.IMAP.TLS), AllowInsecure: cfg.IMAP.AllowInsecure,
 		Username: cfg.IMAP.Username, Password: cfg.IMAP.Password.Reveal(), Auth: mailbox.Auth(cfg.IMAP.Auth),
-		Token: tokenSource(cfg.IMAP.OAuth), Mailbox: cfg.IMAP.Mailbox, ProcessedMailbox: cfg.IMAP.ProcessedMailbox,
+		Token: tok.tokenFunc(), Mailbox: cfg.IMAP.Mailbox, ProcessedMailbox: cfg.IMAP.ProcessedMailbox,
 		PollInterval: cfg.IMAP.PollInterval, IdleRestart: cfg.IMAP.IdleRestart, MaxSize: cfg.IMAP.MaxMessageSize,
 		Logger: log,
 	})
 }
 
-func newSender(cfg config.Config, log *slog.Logger) (*notify.Sender, error) {
+func newSender(cfg config.Config, log *slog.Logger, tok *oauthToken) (*notify.Sender, error) {
 	return notify.NewSender(notify.SenderOptions{
 		Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, TLS: cfg.SMTP.TLS, AllowInsecure: cfg.SMTP.AllowInsecure,
 		Username: cfg.SMTP.Username, Password: cfg.SMTP.Password.Reveal(), Auth: cfg.SMTP.Auth,
-		Token: tokenSource(cfg.SMTP.OAuth), Logger: log,
+		Token: tok.tokenFunc(), Logger: log,
 	})
 }
 
@@ -162,10 +164,12 @@ func buildDaemon(cfg config.Config, log *slog.Logger, now func() time.Time) (*da
 		c.db.Close()
 		return nil, err
 	}
-	if d.poller, err = newPoller(cfg, log); err != nil {
+	imapTok, smtpTok := newOAuthToken("imap", cfg.IMAP.OAuth), newOAuthToken("smtp", cfg.SMTP.OAuth)
+	d.tokens = []*oauthToken{imapTok, smtpTok}
+	if d.poller, err = newPoller(cfg, log, imapTok); err != nil {
 		return fail(err)
 	}
-	if d.sender, err = newSender(cfg, log); err != nil {
+	if d.sender, err = newSender(cfg, log, smtpTok); err != nil {
 		return fail(err)
 	}
 	from := fromAddress(cfg)
