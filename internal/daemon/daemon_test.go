@@ -397,4 +397,3 @@ func TestIngestPaths(t *testing.T) {
 		t.Errorf("mail without any sender = %+v, want unthreaded (nobody to answer)", res)
 	}
 }
-
