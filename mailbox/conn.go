@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -308,12 +307,6 @@ func (p *Poller) authenticate(ctx context.Context, cn *conn) error {
 // configuration or the server must change.
 func isOperatorError(err error) bool {
 	return errors.Is(err, ErrTLS) || errors.Is(err, ErrAuth) || errors.Is(err, ErrNoMailbox)
-}
-
-// isTimeout reports whether err is a network timeout.
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // Check connects, authenticates and selects the mailbox once, then logs

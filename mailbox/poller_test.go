@@ -262,7 +262,7 @@ func TestRestartFromCheckpoint(t *testing.T) {
 	r := newRecorder(Checkpoint{uv, 3})
 	run(t, newPoller(t, opts), r)
 
-	msgs := r.waitFor(t, 2)
+	r.waitFor(t, 2)
 	eventually(t, "all five flagged \\Seen", func() bool {
 		flags, _ := s.flags(t, "INBOX")
 		for uid := uint32(1); uid <= 5; uid++ {
