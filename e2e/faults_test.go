@@ -323,20 +323,25 @@ func TestKill9Backlog(t *testing.T) {
 		}
 	}
 	// The desk's new-case notices: one per ticket.
-	deskCount := map[string]int{}
 	desk, err := stk.tryMailbox(ppl.addr("mesa1"), "INBOX", false)
 	if err != nil {
 		t.Fatal(err)
 	}
+	deskIDs := map[string]map[string]bool{}
+	deskCopies := 0
 	for _, g := range desk {
-		deskCount[g.ticketID()]++
+		if deskIDs[g.ticketID()] == nil {
+			deskIDs[g.ticketID()] = map[string]bool{}
+		}
+		deskIDs[g.ticketID()][g.MessageID] = true
 	}
-	deskDup := 0
-	for _, n := range deskCount {
-		if n > 1 {
-			deskDup++
+	var deskTwice []string
+	for id, ms := range deskIDs {
+		if len(ms) > 1 {
+			deskTwice = append(deskTwice, id)
 		}
 	}
+	deskCopies = len(desk) - len(deskIDs)
 	keys := make([]int, 0, len(dist))
 	for k := range dist {
 		keys = append(keys, k)
@@ -348,11 +353,11 @@ func TestKill9Backlog(t *testing.T) {
 	}
 	fmt.Printf("kill -9 backlog: %d mails; killed at %v tickets opened and %v notifications sent (store after the kill: %d tickets); restart finished the backlog in %s\n",
 		total, atKill["ticketd_tickets_opened_total"], atKill["ticketd_notifications_sent_total"], len(afterKill), finished.Round(time.Millisecond))
-	fmt.Printf("kill -9 backlog: %d tickets for %d requesters; acknowledgements per requester: %s; missing %d, acknowledged twice %d, same ack resent %d; desk notices %d for %d tickets, %d duplicated\n",
-		len(ts), len(byRequester), strings.Join(hist, ", "), len(missing), len(twice), len(resent), len(desk), len(deskCount), deskDup)
-	record(t, "kill -9", "%d mails, killed at %v opened / %v sent; %d tickets after restart (finished in %s); acks per requester: %s; missing %d, twice %d, resent copy %d; desk duplicates %d",
+	fmt.Printf("kill -9 backlog: %d tickets for %d requesters; acknowledgements per requester: %s; missing %d, acknowledged twice %d, the same ack delivered again %d; desk: %d new-case mails for %d tickets, %d notified twice, %d delivered again\n",
+		len(ts), len(byRequester), strings.Join(hist, ", "), len(missing), len(twice), len(resent), len(desk), len(deskIDs), len(deskTwice), deskCopies)
+	record(t, "kill -9", "%d mails, killed at %v opened / %v sent; %d tickets after restart (finished in %s); acks per requester: %s; missing %d, twice %d; the notice in flight at the kill delivered again: %d ack(s), %d desk notice(s)",
 		total, atKill["ticketd_tickets_opened_total"], atKill["ticketd_notifications_sent_total"], len(ts), finished.Round(time.Millisecond),
-		strings.Join(hist, ", "), len(missing), len(twice), len(resent), deskDup)
+		strings.Join(hist, ", "), len(missing), len(twice), len(resent), deskCopies)
 
 	if len(ts) != total {
 		t.Errorf("%d tickets, want exactly %d", len(ts), total)
@@ -366,11 +371,17 @@ func TestKill9Backlog(t *testing.T) {
 	if len(twice) > 0 {
 		t.Errorf("%d requesters acknowledged twice: %v", len(twice), twice)
 	}
-	if len(resent) > 0 {
-		t.Errorf("%d requesters got their acknowledgement twice (the same message sent again after the kill): %v", len(resent), resent)
+	if len(deskIDs) != total || len(deskTwice) > 0 {
+		t.Errorf("mesa1 got new-case notices for %d tickets, %d of them twice (%v), want one for each of %d", len(deskIDs), len(deskTwice), deskTwice, total)
 	}
-	if len(desk) != total || deskDup > 0 {
-		t.Errorf("mesa1 got %d new-case notices (%d duplicated), want %d", len(desk), deskDup, total)
+	// SMTP gives at-least-once delivery: the one notice the worker had
+	// handed to Postfix when the kill came, before recording it as sent,
+	// goes out again after the restart, as the very same message (same
+	// Message-ID). The worker sends one notice at a time: at most one copy.
+	if again := len(resent) + deskCopies; again > 1 {
+		t.Errorf("%d notices delivered again after one kill (requesters %v, desk %d), want at most the one in flight", again, resent, deskCopies)
+	} else if again == 1 {
+		t.Logf("the notice in flight at the kill was delivered again after the restart (same Message-ID): requesters %v, desk %d", resent, deskCopies)
 	}
 }
 
