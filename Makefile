@@ -46,5 +46,10 @@ demo: build
 
 check: lint test
 
+# End to end: real ticketd against a private Dovecot and Postfix on loopback
+# (root, Debian 12; installs the packages if missing). See e2e/README.md.
+e2e:
+	GO=$(GO) ./e2e/run.sh
+
 clean:
 	rm -rf bin
