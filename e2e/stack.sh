@@ -5,7 +5,7 @@
 # Postfix (postfix -c DIR/...) with their own configuration and stops exactly
 # the processes it started, by the pid they recorded.
 #
-#   stack.sh install                  install dovecot-imapd, dovecot-lmtpd and postfix if missing
+#   stack.sh install                  install dovecot-imapd, dovecot-lmtpd and postfix (and chattr) if missing
 #   stack.sh up DIR                   install, configure and start the stack under DIR; writes DIR/env
 #   stack.sh down DIR                 stop what up started
 #   stack.sh postfix-stop DIR | postfix-start DIR
@@ -32,6 +32,8 @@ install_pkgs() {
 	for p in dovecot-imapd dovecot-lmtpd postfix; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 	done
+	# The read-only test uses chattr.
+	command -v chattr >/dev/null || missing+=(e2fsprogs)
 	[ ${#missing[@]} -eq 0 ] && return 0
 	log "installing ${missing[*]}"
 	# Keep package scripts from starting system-wide daemons: invoke-rc.d
@@ -61,8 +63,20 @@ restore_policy() {
 	SAVED_POLICY=""
 }
 
-# port_free PORT: nothing listens on PORT.
-port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
+# port_free PORT: nothing listens on 127.0.0.1:PORT (bash's /dev/tcp: no
+# need for ss, which a minimal Debian lacks).
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# group_alive PGID: some process is in process group PGID (no pgrep needed).
+group_alive() {
+	local want=$1 f st fields
+	for f in /proc/[0-9]*/stat; do
+		read -r st <"$f" 2>/dev/null || continue
+		read -r -a fields <<<"${st##*) }" # after "pid (comm) ": state ppid pgrp ...
+		[ "${fields[2]:-}" = "$want" ] && return 0
+	done
+	return 1
+}
 
 # pick_ports: three free ports for SMTP, IMAP and LMTP.
 pick_ports() {
@@ -279,7 +293,7 @@ dovecot_stop() {
 	[ -n "$pid" ] || return 0
 	kill -TERM -- "-$pid" 2>/dev/null || return 0
 	for i in $(seq 150); do
-		pgrep -g "$pid" >/dev/null || { log "dovecot (pid $pid and its process group) stopped"; return 0; }
+		group_alive "$pid" || { log "dovecot (pid $pid and its process group) stopped"; return 0; }
 		sleep 0.1
 	done
 	log "dovecot (process group $pid) did not stop: SIGKILL"
