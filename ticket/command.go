@@ -111,8 +111,9 @@ type Command struct {
 	Err error `json:"-"`
 }
 
-// ErrSyntax is matched by errors.Is on Command.Err.
-var ErrSyntax = errors.New("invalid command")
+// ErrSyntax is matched by errors.Is on Command.Err. Its text starts the
+// refusal reason mailed to the sender, so it is in Spanish.
+var ErrSyntax = errors.New("orden mal escrita")
 
 // Parsed is what [ParseCommands] finds in a body.
 type Parsed struct {
