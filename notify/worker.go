@@ -222,6 +222,9 @@ func (w *Worker) pass(ctx context.Context) error {
 		}
 		blocked := make(map[ticket.ID]bool)
 		for _, p := range due {
+			if err := ctx.Err(); err != nil {
+				return err // shutting down: start no new notice
+			}
 			if seen[p.Seq] {
 				continue
 			}
@@ -247,6 +250,11 @@ func (w *Worker) pass(ctx context.Context) error {
 // deliver renders, sends and records one notice. It reports false when the
 // notice was rescheduled; an error stops the pass.
 func (w *Worker) deliver(ctx context.Context, p ticket.Pending) (bool, error) {
+	// A notice started is finished even when ctx ends (shutdown): the send
+	// runs to its end (bounded by the sender's timeout) and its outcome is
+	// recorded, so that a clean restart never sends it twice. ctx only
+	// stops the pass between notices.
+	ctx = context.WithoutCancel(ctx)
 	id, rcpt := ticketID(p), recipients(p)
 	msg, err := w.render.Message(p)
 	if err != nil {
@@ -268,8 +276,6 @@ func (w *Worker) deliver(ctx context.Context, p ticket.Pending) (bool, error) {
 		w.sent.Add(1)
 		w.log.Info("notice sent", "ticket_id", id, "rcpt", rcpt, "kind", p.Notice.Kind, "attempt", p.Attempts+1)
 		return true, nil
-	case ctx.Err() != nil:
-		return false, ctx.Err()
 	case errors.Is(err, ErrPermanent):
 		w.log.Error("notice rejected permanently", "ticket_id", id, "rcpt", rcpt, "kind", p.Notice.Kind, "attempt", p.Attempts+1, "err", err)
 		if ferr := w.outbox.Failed(ctx, p.Seq, err.Error(), w.now()); ferr != nil {

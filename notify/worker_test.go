@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"fmt"
+	"github.com/wneessen/go-mail"
 	"net"
 	"strings"
 	"sync"
@@ -476,4 +477,58 @@ func BenchmarkRenderAndSend(b *testing.B) {
 		b.Errorf("%d connections for %d mails", n, b.N)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "mails/s")
+}
+
+// cancelAfterSend cancels the pass's context as soon as the server accepted
+// a mail: a shutdown landing between "accepted" and "recorded as sent".
+type cancelAfterSend struct {
+	inner  MessageSender
+	cancel context.CancelFunc
+}
+
+func (c cancelAfterSend) Send(ctx context.Context, m *mail.Msg) error {
+	err := c.inner.Send(ctx, m)
+	c.cancel()
+	return err
+}
+
+// strictOutbox refuses to record anything under an ended context, as the
+// bbolt store does.
+type strictOutbox struct{ *memOutbox }
+
+func (o strictOutbox) Sent(ctx context.Context, seq uint64, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return o.memOutbox.Sent(ctx, seq, at)
+}
+
+// TestShutdownNeverSendsTwice: a shutdown in the middle of a send still
+// records the notice as sent, so the next start does not send it again, and
+// no further notice is started after the shutdown.
+func TestShutdownNeverSendsTwice(t *testing.T) {
+	sk := newSink(t, "")
+	ob := newOutbox(simple("OTI-2026-000001", 1, 3, "ana@example.org")...)
+	clk := &clock{t: t0}
+	sender := newTestSender(t, sk.port(), nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	w := newTestWorker(t, strictOutbox{ob}, cancelAfterSend{inner: sender, cancel: cancel}, clk, nil)
+	if err := w.Flush(ctx); err == nil {
+		t.Fatal("Flush after the shutdown reported nothing")
+	}
+	if ob.left() != 2 || len(sk.messages()) != 1 {
+		t.Fatalf("after the shutdown: %d notices left, %d mails sent; want 2 and 1", ob.left(), len(sk.messages()))
+	}
+	w2 := newTestWorker(t, strictOutbox{ob}, sender, clk, nil)
+	if err := w2.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for id, n := range byMessageID(t, sk) {
+		if n != 1 {
+			t.Errorf("%s sent %d times", id, n)
+		}
+	}
+	if ob.left() != 0 || len(sk.messages()) != 3 {
+		t.Errorf("after the restart: %d left, %d mails", ob.left(), len(sk.messages()))
+	}
 }
