@@ -405,7 +405,7 @@ The demo keeps running. Try it yourself:
   e.g. with curl:  curl -s --url "imap://%s/INBOX;UID=1" --user %s:%s
   or point Thunderbird or mutt at it (mutt -f imap://%s@%s/INBOX).
 
-  The other commands work against this daemon (with make demo: go run ./cmd/ticketd instead of ticketd):
+  The other commands work against this daemon (after make demo the binary is ./bin/ticketd):
     %s tickets --config %s
     %s show %s --config %s
 
