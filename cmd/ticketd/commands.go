@@ -140,25 +140,22 @@ func (c *cli) ticketsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, done, err := c.backend(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			ts, err := b.Tickets(cmd.Context(), f)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(c.stdout, ts)
-			}
-			tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tSTATE\tLEVEL\tGROUP\tASSIGNEE\tREQUESTER\tUPDATED\tSUBJECT")
-			for _, t := range ts {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.State, t.Level, t.Group, dash(t.Assignee), t.Requester,
-					t.UpdatedAt.Local().Format("2006-01-02 15:04"), clip(t.Subject, 50))
-			}
-			return tw.Flush()
+			return c.withBackend(cmd.Context(), func(b admin.Backend) error {
+				ts, err := b.Tickets(cmd.Context(), f)
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSON(c.stdout, ts)
+				}
+				tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tSTATE\tLEVEL\tGROUP\tASSIGNEE\tREQUESTER\tUPDATED\tSUBJECT")
+				for _, t := range ts {
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.State, t.Level, t.Group, dash(t.Assignee), t.Requester,
+						t.UpdatedAt.Local().Format("2006-01-02 15:04"), clip(t.Subject, 50))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	cmd.Flags().StringVar(&state, "state", "", "open, resolved or closed")
@@ -175,20 +172,17 @@ func (c *cli) showCmd() *cobra.Command {
 		Short: "Show one ticket with its whole history",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, done, err := c.backend(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			t, err := b.Ticket(cmd.Context(), ticket.ID(strings.ToUpper(strings.TrimSpace(args[0]))))
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(c.stdout, t)
-			}
-			printTicket(c.stdout, t)
-			return nil
+			return c.withBackend(cmd.Context(), func(b admin.Backend) error {
+				t, err := b.Ticket(cmd.Context(), ticket.ID(strings.ToUpper(strings.TrimSpace(args[0]))))
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSON(c.stdout, t)
+				}
+				printTicket(c.stdout, t)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object")
@@ -244,17 +238,14 @@ func (c *cli) openCmd() *cobra.Command {
 				}
 				req.Body = string(b)
 			}
-			b, done, err := c.backend(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			res, err := b.Open(cmd.Context(), req)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.stdout, "opened %s for %s\n", res.ID, req.Requester)
-			return nil
+			return c.withBackend(cmd.Context(), func(b admin.Backend) error {
+				res, err := b.Open(cmd.Context(), req)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "opened %s for %s\n", res.ID, req.Requester)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&req.Requester, "requester", "", "the caller's mail address (required)")
@@ -331,32 +322,29 @@ func (c *cli) backupCmd() *cobra.Command {
 		Short: "Write a consistent copy of the store, also while the daemon runs",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, done, err := c.backend(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			tmp := args[0] + ".partial"
-			f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-			if err != nil {
-				return fmt.Errorf("create backup: %w", err)
-			}
-			n, err := b.Backup(cmd.Context(), f)
-			if err == nil {
-				err = f.Sync()
-			}
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err == nil {
-				err = os.Rename(tmp, args[0])
-			}
-			if err != nil {
-				os.Remove(tmp)
-				return err
-			}
-			fmt.Fprintf(c.stdout, "backup written to %s (%d bytes)\n", args[0], n)
-			return nil
+			return c.withBackend(cmd.Context(), func(b admin.Backend) error {
+				tmp := args[0] + ".partial"
+				f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+				if err != nil {
+					return fmt.Errorf("create backup: %w", err)
+				}
+				n, err := b.Backup(cmd.Context(), f)
+				if err == nil {
+					err = f.Sync()
+				}
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err == nil {
+					err = os.Rename(tmp, args[0])
+				}
+				if err != nil {
+					os.Remove(tmp)
+					return err
+				}
+				fmt.Fprintf(c.stdout, "backup written to %s (%d bytes)\n", args[0], n)
+				return nil
+			})
 		},
 	}
 }
@@ -369,24 +357,21 @@ func (c *cli) quarantineCmd() *cobra.Command {
 		Short: "List quarantined mails",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, done, err := c.backend(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			qs, err := b.Quarantine(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(c.stdout, qs)
-			}
-			tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tRECEIVED\tMESSAGE-ID\tREASON")
-			for _, q := range qs {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", q.ID, q.ReceivedAt.Local().Format("2006-01-02 15:04"), q.MessageID, clip(q.Reason, 80))
-			}
-			return tw.Flush()
+			return c.withBackend(cmd.Context(), func(b admin.Backend) error {
+				qs, err := b.Quarantine(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if asJSON {
+					return writeJSON(c.stdout, qs)
+				}
+				tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tRECEIVED\tMESSAGE-ID\tREASON")
+				for _, q := range qs {
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", q.ID, q.ReceivedAt.Local().Format("2006-01-02 15:04"), q.MessageID, clip(q.Reason, 80))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
@@ -399,16 +384,13 @@ func (c *cli) quarantineCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, done, err := c.backend(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			d, err := b.QuarantineShow(cmd.Context(), id)
-			if err != nil {
-				return err
-			}
-			return writeJSON(c.stdout, d)
+			return c.withBackend(cmd.Context(), func(b admin.Backend) error {
+				d, err := b.QuarantineShow(cmd.Context(), id)
+				if err != nil {
+					return err
+				}
+				return writeJSON(c.stdout, d)
+			})
 		},
 	}
 	retry := &cobra.Command{
@@ -420,17 +402,14 @@ func (c *cli) quarantineCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, done, err := c.backend(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			res, err := b.QuarantineRetry(cmd.Context(), id)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.stdout, "quarantined mail %d processed: %s %s\n", id, res.Outcome, res.ID)
-			return nil
+			return c.withBackend(cmd.Context(), func(b admin.Backend) error {
+				res, err := b.QuarantineRetry(cmd.Context(), id)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(c.stdout, "quarantined mail %d processed: %s %s\n", id, res.Outcome, res.ID)
+				return nil
+			})
 		},
 	}
 	cmd.AddCommand(list, show, retry)
@@ -443,25 +422,33 @@ func (c *cli) verifyCmd() *cobra.Command {
 		Short: "Check that no ticket's history was changed or cut behind ticketd's back",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, done, err := c.backend(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer done()
-			rep, err := b.Verify(cmd.Context())
-			if err != nil {
-				return err
-			}
-			for _, bad := range rep.Bad {
-				fmt.Fprintf(c.stdout, "%s: %s\n", bad.ID, bad.Error)
-			}
-			fmt.Fprintf(c.stdout, "%d tickets checked, %d with a history that does not verify\n", rep.Checked, len(rep.Bad))
-			if len(rep.Bad) > 0 {
-				return errors.New("the register does not verify")
-			}
-			return nil
+			return c.withBackend(cmd.Context(), func(b admin.Backend) error {
+				rep, err := b.Verify(cmd.Context())
+				if err != nil {
+					return err
+				}
+				for _, bad := range rep.Bad {
+					fmt.Fprintf(c.stdout, "%s: %s\n", bad.ID, bad.Error)
+				}
+				fmt.Fprintf(c.stdout, "%d tickets checked, %d with a history that does not verify\n", rep.Checked, len(rep.Bad))
+				if len(rep.Bad) > 0 {
+					return errors.New("the register does not verify")
+				}
+				return nil
+			})
 		},
 	}
+}
+
+// withBackend runs fn on how the commands reach the tickets (the running
+// daemon's API, or the store opened directly) and releases it.
+func (c *cli) withBackend(ctx context.Context, fn func(admin.Backend) error) error {
+	b, done, err := c.backend(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return fn(b)
 }
 
 func quarantineID(s string) (uint64, error) {
