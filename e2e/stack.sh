@@ -312,6 +312,18 @@ postfix_start() {
 
 postfix_stop() { stop_pid postfix "$(postfix_pid "$1")"; }
 
+# postfix_idle DIR: wait (up to 30 s) until Postfix's queue is empty, i.e.
+# every mail it took is delivered and recorded as such.
+postfix_idle() {
+	local D=$1 i
+	for i in $(seq 300); do
+		postqueue -c "$D/postfix" -p 2>/dev/null | grep -q "Mail queue is empty" && { log "postfix queue empty"; return 0; }
+		sleep 0.1
+	done
+	postqueue -c "$D/postfix" -p >&2 || true
+	die "postfix queue not empty after 30s"
+}
+
 # add_users DIR LOCALPART...: append users to the passwd-file, under a lock
 # (tests running in parallel add theirs at the same time).
 add_users() {
@@ -346,10 +358,11 @@ down)
 	dovecot_stop "$2"
 	;;
 postfix-stop) need_dir "${2:-}"; postfix_stop "$2" ;;
+postfix-idle) need_dir "${2:-}"; postfix_idle "$2" ;;
 postfix-start) need_dir "${2:-}"; postfix_start "$2" ;;
 dovecot-stop) need_dir "${2:-}"; dovecot_stop "$2" ;;
 dovecot-start) need_dir "${2:-}"; dovecot_start "$2" ;;
 adduser) need_dir "${2:-}"; add_users "$2" "${@:3}" ;;
 dovecot-restart) need_dir "${2:-}"; dovecot_stop "$2"; dovecot_start "$2" ;;
-*) echo "usage: $0 install | up DIR | down DIR | postfix-stop|postfix-start|dovecot-stop|dovecot-start|dovecot-restart DIR | adduser DIR USER..." >&2; exit 2 ;;
+*) echo "usage: $0 install | up DIR | down DIR | postfix-stop|postfix-start|postfix-idle|dovecot-stop|dovecot-start|dovecot-restart DIR | adduser DIR USER..." >&2; exit 2 ;;
 esac
