@@ -148,13 +148,24 @@ func (r *Renderer) view(n ticket.Notice, attach, listed []ticket.Attachment) vie
 		// These go to the desk, which may use every command.
 		verbs = ticket.AllVerbs
 	}
+	en := r.lang == "en"
 	for _, vb := range verbs {
-		v.Verbs = append(v.Verbs, verbView{Verb: string(vb), Name: vb.Spanish(), Syntax: vb.Syntax()})
+		vv := verbView{Verb: string(vb), Name: vb.Spanish(), Syntax: vb.Syntax()}
+		if en {
+			vv.Name, vv.Syntax = string(vb), vb.SyntaxEN()
+		}
+		v.Verbs = append(v.Verbs, vv)
 	}
 	for _, res := range n.Results {
 		rv := resultView{
 			Raw: res.Command.Raw, Verb: string(res.Command.Verb), Status: res.Status,
 			Reason: res.Reason, Syntax: res.Command.Verb.Syntax(),
+		}
+		if en {
+			rv.Syntax = res.Command.Verb.SyntaxEN()
+			if res.ReasonEN != "" {
+				rv.Reason = res.ReasonEN
+			}
 		}
 		if strings.Contains(rv.Reason, rv.Syntax) {
 			rv.Syntax = "" // the reason already quotes it

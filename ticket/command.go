@@ -2,7 +2,6 @@ package ticket
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"unicode"
 )
@@ -88,6 +87,31 @@ func (v Verb) Syntax() string {
 	return "#" + string(v)
 }
 
+// SyntaxEN returns the valid syntax of the verb in English.
+func (v Verb) SyntaxEN() string {
+	switch v {
+	case VerbEscalate:
+		return "#escalate level2|level3 [group]"
+	case VerbAssign:
+		return "#assign <group|address>"
+	case VerbClassify:
+		return "#classify <category> [high|medium|low]"
+	case VerbPriority:
+		return "#priority high|medium|low"
+	case VerbResolve:
+		return "#resolve [text]"
+	case VerbClose:
+		return "#close [text]  (or #close force <reason> for a case never resolved)"
+	case VerbReopen:
+		return "#reopen [text]"
+	case VerbNote:
+		return "#note <text>"
+	case VerbHelp:
+		return "#help"
+	}
+	return "#" + string(v)
+}
+
 // AllVerbs lists the verbs in the order help shows them.
 var AllVerbs = []Verb{VerbClassify, VerbPriority, VerbEscalate, VerbAssign, VerbResolve, VerbClose, VerbReopen, VerbNote, VerbHelp}
 
@@ -111,9 +135,8 @@ type Command struct {
 	Err error `json:"-"`
 }
 
-// ErrSyntax is matched by errors.Is on Command.Err. Its text starts the
-// refusal reason mailed to the sender, so it is in Spanish.
-var ErrSyntax = errors.New("orden mal escrita")
+// ErrSyntax is matched by errors.Is on Command.Err.
+var ErrSyntax = errors.New("ticket: malformed command")
 
 // Parsed is what [ParseCommands] finds in a body.
 type Parsed struct {
@@ -174,13 +197,13 @@ func parseLine(line string) (Command, bool) {
 		err = c.parseEscalate(args)
 	case VerbAssign:
 		if len(args) == 0 {
-			err = errors.New("falta el grupo o la dirección")
+			err = badSyntax(verb, "falta el grupo o la dirección", "the group or address is missing")
 		} else {
 			c.Target, c.Text = strings.Trim(args[0], "<>,;"), strings.Join(args[1:], " ")
 		}
 	case VerbClassify:
 		if len(args) == 0 {
-			err = errors.New("falta la categoría")
+			err = badSyntax(verb, "falta la categoría", "the category is missing")
 			break
 		}
 		c.Category = strings.ToLower(strings.Trim(args[0], ",;"))
@@ -193,11 +216,11 @@ func parseLine(line string) (Command, bool) {
 		c.Text = strings.Join(rest, " ")
 	case VerbPriority:
 		if len(args) == 0 {
-			err = errors.New("falta la prioridad")
+			err = badSyntax(verb, "falta la prioridad", "the priority is missing")
 		} else if pr, ok := ParsePriority(strings.Trim(args[0], ",;")); ok {
 			c.Priority, c.Text = pr, strings.Join(args[1:], " ")
 		} else {
-			err = fmt.Errorf("prioridad desconocida %q", args[0])
+			err = badSyntax(verb, "prioridad desconocida %q", "unknown priority %q", args[0])
 		}
 	case VerbClose:
 		if len(args) > 0 {
@@ -212,9 +235,7 @@ func parseLine(line string) (Command, bool) {
 	default: // resolve, reopen, note: free text
 		c.Text = strings.Join(args, " ")
 	}
-	if err != nil {
-		c.Err = fmt.Errorf("%w: %s; sintaxis: %s", ErrSyntax, err, verb.Syntax())
-	}
+	c.Err = err
 	return c, true
 }
 
@@ -222,14 +243,14 @@ func parseLine(line string) (Command, bool) {
 // "2", "level2", "level 2", "l2".
 func (c *Command) parseEscalate(args []string) error {
 	if len(args) == 0 {
-		return errors.New("falta el nivel (nivel2 o nivel3)")
+		return badSyntax(VerbEscalate, "falta el nivel (nivel2 o nivel3)", "the level is missing (level2 or level3)")
 	}
 	w := fold(args[0])
 	var digits string
 	switch {
 	case w == "nivel" || w == "level" || w == "n":
 		if len(args) < 2 {
-			return errors.New("falta el número de nivel")
+			return badSyntax(VerbEscalate, "falta el número de nivel", "the level number is missing")
 		}
 		digits, args = args[1], args[2:]
 	default:
@@ -247,9 +268,10 @@ func (c *Command) parseEscalate(args []string) error {
 	case "3":
 		c.Level = Level3
 	case "1":
-		return errors.New("no se escala a nivel 1; para devolver un caso resuelto use #reabrir")
+		return badSyntax(VerbEscalate, "no se escala a nivel 1; para devolver un caso resuelto use #reabrir",
+			"nothing is escalated to level 1; to send a resolved case back use #reopen")
 	default:
-		return fmt.Errorf("nivel desconocido %q", digits)
+		return badSyntax(VerbEscalate, "nivel desconocido %q", "unknown level %q", digits)
 	}
 	if len(args) > 0 {
 		c.Target, args = strings.ToLower(strings.Trim(args[0], ",;:")), args[1:]

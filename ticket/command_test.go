@@ -72,8 +72,8 @@ func TestParseCommands(t *testing.T) {
 					t.Errorf("command %d Err = %v, want error=%v", i, got.Err, wantErr)
 				}
 				if got.Err != nil {
-					if !errors.Is(got.Err, ErrSyntax) || !strings.Contains(got.Err.Error(), "sintaxis") {
-						t.Errorf("Err = %v, want ErrSyntax with the syntax", got.Err)
+					if !errors.Is(got.Err, ErrSyntax) || !strings.Contains(got.Err.Error(), "sintaxis: #") || !strings.Contains(English(got.Err), "syntax: #") {
+						t.Errorf("Err = %v / %q, want ErrSyntax with the syntax in both languages", got.Err, English(got.Err))
 					}
 					continue
 				}
@@ -95,11 +95,14 @@ func TestParseCommentAndLines(t *testing.T) {
 
 func TestVerbNames(t *testing.T) {
 	for _, v := range AllVerbs {
+		if !strings.HasPrefix(v.SyntaxEN(), "#"+string(v)) || verbs[string(v)] != v {
+			t.Errorf("verb %s: SyntaxEN %q", v, v.SyntaxEN())
+		}
 		if verbs[v.Spanish()] != v || !strings.HasPrefix(v.Syntax(), "#"+v.Spanish()) {
 			t.Errorf("verb %s: Spanish %q Syntax %q", v, v.Spanish(), v.Syntax())
 		}
 	}
-	if Verb("x").Spanish() != "x" || Verb("x").Syntax() != "#x" {
+	if Verb("x").Spanish() != "x" || Verb("x").Syntax() != "#x" || Verb("x").SyntaxEN() != "#x" || English(errors.New("x")) != "x" {
 		t.Error("unknown verb names")
 	}
 }

@@ -188,7 +188,7 @@ func (d *Desk) applyCommands(o *Outcome, in Inbound, parsed Parsed, now time.Tim
 			onlyHelp = false
 		}
 		if err := d.apply(work, from, cmd, parsed.Comment, in.MessageID, now); err != nil {
-			results[i].Status, results[i].Reason = ResultRefused, err.Error()
+			results[i].Status, results[i].Reason, results[i].ReasonEN = ResultRefused, err.Error(), English(err)
 			refused = true
 			continue
 		}
@@ -199,6 +199,7 @@ func (d *Desk) applyCommands(o *Outcome, in Inbound, parsed Parsed, now time.Tim
 			if results[i].Status == ResultApplied {
 				results[i].Status = ResultSkipped
 				results[i].Reason = "no se aplicó porque otra orden del mismo correo fue rechazada"
+				results[i].ReasonEN = "not applied because another command of the same mail was refused"
 			}
 		}
 		for _, r := range results {
@@ -221,14 +222,6 @@ func (d *Desk) applyCommands(o *Outcome, in Inbound, parsed Parsed, now time.Tim
 	}
 }
 
-// refusal is the reason a command is not allowed, in Spanish: it is recorded
-// and sent back to the sender.
-type refusal string
-
-func (r refusal) Error() string { return string(r) }
-
-func refuse(format string, args ...any) error { return refusal(fmt.Sprintf(format, args...)) }
-
 // apply applies one command to o.Ticket, or says why it may not.
 func (d *Desk) apply(o *Outcome, from string, cmd Command, comment, msgID string, now time.Time) error {
 	if cmd.Err != nil {
@@ -248,14 +241,14 @@ func (d *Desk) apply(o *Outcome, from string, cmd Command, comment, msgID string
 		return nil
 	case VerbNote:
 		if text == "" {
-			return fmt.Errorf("%w: la nota está vacía; sintaxis: %s", ErrSyntax, VerbNote.Syntax())
+			return badSyntax(VerbNote, "la nota está vacía", "the note is empty")
 		}
 		entry.Kind = KindNoted
 		o.append(entry)
 		return nil
 	}
 	if t.State == StateClosed {
-		return refuse("el caso %s está cerrado definitivamente; para un problema nuevo escriba un correo nuevo", t.ID)
+		return refuse("el caso %s está cerrado definitivamente; para un problema nuevo escriba un correo nuevo", "case %s is closed for good; for a new problem write a new mail", t.ID)
 	}
 	switch cmd.Verb {
 	case VerbClassify:
@@ -278,7 +271,7 @@ func (d *Desk) apply(o *Outcome, from string, cmd Command, comment, msgID string
 		return d.assign(o, cmd, entry)
 	case VerbResolve:
 		if t.State == StateResolved {
-			return refuse("el caso %s ya está resuelto", t.ID)
+			return refuse("el caso %s ya está resuelto", "case %s is already resolved", t.ID)
 		}
 		t.State = StateResolved
 		entry.Kind = KindResolved
@@ -287,10 +280,11 @@ func (d *Desk) apply(o *Outcome, from string, cmd Command, comment, msgID string
 		o.notify(Notice{Kind: NoticeResolvedDesk, To: d.dir.MemberAddresses(d.dir.Desk().Name), Actor: from, Text: text})
 	case VerbClose:
 		if t.State == StateOpen && !cmd.Force {
-			return refuse("el caso %s no está resuelto; use #resolver antes de #cerrar, o #cerrar forzar <motivo> para cerrarlo sin resolver (duplicado, desistido)", t.ID)
+			return refuse("el caso %s no está resuelto; use #resolver antes de #cerrar, o #cerrar forzar <motivo> para cerrarlo sin resolver (duplicado, desistido)",
+				"case %s is not resolved; use #resolve before #close, or #close force <reason> to close it unresolved (duplicate, withdrawn)", t.ID)
 		}
 		if cmd.Force && t.State == StateOpen && text == "" {
-			return fmt.Errorf("%w: cerrar sin resolver exige un motivo; sintaxis: %s", ErrSyntax, VerbClose.Syntax())
+			return badSyntax(VerbClose, "cerrar sin resolver exige un motivo", "closing an unresolved case needs a reason")
 		}
 		if cmd.Force && t.State == StateOpen {
 			entry.Data = map[string]string{"forced": "true"}
@@ -301,7 +295,7 @@ func (d *Desk) apply(o *Outcome, from string, cmd Command, comment, msgID string
 		o.notify(Notice{Kind: NoticeClosed, To: []Address{t.Requester}, Actor: from, Text: text})
 	case VerbReopen:
 		if t.State != StateResolved {
-			return refuse("el caso %s no está resuelto, no hay nada que reabrir", t.ID)
+			return refuse("el caso %s no está resuelto, no hay nada que reabrir", "case %s is not resolved: there is nothing to reopen", t.ID)
 		}
 		prev := t.Level
 		desk := d.dir.Desk()
@@ -318,13 +312,13 @@ func (d *Desk) apply(o *Outcome, from string, cmd Command, comment, msgID string
 func (d *Desk) escalate(o *Outcome, cmd Command, entry Entry) error {
 	t := o.Ticket
 	if t.State != StateOpen {
-		return refuse("el caso %s está resuelto; para seguir trabajándolo use #reabrir", t.ID)
+		return refuse("el caso %s está resuelto; para seguir trabajándolo use #reabrir", "case %s is resolved; to keep working on it use #reopen", t.ID)
 	}
 	if t.Level == Level3 && cmd.Level == Level3 {
-		return refuse("el caso %s ya está en nivel 3, el último nivel de soporte", t.ID)
+		return refuse("el caso %s ya está en nivel 3, el último nivel de soporte", "case %s is already at level 3, the last support level", t.ID)
 	}
 	if cmd.Level <= t.Level {
-		return refuse("el caso %s está en nivel %d; solo se escala hacia un nivel superior", t.ID, t.Level)
+		return refuse("el caso %s está en nivel %d; solo se escala hacia un nivel superior", "case %s is at level %d; cases are only escalated to a higher level", t.ID, t.Level)
 	}
 	g, err := d.targetGroup(cmd.Target, cmd.Level)
 	if err != nil {
@@ -343,13 +337,13 @@ func (d *Desk) targetGroup(name string, l Level) (Group, error) {
 	if name == "" {
 		g, ok := d.dir.DefaultGroup(l)
 		if !ok {
-			return Group{}, refuse("no hay ningún grupo de nivel %d configurado", l)
+			return Group{}, refuse("no hay ningún grupo de nivel %d configurado", "no level-%d group is configured", l)
 		}
 		return g, nil
 	}
 	g, ok := d.dir.Group(name)
 	if !ok || g.Level != l {
-		return Group{}, refuse("no existe el grupo %q de nivel %d; grupos de nivel %d: %s", name, l, l, strings.Join(d.dir.groupNamesAt(l), ", "))
+		return Group{}, refuse("no existe el grupo %q de nivel %d; grupos de nivel %d: %s", "there is no level-%[2]d group %[1]q; level-%[3]d groups: %[4]s", name, l, l, strings.Join(d.dir.groupNamesAt(l), ", "))
 	}
 	return g, nil
 }
@@ -357,13 +351,13 @@ func (d *Desk) targetGroup(name string, l Level) (Group, error) {
 func (d *Desk) assign(o *Outcome, cmd Command, entry Entry) error {
 	t := o.Ticket
 	if t.State != StateOpen {
-		return refuse("el caso %s no está abierto; solo se asignan casos abiertos", t.ID)
+		return refuse("el caso %s no está abierto; solo se asignan casos abiertos", "case %s is not open; only open cases are assigned", t.ID)
 	}
 	if strings.Contains(cmd.Target, "@") {
 		addr := NormalizeAddr(cmd.Target)
 		g, ok := d.dir.groupAtLevel(addr, t.Level)
 		if !ok {
-			return refuse("%s no pertenece a ningún grupo de nivel %d; para cambiar de nivel use #escalar", addr, t.Level)
+			return refuse("%s no pertenece a ningún grupo de nivel %d; para cambiar de nivel use #escalar", "%s belongs to no level-%d group; to change the level use #escalate", addr, t.Level)
 		}
 		if slices.Contains(d.dir.GroupsOf(addr), t.Group) {
 			g, _ = d.dir.Group(t.Group)
@@ -377,10 +371,10 @@ func (d *Desk) assign(o *Outcome, cmd Command, entry Entry) error {
 	}
 	g, ok := d.dir.Group(cmd.Target)
 	if !ok {
-		return refuse("no existe el grupo %q; grupos de nivel %d: %s", cmd.Target, t.Level, strings.Join(d.dir.groupNamesAt(t.Level), ", "))
+		return refuse("no existe el grupo %q; grupos de nivel %d: %s", "there is no group %q; level-%d groups: %s", cmd.Target, t.Level, strings.Join(d.dir.groupNamesAt(t.Level), ", "))
 	}
 	if g.Level != t.Level {
-		return refuse("el grupo %q es de nivel %d y el caso está en nivel %d; para cambiar de nivel use #escalar", g.Name, g.Level, t.Level)
+		return refuse("el grupo %q es de nivel %d y el caso está en nivel %d; para cambiar de nivel use #escalar", "group %q is at level %d and the case at level %d; to change the level use #escalate", g.Name, g.Level, t.Level)
 	}
 	t.Group, t.Assignee = g.Name, ""
 	entry.Data = map[string]string{"group": g.Name}
@@ -407,19 +401,20 @@ func (d *Desk) allowed(t *Ticket, from string, verb Verb) error {
 			if slices.Contains(levels, t.Level) {
 				return nil
 			}
-			return refuse("el caso %s está en nivel %d y usted atiende el nivel %s", t.ID, t.Level, joinLevels(levels))
+			return refuse("el caso %s está en nivel %d y usted atiende el nivel %s", "case %s is at level %d and you work at level %s", t.ID, t.Level, joinLevels(levels))
 		}
 	}
 	if from == t.Requester.Addr {
 		if verb == VerbReopen {
 			return nil
 		}
-		return refuse("como solicitante solo puede usar #reabrir cuando el caso está resuelto; la orden #%s es de la Mesa de servicios", verb.Spanish())
+		return refuse("como solicitante solo puede usar #reabrir cuando el caso está resuelto; la orden #%[1]s es de la Mesa de servicios",
+			"as the requester you may only use #reopen when the case is resolved; #%[2]s is for the service desk", verb.Spanish(), string(verb))
 	}
 	if len(levels) > 0 {
-		return refuse("solo la Mesa de servicios puede usar #%s", verb.Spanish())
+		return refuse("solo la Mesa de servicios puede usar #%[1]s", "only the service desk may use #%[2]s", verb.Spanish(), string(verb))
 	}
-	return refuse("%s no tiene permiso para dar órdenes sobre el caso %s", from, t.ID)
+	return refuse("%s no tiene permiso para dar órdenes sobre el caso %s", "%s may not give commands on case %s", from, t.ID)
 }
 
 // AllowedVerbs lists the commands addr may use on t (on any ticket of their
@@ -534,7 +529,7 @@ func joinLevels(ls []Level) string {
 	for i, l := range ls {
 		s[i] = fmt.Sprint(int(l))
 	}
-	return strings.Join(s, " y ")
+	return strings.Join(s, ", ")
 }
 
 func addAttachmentData(data map[string]string, as []Attachment) {

@@ -210,6 +210,11 @@ func TestRefusedTransitions(t *testing.T) {
 			if last.MessageID != "bad@x" || last.Actor != tc.from {
 				t.Errorf("refusal recorded as from %s by mail %s", last.Actor, last.MessageID)
 			}
+			for _, r := range o.Results {
+				if r.Status == ResultRefused && (r.ReasonEN == "" || r.ReasonEN == r.Reason || strings.Contains(r.ReasonEN, "%!")) {
+					t.Errorf("refusal %q has English text %q", r.Reason, r.ReasonEN)
+				}
+			}
 			if got := noticeKinds(o.Notices); !slices.Equal(got, []NoticeKind{NoticeReceipt}) {
 				t.Errorf("notices = %v, want only a receipt", got)
 			}

@@ -41,7 +41,10 @@ type Result struct {
 	// "skipped" (allowed, but another command of the same mail was refused,
 	// and a mail's commands apply all or none).
 	Status string `json:"status"`
-	Reason string `json:"reason,omitempty"`
+	// Reason says why it was refused or skipped, in Spanish; ReasonEN in
+	// English.
+	Reason   string `json:"reason,omitempty"`
+	ReasonEN string `json:"reason_en,omitempty"`
 }
 
 // Result statuses.
