@@ -372,17 +372,20 @@ func printDemoSetup(w io.Writer, ms *devmail.System, cfg config.Config) {
 // printMailboxes reads every person's INBOX over IMAP and lists what is in
 // it: the mail each one received during the script.
 func printMailboxes(ctx context.Context, tl *timeline, imapAddr string) error {
-	tl.printf("\nWhat each mailbox holds (read over IMAP):\n")
+	var b strings.Builder
+	b.WriteString("\nWhat each mailbox holds (read over IMAP):\n")
 	for _, p := range demoPeople {
 		ms, err := readInbox(ctx, imapAddr, p.Addr, demoPassword)
 		if err != nil {
 			return err
 		}
-		tl.printf("\n  %s: %d mails\n", p.Addr, len(ms))
+		fmt.Fprintf(&b, "\n  %s: %d mails\n", p.Addr, len(ms))
 		for _, m := range ms {
-			tl.printf("    - %s\n", m.Subject)
+			fmt.Fprintf(&b, "    - %s\n", m.Subject)
 		}
 	}
+	// One block: a mail delivered meanwhile prints before or after it.
+	tl.printf("%s", b.String())
 	return nil
 }
 

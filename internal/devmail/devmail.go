@@ -66,7 +66,8 @@ type Options struct {
 	// Password.
 	Users    []string
 	Password string
-	// OnDeliver, if set, is called after each delivery, from the SMTP
+	// OnDeliver, if set, is called for each delivery once the mail is in
+	// the recipients' INBOX and before it shows in Deliveries, from the SMTP
 	// server's goroutine.
 	OnDeliver func(Delivery)
 	// Logger receives the servers' errors; nil discards them.
@@ -191,14 +192,16 @@ func (ms *System) deliver(helo, from string, to []string, raw []byte) error {
 		}
 	}
 	d := Delivery{At: now, From: from, To: to, Raw: raw}
+	// OnDeliver runs before the delivery shows in Deliveries, so that what
+	// it prints comes before anything a waiter on Deliveries prints next.
+	if ms.onDeliver != nil {
+		ms.onDeliver(d)
+	}
 	ms.mu.Lock()
 	ms.deliveries = append(ms.deliveries, d)
 	close(ms.changed)
 	ms.changed = make(chan struct{})
 	ms.mu.Unlock()
-	if ms.onDeliver != nil {
-		ms.onDeliver(d)
-	}
 	return nil
 }
 
