@@ -135,8 +135,6 @@ func (s *Service) IngestTx(tx *store.Tx, m Mail) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	var o ticket.Outcome
-	res := Result{Outcome: Threaded, TicketID: id}
 	switch {
 	case id == "" && m.Auto != "":
 		return Result{Outcome: Unthreaded}, tx.RecordUnthreaded(store.Unthreaded{
@@ -152,11 +150,9 @@ func (s *Service) IngestTx(tx *store.Tx, m Mail) (Result, error) {
 		// Activity 12 is final: a later mail about a closed case is a new case.
 		return s.open(tx, m.Inbound, t.ID, now)
 	}
-	o = s.opts.Desk.Reply(t, m.Inbound, now)
-	res.Refused, res.Results = o.Refused, o.Results
+	o := s.opts.Desk.Reply(t, m.Inbound, now)
 	n, err := s.persist(tx, o, from, now)
-	res.Notices = n
-	return res, err
+	return Result{Outcome: Threaded, TicketID: id, Notices: n, Refused: o.Refused, Results: o.Results}, err
 }
 
 func (s *Service) open(tx *store.Tx, in ticket.Inbound, related ticket.ID, now time.Time) (Result, error) {
