@@ -116,6 +116,11 @@ func exercise(t *testing.T, file string, n int) ticket.ID {
 	if out := mustCmd(t, "quarantine", "list", "--json", "--config", file); strings.TrimSpace(out) != "[]" {
 		t.Errorf("quarantine list = %q", out)
 	}
+	for _, args := range [][]string{{"show", "99"}, {"retry", "99"}, {"show", "uno"}} {
+		if _, err := cmd(t, append([]string{"quarantine"}, append(args, "--config", file)...)...); err == nil {
+			t.Errorf("quarantine %v succeeded with no such record", args)
+		}
+	}
 	return id
 }
 

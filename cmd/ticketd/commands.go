@@ -375,43 +375,21 @@ func (c *cli) quarantineCmd() *cobra.Command {
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
-	show := &cobra.Command{
-		Use:   "show ID",
-		Short: "Show a quarantined mail",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := quarantineID(args[0])
-			if err != nil {
-				return err
-			}
-			return c.withBackend(cmd.Context(), func(b admin.Backend) error {
-				d, err := b.QuarantineShow(cmd.Context(), id)
-				if err != nil {
-					return err
-				}
-				return writeJSON(c.stdout, d)
-			})
-		},
-	}
-	retry := &cobra.Command{
-		Use:   "retry ID",
-		Short: "Process a quarantined mail again (after a fix)",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := quarantineID(args[0])
-			if err != nil {
-				return err
-			}
-			return c.withBackend(cmd.Context(), func(b admin.Backend) error {
-				res, err := b.QuarantineRetry(cmd.Context(), id)
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(c.stdout, "quarantined mail %d processed: %s %s\n", id, res.Outcome, res.ID)
-				return nil
-			})
-		},
-	}
+	show := c.quarantineOne("show ID", "Show a quarantined mail", func(ctx context.Context, b admin.Backend, id uint64) error {
+		d, err := b.QuarantineShow(ctx, id)
+		if err != nil {
+			return err
+		}
+		return writeJSON(c.stdout, d)
+	})
+	retry := c.quarantineOne("retry ID", "Process a quarantined mail again (after a fix)", func(ctx context.Context, b admin.Backend, id uint64) error {
+		res, err := b.QuarantineRetry(ctx, id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(c.stdout, "quarantined mail %d processed: %s %s\n", id, res.Outcome, res.ID)
+		return nil
+	})
 	cmd.AddCommand(list, show, retry)
 	return cmd
 }
@@ -451,12 +429,21 @@ func (c *cli) withBackend(ctx context.Context, fn func(admin.Backend) error) err
 	return fn(b)
 }
 
-func quarantineID(s string) (uint64, error) {
-	id, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("quarantine id %q is not a number", s)
+// quarantineOne is a quarantine subcommand that acts on one record, named
+// by its number.
+func (c *cli) quarantineOne(use, short string, fn func(ctx context.Context, b admin.Backend, id uint64) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := strconv.ParseUint(args[0], 10, 64)
+			if err != nil {
+				return fmt.Errorf("quarantine id %q is not a number", args[0])
+			}
+			return c.withBackend(cmd.Context(), func(b admin.Backend) error { return fn(cmd.Context(), b, id) })
+		},
 	}
-	return id, nil
 }
 
 func writeJSON(w io.Writer, v any) error {
