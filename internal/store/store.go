@@ -20,6 +20,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -33,6 +35,9 @@ const SchemaVersion = 1
 var (
 	ErrNotFound = errors.New("store: not found")
 	ErrLocked   = errors.New("store: the data file is in use by another process (is the daemon running?)")
+	// ErrDamaged is returned by [Open] for a file that is not a whole store:
+	// empty, cut short, or with pages that do not check.
+	ErrDamaged = errors.New("store: the data file is damaged")
 )
 
 var (
@@ -90,12 +95,12 @@ func Open(path string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
 	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
+	if err := checkFile(path, opts.Timeout); err != nil {
+		return nil, err
 	}
+	b, err := openBolt(path, opts.Timeout, opts.ReadOnly)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, err
 	}
 	db := &DB{bolt: b, host: opts.MessageIDHost}
 	if !opts.ReadOnly {
@@ -105,6 +110,81 @@ func Open(path string, opts Options) (*DB, error) {
 		}
 	}
 	return db, nil
+}
+
+func openBolt(path string, timeout time.Duration, readOnly bool) (*bolt.DB, error) {
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, ReadOnly: readOnly})
+	switch {
+	case errors.Is(err, bolterrors.ErrTimeout):
+		return nil, fmt.Errorf("open %s: %w", path, ErrLocked)
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum),
+		errors.Is(err, bolterrors.ErrVersionMismatch), err != nil && strings.HasPrefix(err.Error(), "file size too small"):
+		return nil, damaged(path, err.Error())
+	case err != nil:
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// checkFile refuses an existing store file that is not whole, before it is
+// opened for writing: an empty file (bbolt would take it for a new store,
+// and the mailbox checkpoint would be lost), a file shorter than its pages
+// (bbolt maps the missing pages, and the first read of one kills the
+// process with SIGBUS), or one whose pages cannot be read back. The file is
+// opened read-only for this, which reads only the meta pages until the size
+// is known to be right; then every bucket and key is walked once.
+func checkFile(path string, timeout time.Duration) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil // a new store
+	case err != nil:
+		return fmt.Errorf("open %s: %w", path, err)
+	case fi.Size() == 0:
+		return damaged(path, "the file is empty")
+	}
+	b, err := openBolt(path, timeout, true)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	return b.View(func(tx *bolt.Tx) error {
+		if need := tx.Size(); need > fi.Size() {
+			return damaged(path, fmt.Sprintf("the file has %d bytes, its pages need %d: it was cut short", fi.Size(), need))
+		}
+		if err := walk(tx); err != nil {
+			return damaged(path, err.Error())
+		}
+		return nil
+	})
+}
+
+// walk reads every bucket and key of tx. bbolt meets a garbled page with a
+// failed assertion (a panic) or a read outside the mapping (a fault), so
+// both are turned into an error here. bbolt's own [bolt.Tx.Check] cannot be
+// used: it asserts in a goroutine of its own, where no recover reaches.
+func walk(tx *bolt.Tx) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("a page does not read back: %v", r)
+		}
+	}()
+	var bucket func(b *bolt.Bucket) error
+	bucket = func(b *bolt.Bucket) error {
+		return b.ForEach(func(k, v []byte) error {
+			if sub := b.Bucket(k); v == nil && sub != nil {
+				return bucket(sub)
+			}
+			return nil
+		})
+	}
+	return tx.ForEach(func(_ []byte, b *bolt.Bucket) error { return bucket(b) })
+}
+
+func damaged(path, why string) error {
+	return fmt.Errorf("open %s: %w (%s); stop ticketd, move the file aside and put in its place the last copy "+
+		"written by `ticketd backup`; if this is a new installation with nothing in it yet, remove the file", path, ErrDamaged, why)
 }
 
 func (db *DB) migrate() error {

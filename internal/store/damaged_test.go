@@ -1,0 +1,159 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ticketd/ticketd/ticket"
+	bolt "go.etcd.io/bbolt"
+)
+
+// damagedEnv names the store file the damaged-store helper opens and reads;
+// unset, the helper is skipped.
+const damagedEnv = "TICKETD_STORE_DAMAGED_CHILD"
+
+// TestHelperDamaged is not a test: TestDamagedFileIsRefused runs the test
+// binary again with only this function selected, so that a read that kills
+// the process (SIGBUS on a page past the end of a cut file) kills the child,
+// not the test. It exits 3 when Open refuses the file (printing the error),
+// 0 when Open accepted it and every ticket could be read.
+func TestHelperDamaged(t *testing.T) {
+	path := os.Getenv(damagedEnv)
+	if path == "" {
+		t.Skip("helper process of TestDamagedFileIsRefused")
+	}
+	db, err := Open(path, Options{Timeout: time.Second, MessageIDHost: msgHost})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	err = db.View(t.Context(), func(tx *Tx) error {
+		_, err := tx.VerifyAll(func(ticket.ID, error) {})
+		return err
+	})
+	fmt.Fprintln(os.Stderr, "opened and read:", err)
+	os.Exit(0)
+}
+
+// realStoreFile writes a store of n tickets and returns its path, closed,
+// and how many bytes its pages take (bbolt grows the file ahead of them).
+func realStoreFile(t *testing.T, n int) (string, int) {
+	t.Helper()
+	db, path := newDB(t)
+	desk := testDesk(t)
+	for i := range n {
+		openTicket(t, db, desk, fmt.Sprintf("<damaged-%d@example.org>", i), t0)
+	}
+	var used int64
+	if err := db.bolt.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path, int(used)
+}
+
+// wantRefused writes raw to a new store file, opens it with opts and
+// checks that Open refuses it clearly: ErrDamaged, naming the file and what
+// to do. It returns the file's path.
+func wantRefused(t *testing.T, raw []byte, what string, opts Options) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ticketd.db")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts.Timeout = time.Second
+	db, err := Open(path, opts)
+	if err == nil {
+		db.Close()
+		t.Fatalf("Open of %s (read-only %v) succeeded", what, opts.ReadOnly)
+	}
+	if !errors.Is(err, ErrDamaged) {
+		t.Errorf("Open of %s (read-only %v) = %v, want ErrDamaged", what, opts.ReadOnly, err)
+	}
+	wantDamaged(t, err.Error(), path)
+	return path
+}
+
+// wantDamaged checks that msg is the clear refusal, naming the file and
+// what to do.
+func wantDamaged(t *testing.T, msg, path string) {
+	t.Helper()
+	for _, want := range []string{path, "damaged", "ticketd backup"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not say %q", msg, want)
+		}
+	}
+}
+
+func TestDamagedFileIsRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	path, _ := realStoreFile(t, 300)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "ticketd.db")
+	if err := os.WriteFile(cut, raw[:len(raw)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("store file of %d bytes cut to %d", len(raw), len(raw)/2)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperDamaged$")
+	cmd.Env = append(os.Environ(), damagedEnv+"="+cut)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err = cmd.Run()
+	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		t.Fatalf("opening the cut file killed the process with %v; stderr:\n%s", ws.Signal(), stderr.String())
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 3 {
+		t.Fatalf("the cut file was not refused at open (exit %d, %v); stderr:\n%s", code, err, stderr.String())
+	}
+	wantDamaged(t, stderr.String(), cut)
+}
+
+func TestDamagedFileIsRefusedInProcess(t *testing.T) {
+	path, used := realStoreFile(t, 300)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int{used / 2, used - 4096, 3 * 4096, 100} {
+		for _, ro := range []bool{false, true} {
+			wantRefused(t, raw[:size], fmt.Sprintf("the file cut to %d bytes", size), Options{ReadOnly: ro})
+		}
+	}
+}
+
+func TestEmptyFileIsRefused(t *testing.T) {
+	path := wantRefused(t, nil, "an existing empty file (it would be taken for a new store)", Options{})
+	if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
+		t.Errorf("the empty file was changed: %v, %v", fi, err)
+	}
+}
+
+func TestFileWithGarbledPagesIsRefused(t *testing.T) {
+	path, used := realStoreFile(t, 300)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Overwrite the middle of the used pages, as a bad disk or a partial
+	// copy over the file would.
+	for i := used / 3; i < used/2; i++ {
+		raw[i] = 0xA5
+	}
+	wantRefused(t, raw, "a file with garbled pages", Options{})
+}
