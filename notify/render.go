@@ -74,15 +74,8 @@ type kindTemplates struct {
 }
 
 // Kinds lists every notice kind a [Renderer] has templates for, in the
-// order of the procedure.
-func Kinds() []ticket.NoticeKind {
-	return []ticket.NoticeKind{
-		ticket.NoticeAck, ticket.NoticeNewTicket, ticket.NoticeAssigned, ticket.NoticeLevelChanged,
-		ticket.NoticeResolved, ticket.NoticeResolvedDesk, ticket.NoticeClosed, ticket.NoticeReopened,
-		ticket.NoticeReopenedUser, ticket.NoticeReply, ticket.NoticeRequesterReply, ticket.NoticeReceipt,
-		ticket.NoticeHelp,
-	}
-}
+// order of the procedure: every kind of [ticket.NoticeKinds].
+func Kinds() []ticket.NoticeKind { return ticket.NoticeKinds() }
 
 // NewRenderer parses the templates for opts.Lang, with the overrides of
 // opts.TemplateDir, and renders a sample of every kind so that a template

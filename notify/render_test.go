@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -362,6 +364,38 @@ func TestNewRendererErrors(t *testing.T) {
 		}
 		if err == nil {
 			t.Errorf("%s: NewRenderer succeeded", name)
+		}
+	}
+}
+
+// TestEveryKindHasTemplates walks ticket's table of notice kinds: each has
+// its subject, text and HTML templates in both languages, and no template
+// is left for a kind the table does not have.
+func TestEveryKindHasTemplates(t *testing.T) {
+	kinds := map[string]bool{}
+	for _, k := range ticket.NoticeKinds() {
+		kinds[string(k)] = true
+	}
+	if !slices.Equal(Kinds(), ticket.NoticeKinds()) {
+		t.Errorf("Kinds() = %v, want the table's %v", Kinds(), ticket.NoticeKinds())
+	}
+	for _, lang := range []string{"es", "en"} {
+		for k := range kinds {
+			for _, part := range []string{"subject", "txt", "html"} {
+				if _, err := fs.Stat(embedded, "templates/"+lang+"/"+k+"."+part+".tmpl"); err != nil {
+					t.Errorf("%s/%s: no %s template: %v", lang, k, part, err)
+				}
+			}
+		}
+		files, err := fs.ReadDir(embedded, "templates/"+lang)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			kind, _, _ := strings.Cut(f.Name(), ".")
+			if !strings.HasPrefix(kind, "_") && !kinds[kind] {
+				t.Errorf("%s/%s: a template for a kind ticket does not have", lang, f.Name())
+			}
 		}
 	}
 }

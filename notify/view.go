@@ -108,7 +108,7 @@ func (r *Renderer) view(n ticket.Notice, attach, listed []ticket.Attachment) vie
 		Level:         int(t.Level),
 		Group:         t.Group,
 		Assignee:      t.Assignee,
-		State:         stateLabel(r.lang, t.State),
+		State:         t.State.Label(r.lang),
 		StateCode:     string(t.State),
 		Category:      t.Category,
 		Priority:      string(t.Priority),
@@ -146,7 +146,7 @@ func (r *Renderer) view(n ticket.Notice, attach, listed []ticket.Attachment) vie
 	verbs := n.Verbs
 	if len(verbs) == 0 && (n.Kind == ticket.NoticeNewTicket || n.Kind == ticket.NoticeReopened) {
 		// These go to the desk, which may use every command.
-		verbs = ticket.AllVerbs
+		verbs = ticket.AllVerbs()
 	}
 	en := r.lang == "en"
 	for _, vb := range verbs {
@@ -214,19 +214,6 @@ func displayAddr(a ticket.Address) string {
 	return a.Name + " <" + a.Addr + ">"
 }
 
-func stateLabel(lang string, s ticket.State) string {
-	es := map[ticket.State]string{ticket.StateOpen: "abierto", ticket.StateResolved: "resuelto", ticket.StateClosed: "cerrado"}
-	en := map[ticket.State]string{ticket.StateOpen: "open", ticket.StateResolved: "resolved", ticket.StateClosed: "closed"}
-	m := es
-	if lang == "en" {
-		m = en
-	}
-	if l, ok := m[s]; ok {
-		return l
-	}
-	return string(s)
-}
-
 // humanSize formats n bytes for people, with the decimal comma in Spanish.
 func humanSize(lang string, n int64) string {
 	var s string
@@ -285,7 +272,7 @@ func samplePending(k ticket.NoticeKind) ticket.Pending {
 	}
 	return ticket.Pending{Seq: 1, MessageID: "s@example.org", CreatedAt: at, Notice: ticket.Notice{
 		Kind: k, To: []ticket.Address{{Name: "Ana", Addr: "ana@example.org"}}, Ticket: t, Actor: "x@example.org",
-		Text: "t", InReplyTo: "a@example.org", Verbs: ticket.AllVerbs,
+		Text: "t", InReplyTo: "a@example.org", Verbs: ticket.AllVerbs(),
 		Results: []ticket.Result{
 			{Command: ticket.Command{Verb: ticket.VerbClose, Raw: "#cerrar"}, Status: ticket.ResultRefused, Reason: "r"},
 			{Command: ticket.Command{Verb: ticket.VerbNote, Raw: "#nota x"}, Status: ticket.ResultSkipped, Reason: "r"},

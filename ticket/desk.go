@@ -60,6 +60,7 @@ type Outcome struct {
 // concurrent use.
 type Desk struct {
 	dir *Directory
+	voc *vocabulary
 }
 
 // NewDesk returns the rules engine for the groups of dir.
@@ -67,7 +68,7 @@ func NewDesk(dir *Directory) (*Desk, error) {
 	if dir == nil {
 		return nil, errors.New("ticket: NewDesk needs a directory")
 	}
-	return &Desk{dir: dir}, nil
+	return &Desk{dir: dir, voc: std}, nil
 }
 
 // Directory returns the groups the desk works with.
@@ -111,7 +112,7 @@ func (d *Desk) Open(id ID, in Inbound, relatedTo ID, now time.Time) Outcome {
 	o.append(Entry{At: now, Actor: actor, Kind: KindOpened, Text: body, MessageID: in.MessageID, Data: data})
 	o.degraded(in, now)
 
-	parsed := ParseCommands(in.Text)
+	parsed := d.voc.parse(in.Text)
 	if len(parsed.Commands) > 0 && d.dir.IsStaff(in.From.Addr) {
 		// A staff member opening a case may classify and route it at once.
 		d.applyCommands(&o, in, parsed, now)
@@ -138,7 +139,7 @@ func (d *Desk) Reply(t *Ticket, in Inbound, now time.Time) Outcome {
 		return o
 	}
 	o.degraded(in, now)
-	parsed := ParseCommands(in.Text)
+	parsed := d.voc.parse(in.Text)
 	if len(parsed.Commands) == 0 {
 		d.recordReply(&o, in, now)
 		o.finish()
@@ -159,7 +160,7 @@ func (d *Desk) recordReply(o *Outcome, in Inbound, now time.Time) {
 	addAttachmentData(data, in.Attachments)
 	o.append(Entry{At: now, Actor: from, Kind: KindReplied, Text: in.Text, MessageID: in.MessageID, Data: data})
 	switch {
-	case t.State == StateClosed:
+	case t.State.Final():
 		// Staff writing on a closed case: recorded, told to no one.
 	case d.dir.IsStaff(from) && from != t.Requester.Addr:
 		o.notify(Notice{Kind: NoticeReply, To: []Address{t.Requester}, Actor: from, Text: in.Text})
@@ -231,81 +232,97 @@ func (d *Desk) apply(o *Outcome, from string, cmd Command, comment, msgID string
 	if err := d.allowed(t, from, cmd.Verb); err != nil {
 		return err
 	}
-	text := joinText(cmd.Text, comment)
-	entry := Entry{At: now, Actor: from, MessageID: msgID, Text: text}
-	switch cmd.Verb {
-	case VerbHelp:
-		entry.Kind = KindHelp
-		o.append(entry)
-		o.notify(Notice{Kind: NoticeHelp, To: []Address{{Addr: from}}, Verbs: d.AllowedVerbs(t, from), InReplyTo: msgID})
-		return nil
-	case VerbNote:
-		if text == "" {
-			return badSyntax(VerbNote, "la nota está vacía", "the note is empty")
-		}
-		entry.Kind = KindNoted
-		o.append(entry)
-		return nil
-	}
-	if t.State == StateClosed {
+	spec, _ := d.voc.lookup(cmd.Verb) // allowed refuses a verb that is no command
+	if t.State.Final() && !spec.onFinal {
 		return refuse("el caso %s está cerrado definitivamente; para un problema nuevo escriba un correo nuevo", "case %s is closed for good; for a new problem write a new mail", t.ID)
 	}
-	switch cmd.Verb {
-	case VerbClassify:
-		t.Category = cmd.Category
-		entry.Data = map[string]string{"category": cmd.Category}
-		if cmd.Priority != "" {
-			t.Priority = cmd.Priority
-			entry.Data["priority"] = string(cmd.Priority)
-		}
-		entry.Kind = KindClassified
-		o.append(entry)
-	case VerbPriority:
-		entry.Data = map[string]string{"priority": string(cmd.Priority), "previous": string(t.Priority)}
-		t.Priority = cmd.Priority
-		entry.Kind = KindPrioritized
-		o.append(entry)
-	case VerbEscalate:
-		return d.escalate(o, cmd, entry)
-	case VerbAssign:
-		return d.assign(o, cmd, entry)
-	case VerbResolve:
-		if t.State == StateResolved {
-			return refuse("el caso %s ya está resuelto", "case %s is already resolved", t.ID)
-		}
-		t.State = StateResolved
-		entry.Kind = KindResolved
-		o.append(entry)
-		o.notify(Notice{Kind: NoticeResolved, To: []Address{t.Requester}, Actor: from, Text: text})
-		o.notify(Notice{Kind: NoticeResolvedDesk, To: d.dir.MemberAddresses(d.dir.Desk().Name), Actor: from, Text: text})
-	case VerbClose:
-		if t.State == StateOpen && !cmd.Force {
-			return refuse("el caso %s no está resuelto; use #resolver antes de #cerrar, o #cerrar forzar <motivo> para cerrarlo sin resolver (duplicado, desistido)",
-				"case %s is not resolved; use #resolve before #close, or #close force <reason> to close it unresolved (duplicate, withdrawn)", t.ID)
-		}
-		if cmd.Force && t.State == StateOpen && text == "" {
-			return badSyntax(VerbClose, "cerrar sin resolver exige un motivo", "closing an unresolved case needs a reason")
-		}
-		if cmd.Force && t.State == StateOpen {
-			entry.Data = map[string]string{"forced": "true"}
-		}
-		t.State = StateClosed
-		entry.Kind = KindClosed
-		o.append(entry)
-		o.notify(Notice{Kind: NoticeClosed, To: []Address{t.Requester}, Actor: from, Text: text})
-	case VerbReopen:
-		if t.State != StateResolved {
-			return refuse("el caso %s no está resuelto, no hay nada que reabrir", "case %s is not resolved: there is nothing to reopen", t.ID)
-		}
-		prev := t.Level
-		desk := d.dir.Desk()
-		t.State, t.Level, t.Group, t.Assignee = StateOpen, Level1, desk.Name, ""
-		entry.Kind = KindReopened
-		entry.Data = map[string]string{"from_level": fmt.Sprint(int(prev))}
-		o.append(entry)
-		o.notify(Notice{Kind: NoticeReopened, To: d.dir.MemberAddresses(desk.Name), Actor: from, Text: text})
-		o.notify(Notice{Kind: NoticeReopenedUser, To: []Address{t.Requester}, Actor: from, Text: text})
+	entry := Entry{At: now, Actor: from, MessageID: msgID, Text: joinText(cmd.Text, comment)}
+	return spec.syntaxError(spec.apply(d, o, cmd, entry))
+}
+
+func (d *Desk) help(o *Outcome, _ Command, entry Entry) error {
+	entry.Kind = KindHelp
+	o.append(entry)
+	o.notify(Notice{Kind: NoticeHelp, To: []Address{{Addr: entry.Actor}}, Verbs: d.AllowedVerbs(o.Ticket, entry.Actor), InReplyTo: entry.MessageID})
+	return nil
+}
+
+func (d *Desk) note(o *Outcome, _ Command, entry Entry) error {
+	if entry.Text == "" {
+		return badArgs("la nota está vacía", "the note is empty")
 	}
+	entry.Kind = KindNoted
+	o.append(entry)
+	return nil
+}
+
+func (d *Desk) classify(o *Outcome, cmd Command, entry Entry) error {
+	t := o.Ticket
+	t.Category = cmd.Category
+	entry.Data = map[string]string{"category": cmd.Category}
+	if cmd.Priority != "" {
+		t.Priority = cmd.Priority
+		entry.Data["priority"] = string(cmd.Priority)
+	}
+	entry.Kind = KindClassified
+	o.append(entry)
+	return nil
+}
+
+func (d *Desk) prioritize(o *Outcome, cmd Command, entry Entry) error {
+	t := o.Ticket
+	entry.Data = map[string]string{"priority": string(cmd.Priority), "previous": string(t.Priority)}
+	t.Priority = cmd.Priority
+	entry.Kind = KindPrioritized
+	o.append(entry)
+	return nil
+}
+
+func (d *Desk) resolve(o *Outcome, _ Command, entry Entry) error {
+	t := o.Ticket
+	if t.State == StateResolved {
+		return refuse("el caso %s ya está resuelto", "case %s is already resolved", t.ID)
+	}
+	t.State = StateResolved
+	entry.Kind = KindResolved
+	o.append(entry)
+	o.notify(Notice{Kind: NoticeResolved, To: []Address{t.Requester}, Actor: entry.Actor, Text: entry.Text})
+	o.notify(Notice{Kind: NoticeResolvedDesk, To: d.dir.MemberAddresses(d.dir.Desk().Name), Actor: entry.Actor, Text: entry.Text})
+	return nil
+}
+
+func (d *Desk) close(o *Outcome, cmd Command, entry Entry) error {
+	t := o.Ticket
+	if t.State == StateOpen && !cmd.Force {
+		return refuse("el caso %s no está resuelto; use #resolver antes de #cerrar, o #cerrar forzar <motivo> para cerrarlo sin resolver (duplicado, desistido)",
+			"case %s is not resolved; use #resolve before #close, or #close force <reason> to close it unresolved (duplicate, withdrawn)", t.ID)
+	}
+	if cmd.Force && t.State == StateOpen && entry.Text == "" {
+		return badArgs("cerrar sin resolver exige un motivo", "closing an unresolved case needs a reason")
+	}
+	if cmd.Force && t.State == StateOpen {
+		entry.Data = map[string]string{"forced": "true"}
+	}
+	t.State = StateClosed
+	entry.Kind = KindClosed
+	o.append(entry)
+	o.notify(Notice{Kind: NoticeClosed, To: []Address{t.Requester}, Actor: entry.Actor, Text: entry.Text})
+	return nil
+}
+
+func (d *Desk) reopen(o *Outcome, _ Command, entry Entry) error {
+	t := o.Ticket
+	if t.State != StateResolved {
+		return refuse("el caso %s no está resuelto, no hay nada que reabrir", "case %s is not resolved: there is nothing to reopen", t.ID)
+	}
+	prev := t.Level
+	desk := d.dir.Desk()
+	t.State, t.Level, t.Group, t.Assignee = StateOpen, Level1, desk.Name, ""
+	entry.Kind = KindReopened
+	entry.Data = map[string]string{"from_level": fmt.Sprint(int(prev))}
+	o.append(entry)
+	o.notify(Notice{Kind: NoticeReopened, To: d.dir.MemberAddresses(desk.Name), Actor: entry.Actor, Text: entry.Text})
+	o.notify(Notice{Kind: NoticeReopenedUser, To: []Address{t.Requester}, Actor: entry.Actor, Text: entry.Text})
 	return nil
 }
 
@@ -384,35 +401,38 @@ func (d *Desk) assign(o *Outcome, cmd Command, entry Entry) error {
 	return nil
 }
 
-// allowed says whether from may use verb on t, by role:
+// allowed says whether from may use verb on t, by the command's entry in
+// the vocabulary:
 //   - members of a level-1 group (the desk) may use every command;
-//   - members of a level-2 or level-3 group may escalate, assign, resolve
-//     and add notes on tickets at their level;
-//   - the requester may only reopen (and ask for help);
-//   - anyone may ask for help; anyone else is refused.
+//   - members of a level-2 or level-3 group may use the commands open to
+//     their level (escalate, assign, resolve, note) on tickets at their level;
+//   - the requester may only use the requester's commands (reopen);
+//   - anyone may use the commands open to anyone (help); anyone else is
+//     refused.
 func (d *Desk) allowed(t *Ticket, from string, verb Verb) error {
-	if verb == VerbHelp || d.dir.IsDesk(from) {
+	c, ok := d.voc.lookup(verb)
+	if !ok {
+		return refuse("#%[1]s no es una orden de ticketd", "#%[1]s is not a ticketd command", verb)
+	}
+	if c.who&byAnyone != 0 || d.dir.IsDesk(from) {
 		return nil
 	}
 	levels := d.dir.levelsOf(from)
-	if len(levels) > 0 {
-		switch verb {
-		case VerbEscalate, VerbAssign, VerbResolve, VerbNote:
-			if slices.Contains(levels, t.Level) {
-				return nil
-			}
-			return refuse("el caso %s está en nivel %d y usted atiende el nivel %s", "case %s is at level %d and you work at level %s", t.ID, t.Level, joinLevels(levels))
+	if len(levels) > 0 && c.who&byLevel != 0 {
+		if slices.Contains(levels, t.Level) {
+			return nil
 		}
+		return refuse("el caso %s está en nivel %d y usted atiende el nivel %s", "case %s is at level %d and you work at level %s", t.ID, t.Level, joinLevels(levels))
 	}
 	if from == t.Requester.Addr {
-		if verb == VerbReopen {
+		if c.who&byRequester != 0 {
 			return nil
 		}
 		return refuse("como solicitante solo puede usar #reabrir cuando el caso está resuelto; la orden #%[1]s es de la Mesa de servicios",
-			"as the requester you may only use #reopen when the case is resolved; #%[2]s is for the service desk", verb.Spanish(), string(verb))
+			"as the requester you may only use #reopen when the case is resolved; #%[2]s is for the service desk", c.es, c.en)
 	}
 	if len(levels) > 0 {
-		return refuse("solo la Mesa de servicios puede usar #%[1]s", "only the service desk may use #%[2]s", verb.Spanish(), string(verb))
+		return refuse("solo la Mesa de servicios puede usar #%[1]s", "only the service desk may use #%[2]s", c.es, c.en)
 	}
 	return refuse("%s no tiene permiso para dar órdenes sobre el caso %s", "%s may not give commands on case %s", from, t.ID)
 }
@@ -422,7 +442,7 @@ func (d *Desk) allowed(t *Ticket, from string, verb Verb) error {
 func (d *Desk) AllowedVerbs(t *Ticket, addr string) []Verb {
 	addr = NormalizeAddr(addr)
 	var out []Verb
-	for _, v := range AllVerbs {
+	for _, v := range d.voc.verbs() {
 		probe := t
 		if probe == nil {
 			probe = &Ticket{Level: Level1}
@@ -437,15 +457,21 @@ func (d *Desk) AllowedVerbs(t *Ticket, addr string) []Verb {
 	return out
 }
 
-// groupVerbs lists what members of g may answer an assignment with.
+// groupVerbs lists what members of g may answer an assignment with: every
+// command for the desk; for the other levels the commands open to their
+// level or to anyone, without those that raise the level at the top one.
 func (d *Desk) groupVerbs(g Group) []Verb {
 	if g.Level == Level1 {
-		return AllVerbs
+		return d.voc.verbs()
 	}
-	if g.Level == Level3 {
-		return []Verb{VerbAssign, VerbResolve, VerbNote, VerbHelp}
+	var out []Verb
+	for _, c := range d.voc.cmds {
+		if c.who&(byLevel|byAnyone) == 0 || (c.raises && g.Level == Level3) {
+			continue
+		}
+		out = append(out, c.verb)
 	}
-	return []Verb{VerbEscalate, VerbAssign, VerbResolve, VerbNote, VerbHelp}
+	return out
 }
 
 // append adds e to the ticket's history and to the outcome's new entries.

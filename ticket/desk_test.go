@@ -236,9 +236,9 @@ func TestPermissions(t *testing.T) {
 		allow []Verb
 	}
 	rows := []row{
-		{agent, Level1, AllVerbs},
-		{agent, Level2, AllVerbs},
-		{agent, Level3, AllVerbs},
+		{agent, Level1, AllVerbs()},
+		{agent, Level2, AllVerbs()},
+		{agent, Level3, AllVerbs()},
 		{specialist, Level1, []Verb{VerbHelp}},
 		{specialist, Level2, []Verb{VerbEscalate, VerbAssign, VerbResolve, VerbNote, VerbHelp}},
 		{specialist, Level3, []Verb{VerbHelp}},
@@ -253,7 +253,7 @@ func TestPermissions(t *testing.T) {
 	for _, r := range rows {
 		t.Run(fmt.Sprintf("%s at level %d", r.who, r.level), func(t *testing.T) {
 			tk.Level = r.level
-			for _, v := range AllVerbs {
+			for _, v := range AllVerbs() {
 				err := d.allowed(tk, r.who, v)
 				if want := slices.Contains(r.allow, v); (err == nil) != want {
 					t.Errorf("allowed(%s, %s) = %v, want allowed=%v", r.who, v, err, want)
@@ -268,7 +268,7 @@ func TestPermissions(t *testing.T) {
 
 func filterVerbs(allow []Verb) []Verb {
 	var out []Verb
-	for _, v := range AllVerbs {
+	for _, v := range AllVerbs() {
 		if slices.Contains(allow, v) {
 			out = append(out, v)
 		}

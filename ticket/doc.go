@@ -13,4 +13,13 @@
 // to level 3, and from level 2 to level 3; any level may resolve it; only the
 // desk closes it definitively; a resolved ticket that is reopened returns to
 // level 1 and the desk, never to the level that solved it.
+//
+// The procedure's vocabulary is data. One table of commands (command.go)
+// gives each command its spellings and syntax in Spanish and English, its
+// argument parser, who may use it and what it does; the parser, the
+// permission check, help mails and receipts are derived from it. One table
+// of states ([States]) gives their labels and whether they are final or
+// queued at a level; one of notice kinds ([NoticeKinds]) lists what package
+// notify has templates for. Adding a command, a state or a notice is one
+// entry (plus, for a notice, its templates).
 package ticket

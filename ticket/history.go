@@ -153,7 +153,7 @@ type LevelTimes struct {
 func TimeAtLevel(history []Entry, d *Directory, now time.Time) LevelTimes {
 	var lt LevelTimes
 	for i, e := range history {
-		if e.State == StateClosed {
+		if e.State.Final() {
 			break
 		}
 		end := now
@@ -166,6 +166,9 @@ func TimeAtLevel(history []Entry, d *Directory, now time.Time) LevelTimes {
 		}
 		if e.State == StateResolved {
 			lt.Resolved += span
+			continue
+		}
+		if !e.State.Queued() {
 			continue
 		}
 		switch e.Level {

@@ -34,14 +34,17 @@ func refuse(es, en string, args ...any) error {
 	return &userError{es: fmt.Sprintf(es, args...), en: fmt.Sprintf(en, args...)}
 }
 
-// badSyntax says what is wrong with a command's arguments and quotes the
-// valid syntax; es and en are formats over the same args.
-func badSyntax(v Verb, es, en string, args ...any) error {
-	return &userError{
-		es:     fmt.Sprintf("orden mal escrita: %s; sintaxis: %s", fmt.Sprintf(es, args...), v.Syntax()),
-		en:     fmt.Sprintf("malformed command: %s; syntax: %s", fmt.Sprintf(en, args...), v.SyntaxEN()),
-		syntax: true,
-	}
+// argError says what is wrong with a command's arguments, in both
+// languages; the command it belongs to turns it into a syntax error that
+// quotes its syntax ([command.syntaxError]).
+type argError struct{ es, en string }
+
+func (e *argError) Error() string { return e.es }
+
+// badArgs says what is wrong with a command's arguments; es and en are
+// formats over the same args.
+func badArgs(es, en string, args ...any) error {
+	return &argError{es: fmt.Sprintf(es, args...), en: fmt.Sprintf(en, args...)}
 }
 
 // English returns the English text of err when it has one, else its

@@ -3,6 +3,7 @@ package ticket
 import (
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 )
@@ -32,14 +33,81 @@ const (
 	StateClosed   State = "closed"
 )
 
-// ParseState returns the State named s, or an error.
-func ParseState(s string) (State, error) {
-	switch st := State(strings.ToLower(strings.TrimSpace(s))); st {
-	case StateOpen, StateResolved, StateClosed:
+// StateInfo describes one state of the procedure.
+type StateInfo struct {
+	State State
+	// ES and EN are the state's name as users read it.
+	ES, EN string
+	// Final: nothing more happens to a ticket in this state; a later mail
+	// about it is a new case.
+	Final bool
+	// Queued: the ticket waits on the level that holds it, so its time
+	// there counts (open); otherwise it waits on someone else (resolved,
+	// waiting for the desk's definitive closure).
+	Queued bool
+}
+
+// stateSet is a table of states, in the order of a ticket's life.
+type stateSet []StateInfo
+
+// stateTable is the procedure's states. Adding a state is adding one entry
+// (the store lists any state it finds in its index). It is never changed.
+var stateTable = stateSet{
+	{State: StateOpen, ES: "abierto", EN: "open", Queued: true},
+	{State: StateResolved, ES: "resuelto", EN: "resolved"},
+	{State: StateClosed, ES: "cerrado", EN: "closed", Final: true},
+}
+
+// info returns the entry of s; ok is false for a state not in the set,
+// and the entry then names s in both languages.
+func (ss stateSet) info(s State) (info StateInfo, ok bool) {
+	for _, i := range ss {
+		if i.State == s {
+			return i, true
+		}
+	}
+	return StateInfo{State: s, ES: string(s), EN: string(s)}, false
+}
+
+func (ss stateSet) parse(s string) (State, error) {
+	st := State(strings.ToLower(strings.TrimSpace(s)))
+	if _, ok := ss.info(st); ok {
 		return st, nil
 	}
-	return "", fmt.Errorf("ticket: unknown state %q (want open, resolved or closed)", s)
+	names := make([]string, len(ss))
+	for i, info := range ss {
+		names[i] = string(info.State)
+	}
+	return "", fmt.Errorf("ticket: unknown state %q (want %s or %s)", s, strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
 }
+
+// States lists the states of the procedure in the order of a ticket's
+// life. It returns a new slice on every call.
+func States() []StateInfo { return slices.Clone(stateTable) }
+
+// Info returns the table entry of s; ok is false for a state that is not
+// in the table (the StateInfo then names s in both languages).
+func (s State) Info() (info StateInfo, ok bool) { return stateTable.info(s) }
+
+// Label returns the name of s as users read it in lang ("en" for English;
+// anything else means Spanish).
+func (s State) Label(lang string) string {
+	i, _ := s.Info()
+	if lang == "en" {
+		return i.EN
+	}
+	return i.ES
+}
+
+// Final reports whether s is a final state (closed).
+func (s State) Final() bool { i, _ := s.Info(); return i.Final }
+
+// Queued reports whether a ticket in state s waits on the level that holds
+// it (open).
+func (s State) Queued() bool { i, _ := s.Info(); return i.Queued }
+
+// ParseState returns the State named s (in any case), or an error.
+func ParseState(s string) (State, error) { return stateTable.parse(s) }
 
 // Address is a mail address with its display name.
 type Address struct {

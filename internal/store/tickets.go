@@ -141,9 +141,9 @@ type Filter struct {
 // first. It walks the state/level index, so listing the open tickets of a
 // level does not read the others.
 func (t *Tx) List(f Filter) ([]ticket.Ticket, error) {
-	states := []ticket.State{ticket.StateOpen, ticket.StateResolved, ticket.StateClosed}
-	if f.State != "" {
-		states = []ticket.State{f.State}
+	states := []ticket.State{f.State}
+	if f.State == "" {
+		states = t.indexedStates()
 	}
 	var prefixes [][]byte
 	for _, s := range states {
@@ -175,6 +175,20 @@ func (t *Tx) List(f Filter) ([]ticket.Ticket, error) {
 		return out[i].ID < out[j].ID
 	})
 	return out, nil
+}
+
+// indexedStates lists the states the index holds tickets in, whatever
+// they are (a state added to the procedure is listed with no change here).
+// It reads one key per state: after each it seeks past that state's keys.
+func (t *Tx) indexedStates() []ticket.State {
+	var out []ticket.State
+	c := t.tx.Bucket(bucketIndex).Cursor()
+	for k, _ := c.First(); k != nil; {
+		s, _, _ := bytes.Cut(k, []byte{0})
+		out = append(out, ticket.State(s))
+		k, _ = c.Seek(append([]byte(string(s)), 1)) // the first key after "<state>\x00…"
+	}
+	return out
 }
 
 // VerifyAll checks the hash chain of every ticket's history against what the

@@ -364,6 +364,37 @@ func TestList(t *testing.T) {
 	}
 }
 
+// TestListNewState: a ticket in a state the procedure adds later (here
+// "waiting" and "awaiting", which sort after and before the procedure's
+// states) is listed by an unfiltered List and by a level filter, with no
+// change to the store.
+func TestListNewState(t *testing.T) {
+	db, _ := newDB(t)
+	id := func(n uint64) ticket.ID { return ticket.NewID("OTI", 2026, n) }
+	mustUpdate(t, db, func(tx *Tx) error {
+		putState(t, tx, id(1), ticket.StateOpen, 2, "redes", t0)
+		putState(t, tx, id(2), "waiting", 2, "redes", t0.Add(time.Minute))
+		putState(t, tx, id(3), "awaiting", 1, "mesa", t0.Add(2*time.Minute))
+		putState(t, tx, id(4), ticket.StateClosed, 2, "redes", t0.Add(3*time.Minute))
+		return nil
+	})
+	for _, tt := range []struct {
+		f    Filter
+		want []ticket.ID
+	}{
+		{Filter{}, []ticket.ID{id(1), id(2), id(3), id(4)}},
+		{Filter{Level: 2}, []ticket.ID{id(1), id(2), id(4)}},
+		{Filter{State: "waiting"}, []ticket.ID{id(2)}},
+		{Filter{Level: 1}, []ticket.ID{id(3)}},
+	} {
+		var got []ticket.Ticket
+		mustView(t, db, func(tx *Tx) (err error) { got, err = tx.List(tt.f); return err })
+		if !slices.Equal(ids(got), tt.want) {
+			t.Errorf("List(%+v) = %v, want %v", tt.f, ids(got), tt.want)
+		}
+	}
+}
+
 // TestListOpenLevel2AmongManyClosed checks that listing the open level-2
 // tickets finds them among thousands of closed ones, and reads only their
 // records: the closed tickets' records are made unreadable and List must
