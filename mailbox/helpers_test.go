@@ -179,7 +179,7 @@ func (s *testServer) uidFetches() []string {
 type got struct {
 	UIDValidity, UID uint32
 	Size             int64
-	Truncated        bool
+	Truncated        bool // Body holds less than Size bytes
 	Body             []byte
 	At               time.Time
 }
@@ -221,7 +221,7 @@ func (r *recorder) handle(_ context.Context, m *Message) error {
 		}
 	}
 	r.mu.Lock()
-	r.msgs = append(r.msgs, got{m.UIDValidity, m.UID, m.Size, m.Truncated, body, time.Now()})
+	r.msgs = append(r.msgs, got{m.UIDValidity, m.UID, m.Size, int64(len(body)) < m.Size, body, time.Now()})
 	r.cp = Checkpoint{m.UIDValidity, m.UID}
 	r.mu.Unlock()
 	select {

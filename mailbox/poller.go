@@ -26,13 +26,12 @@ type Message struct {
 	// UIDValidity and UID identify the message; the handler commits them as
 	// the new [Checkpoint].
 	UIDValidity, UID uint32
-	// Size is the message's full size in bytes (RFC822.SIZE).
+	// Size is the message's full size in bytes (RFC822.SIZE). When it
+	// exceeds [Options.MaxSize], Body holds only the first MaxSize bytes;
+	// the handler's parser tells the cut from the size, and says so once.
 	Size int64
 	// InternalDate is when the server received the message.
 	InternalDate time.Time
-	// Truncated is set when Size exceeds [Options.MaxSize] and Body holds
-	// only the first MaxSize bytes.
-	Truncated bool
 	// Body streams the raw message (RFC 5322) from the server. It is valid
 	// only during the handler call. A read that fails, including a
 	// connection lost before the last byte, returns an error rather than

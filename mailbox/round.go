@@ -308,7 +308,6 @@ func (p *Poller) deliverOne(ctx context.Context, cn *conn, m meta, cmd *imapclie
 		UID:          uint32(m.uid),
 		Size:         m.size,
 		InternalDate: m.date,
-		Truncated:    m.size > p.opts.MaxSize,
 		Body:         body,
 	}
 	// The handler finishes the message in hand even when ctx ends: it gets

@@ -140,16 +140,14 @@ func (l *Loop) Handle(ctx context.Context, m *mailbox.Message) error {
 	defer l.mu.Unlock()
 	log := l.log.With("uidvalidity", m.UIDValidity, "uid", m.UID)
 	l.opts.Metrics.MailsFetched.Inc()
-	pm, err := parse.Read(m.Body, parse.Options{MaxSize: l.opts.MaxSize, Blobs: l.opts.Blobs})
+	// The server announces the whole size; parse decides whether the mail
+	// was cut, here or by the poller's partial fetch.
+	pm, err := l.parse(m.Body, m.Size)
 	if err != nil {
 		// Reading from the server or writing the blob store failed: nothing
 		// is committed and the poller retries.
 		l.opts.Metrics.ProcessFailures.Inc()
 		return fmt.Errorf("read uid %d: %w", m.UID, err)
-	}
-	if m.Truncated && !pm.Truncated {
-		pm.Truncated = true
-		pm.RawSize = m.Size
 	}
 	cp := store.Checkpoint{UIDValidity: m.UIDValidity, UID: m.UID}
 	res, err := l.commit(ctx, pm, &cp, m.InternalDate, log)
@@ -166,7 +164,7 @@ func (l *Loop) Handle(ctx context.Context, m *mailbox.Message) error {
 // a transaction of its own that also moves the checkpoint); a failure to
 // write returns an error and commits nothing.
 func (l *Loop) commit(ctx context.Context, pm *parse.Mail, cp *store.Checkpoint, arrived time.Time, log *slog.Logger) (service.Result, error) {
-	mail := toServiceMail(pm, l.opts.MaxSize)
+	mail := toServiceMail(pm)
 	log = log.With("message_id", mail.MessageID)
 	var res service.Result
 	var procErr error
@@ -262,11 +260,11 @@ func (l *Loop) RetryQuarantined(ctx context.Context, id uint64) (service.Result,
 		return service.Result{}, fmt.Errorf("open raw mail of quarantine record %d: %w", id, err)
 	}
 	defer raw.Close()
-	pm, err := parse.Read(raw, parse.Options{MaxSize: l.opts.MaxSize, Blobs: l.opts.Blobs})
+	pm, err := l.parse(raw, q.RawSize)
 	if err != nil {
 		return service.Result{}, fmt.Errorf("read raw mail of quarantine record %d: %w", id, err)
 	}
-	mail := toServiceMail(pm, l.opts.MaxSize)
+	mail := toServiceMail(pm)
 	var res service.Result
 	err = l.opts.DB.Update(ctx, func(tx *store.Tx) error {
 		var err error
@@ -296,7 +294,7 @@ func (l *Loop) RetryQuarantined(ctx context.Context, id uint64) (service.Result,
 func (l *Loop) Ingest(ctx context.Context, r io.Reader) (service.Result, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	pm, err := parse.Read(r, parse.Options{MaxSize: l.opts.MaxSize, Blobs: l.opts.Blobs})
+	pm, err := l.parse(r, 0)
 	if err != nil {
 		return service.Result{}, err
 	}
@@ -307,8 +305,24 @@ func (l *Loop) Ingest(ctx context.Context, r io.Reader) (service.Result, error) 
 	return res, err
 }
 
-// toServiceMail maps a parsed mail onto what the service routes and applies.
-func toServiceMail(pm *parse.Mail, maxSize int64) service.Mail {
+// parse reads one raw mail of size bytes (zero when unknown) and hands its
+// raw copy and attachments to the blob store.
+func (l *Loop) parse(r io.Reader, size int64) (*parse.Mail, error) {
+	return parse.Read(r, parse.Options{MaxSize: l.opts.MaxSize, Size: size, Sink: blobSink{l.opts.Blobs}})
+}
+
+// blobSink keeps what parse hands over in the blob store.
+type blobSink struct{ s *blob.Store }
+
+// Put implements [parse.Sink].
+func (b blobSink) Put(r io.Reader) (string, int64, error) {
+	ref, err := b.s.Put(r)
+	return ref.SHA256, ref.Size, err
+}
+
+// toServiceMail maps a parsed mail onto what the service routes and applies;
+// parse has already settled its identity and every note on its degradation.
+func toServiceMail(pm *parse.Mail) service.Mail {
 	m := service.Mail{
 		Inbound: ticket.Inbound{
 			MessageID: pm.MessageID,
@@ -322,24 +336,6 @@ func toServiceMail(pm *parse.Mail, maxSize int64) service.Mail {
 		},
 		InReplyTo:  pm.InReplyTo,
 		References: pm.References,
-	}
-	if m.MessageID == "" {
-		// RFC 5322 §3.6.4 makes Message-ID optional: the content identifies
-		// the mail, so the same mail delivered twice is still one.
-		m.MessageID = "sha256:" + pm.RawSHA256
-	}
-	if m.From.Addr == "" && pm.ReturnPath != "" {
-		m.From.Addr = pm.ReturnPath
-	}
-	if m.From.Addr == "" {
-		// Nobody to answer: record it, never reply.
-		m.From.Addr = "desconocido@invalid"
-		if m.Auto == "" {
-			m.Auto = "no sender address"
-		}
-	}
-	if pm.Truncated {
-		m.Problems = append(m.Problems, fmt.Sprintf("mail of %d bytes is larger than the limit of %d bytes: only its first %d bytes were kept", pm.RawSize, maxSize, maxSize))
 	}
 	for _, a := range pm.Attachments {
 		m.Attachments = append(m.Attachments, ticket.Attachment{Filename: a.Filename, ContentType: a.ContentType, Size: a.Size, SHA256: a.SHA256, Inline: a.Inline})

@@ -350,23 +350,32 @@ func TestHandleDoesNotCommitWhenTheStoreFails(t *testing.T) {
 	}
 }
 
-// TestIngestPaths covers duplicates, oversized mail, bounces and auto-replies
-// through the same path as fetched mail.
-func TestIngestPaths(t *testing.T) {
+// newIngestLoop returns a loop without mailbox or outbox over a fresh store,
+// keeping at most maxSize bytes of each mail.
+func newIngestLoop(t *testing.T, maxSize int64) (*store.DB, *Loop) {
+	t.Helper()
 	dir := t.TempDir()
 	db, err := store.Open(filepath.Join(dir, "t.db"), store.Options{MessageIDHost: "oti.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	blobs, _ := blob.Open(filepath.Join(dir, "blobs"))
 	d, _ := ticket.NewDirectory([]ticket.Group{{Name: "mesa", Level: 1, Members: []string{agentAddr}}})
 	desk, _ := ticket.NewDesk(d)
 	svc, _ := service.New(service.Options{DB: db, Desk: desk})
-	l, err := New(Options{DB: db, Service: svc, Blobs: blobs, MaxSize: 4096, Logger: logger(t)})
+	l, err := New(Options{DB: db, Service: svc, Blobs: blobs, MaxSize: maxSize, Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return db, l
+}
+
+// TestIngestPaths covers duplicates, oversized mail, bounces and auto-replies
+// through the same path as fetched mail.
+func TestIngestPaths(t *testing.T) {
+	db, l := newIngestLoop(t, 4096)
+	var err error
 	ctx := t.Context()
 	ingest := func(raw string) service.Result {
 		t.Helper()
@@ -395,5 +404,64 @@ func TestIngestPaths(t *testing.T) {
 	}
 	if res := ingest("Subject: sin remitente\r\nMessage-ID: <nofrom@x>\r\n\r\nhola\r\n"); res.Outcome != service.Unthreaded {
 		t.Errorf("mail without any sender = %+v, want unthreaded (nobody to answer)", res)
+	}
+}
+
+// TestTruncationNotedOnce: a mail cut to the size limit gets one note
+// saying so, whether the mailbox fetched only its start (the IMAP partial
+// fetch) or the whole mail reached the parser.
+func TestTruncationNotedOnce(t *testing.T) {
+	db, l := newIngestLoop(t, 4096)
+	var err error
+	big := func(id string) string {
+		return "From: ana@unidad.test\r\nSubject: grande\r\nMessage-ID: <" + id + ">\r\n\r\n" + strings.Repeat("relleno ", 2000)
+	}
+	notes := func(id ticket.ID) []string {
+		t.Helper()
+		var tk *ticket.Ticket
+		_ = db.View(t.Context(), func(tx *store.Tx) error { tk, err = tx.Ticket(id); return err })
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, e := range tk.History {
+			if e.Kind != ticket.KindDegraded {
+				continue
+			}
+			for _, line := range strings.Split(e.Text, "\n") {
+				if strings.Contains(line, "4096") {
+					out = append(out, line)
+				}
+			}
+		}
+		return out
+	}
+
+	res, err := l.Ingest(t.Context(), strings.NewReader(big("whole@x")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := notes(res.TicketID); len(got) != 1 {
+		t.Errorf("whole mail over the limit: size notes %q, want one", got)
+	}
+
+	raw := big("partial@x")
+	m := &mailbox.Message{UIDValidity: 1, UID: 3, Size: int64(len(raw)), Body: strings.NewReader(raw[:4096])}
+	if err := l.Handle(t.Context(), m); err != nil {
+		t.Fatal(err)
+	}
+	var id ticket.ID
+	_ = db.View(t.Context(), func(tx *store.Tx) error {
+		list, _ := tx.List(store.Filter{})
+		for _, tk := range list {
+			if tk.Subject == "grande" && tk.ID != res.TicketID {
+				id = tk.ID
+			}
+		}
+		return nil
+	})
+	got := notes(id)
+	if len(got) != 1 || !strings.Contains(got[0], strconv.Itoa(len(raw))) {
+		t.Errorf("mail fetched partially: size notes %q, want one naming its %d bytes", got, len(raw))
 	}
 }

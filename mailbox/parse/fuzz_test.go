@@ -21,9 +21,9 @@ func FuzzRead(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	store := newStore(f)
+	store := newSink(f)
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		m, err := Read(bytes.NewReader(raw), Options{Blobs: store, MaxText: 4096})
+		m, err := Read(bytes.NewReader(raw), Options{Sink: store, MaxText: 4096})
 		if err != nil {
 			t.Fatalf("Read error on malformed input: %v", err)
 		}

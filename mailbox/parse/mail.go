@@ -1,35 +1,57 @@
 // Package parse turns one raw Internet message (RFC 5322, MIME RFC 2045-2049)
 // into a [Mail]: decoded headers, a plain-text body, the new part of a reply,
-// attachments stored in a content-addressed [blob.Store], auto-reply and
-// bounce (RFC 3464 delivery status notification) detection.
+// attachments handed to a [Sink] that keeps them, auto-reply and bounce
+// (RFC 3464 delivery status notification) detection.
+//
+// The flow is one way: bytes come in, the raw mail and each attachment go
+// out to the Sink once, and a [Mail] comes back. Read never reads back what
+// it gave the Sink; what it must read twice it keeps itself, in memory for
+// small mails and in an unlinked temporary file for large ones.
 //
 // Parsing never fails on malformed input: broken boundaries, unknown
 // charsets or transfer encodings, raw 8-bit headers, missing fields and
 // garbage degrade to best-effort text, and each degradation is noted in
-// [Mail.Problems]. Only an I/O failure of the input or of the blob store is
-// an error. Outlook's winmail.dat (MS-OXTNEF) is unpacked.
+// [Mail.Problems]. Only an I/O failure of the input, of the Sink or of the
+// temporary file is an error. Outlook's winmail.dat (MS-OXTNEF) is unpacked.
 //
 // The package does no network I/O and keeps no state between calls: [Read]
-// is safe to call from several goroutines at once.
+// is safe to call from several goroutines at once (if the Sink is).
 package parse
 
 import (
+	"io"
 	"time"
-
-	"github.com/ticketd/ticketd/internal/blob"
 )
 
-// Options configures [Read]. The zero value of each field but Blobs means
+// Sink keeps the bytes of a mail: the raw mail and the decoded content of
+// each attachment. [Read] hands each one over once and never reads it back.
+type Sink interface {
+	// Put stores everything read from r until io.EOF and returns the
+	// SHA-256 of what it stored, as 64 lowercase hexadecimal digits, and
+	// its size. An error means nothing usable was stored; Read then fails.
+	Put(r io.Reader) (sha256 string, size int64, err error)
+}
+
+// Options configures [Read]. The zero value of each field but Sink means
 // its default.
 type Options struct {
 	// MaxSize is the number of bytes of the raw mail kept, stored and
 	// parsed; zero means 25 MiB. Input beyond it is read, counted in
 	// [Mail.RawSize] and discarded, and [Mail.Truncated] is set.
 	MaxSize int64
-	// Blobs stores the raw mail and each attachment. Required.
-	Blobs *blob.Store
+	// Size is the size of the whole mail as its source announced it (the
+	// IMAP RFC822.SIZE), when the source may hand over only its start;
+	// zero means unknown. A Size above what r gives marks the mail
+	// [Mail.Truncated], as input beyond MaxSize does.
+	Size int64
+	// Sink keeps the raw mail and each attachment. Required.
+	Sink Sink
 	// MaxText is the number of runes of [Mail.Text] kept; zero means 1 Mi.
 	MaxText int
+	// TempDir holds the temporary copy of a raw mail too large to keep in
+	// memory while it is parsed; "" means [os.TempDir]. The file is
+	// unlinked as soon as it is created.
+	TempDir string
 }
 
 // Address is a mailbox: a display name and an address whose domain is
@@ -39,14 +61,15 @@ type Address struct {
 	Addr string
 }
 
-// Attachment describes one attachment whose content is in the blob store.
+// Attachment describes one attachment whose content was handed to the
+// [Sink].
 type Attachment struct {
 	// Filename is a sanitized base name (no directories, no control
 	// characters) meant for display and downloads; it may be empty.
 	Filename    string
 	ContentType string // lowercased media type, e.g. "image/png"
 	Size        int64  // bytes of decoded content
-	SHA256      string // blob of the decoded content
+	SHA256      string // of the decoded content, as the Sink returned it
 	Inline      bool   // inline disposition, e.g. an image shown in the body
 	FromTNEF    bool   // unpacked from an Outlook winmail.dat
 }
@@ -64,12 +87,18 @@ type Bounce struct {
 // Mail is the result of [Read]. Fields that were missing or could not be
 // parsed keep their zero value, and [Mail.Problems] says why.
 type Mail struct {
-	MessageID  string   // without angle brackets; empty when missing
+	// MessageID is the Message-ID without angle brackets. A mail without
+	// one (RFC 5322 §3.6.4 makes it optional) gets "sha256:" and the hash
+	// of its raw bytes, so that the same mail delivered twice is still one.
+	MessageID  string
 	InReplyTo  []string // message ids without angle brackets
 	References []string // message ids without angle brackets
-	From       Address  // zero when missing or unparseable
-	ReplyTo    []Address
-	To, Cc     []Address
+	// From is the first author. When the From header is missing or
+	// unparseable its address is the Return-Path, else
+	// [UnknownSender] with AutoReason "no sender address": nobody to answer.
+	From    Address
+	ReplyTo []Address
+	To, Cc  []Address
 	// ReturnPath is the Return-Path address without angle brackets, empty
 	// when the header is absent or is the null path "<>" (RFC 5321 §4.5.5),
 	// which sets ReturnPathEmpty.
@@ -90,10 +119,14 @@ type Mail struct {
 	// "precedence: bulk", "list-id", "empty return-path".
 	AutoReason string
 	Bounce     *Bounce // non-nil for delivery status notifications
-	// Truncated is set when the raw mail exceeded Options.MaxSize: only its
-	// first MaxSize bytes were stored and parsed.
+	// Truncated is set when the raw mail exceeded Options.MaxSize or its
+	// source handed over only its start (Options.Size): only the bytes kept
+	// were stored and parsed, and one of the Problems says so.
 	Truncated bool
-	RawSHA256 string   // blob of the kept raw bytes
-	RawSize   int64    // bytes of raw mail read, including discarded ones
-	Problems  []string // English notes on how parsing degraded
+	RawSHA256 string   // of the kept raw bytes, as the Sink returned it
+	RawSize   int64    // bytes of the whole mail, including those not kept
+	Problems  []string // English notes on how parsing degraded, each said once
 }
+
+// UnknownSender is the From address of a mail that names no sender at all.
+const UnknownSender = "desconocido@invalid"

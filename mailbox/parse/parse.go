@@ -14,8 +14,6 @@ import (
 	"github.com/emersion/go-message/charset"
 	gomail "github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
-
-	"github.com/ticketd/ticketd/internal/blob"
 )
 
 const (
@@ -28,18 +26,18 @@ const (
 	maxProblems    = 50
 )
 
-// errNoBlobs is returned by [Read] without a blob store.
-var errNoBlobs = errors.New("parse: Options.Blobs is nil")
+// errNoSink is returned by [Read] without a [Sink].
+var errNoSink = errors.New("parse: Options.Sink is nil")
 
-// Read reads one raw mail from r until io.EOF, stores its first
-// Options.MaxSize bytes and each attachment in Options.Blobs, and parses it.
+// Read reads one raw mail from r until io.EOF, hands its first
+// Options.MaxSize bytes and each attachment to Options.Sink, and parses it.
 //
 // Malformed mail never makes Read fail: it degrades to best effort and notes
-// each problem in [Mail.Problems]. Read returns an error only when reading r
-// or using the blob store fails. It is safe for concurrent use.
+// each problem in [Mail.Problems]. Read returns an error only when reading r,
+// the Sink or the temporary copy fails. It is safe for concurrent use.
 func Read(r io.Reader, opts Options) (*Mail, error) {
-	if opts.Blobs == nil {
-		return nil, errNoBlobs
+	if opts.Sink == nil {
+		return nil, errNoSink
 	}
 	if opts.MaxSize <= 0 {
 		opts.MaxSize = defaultMaxSize
@@ -49,41 +47,60 @@ func Read(r io.Reader, opts Options) (*Mail, error) {
 	}
 	m := new(Mail)
 
-	// Spool the kept bytes to the store first: parsing then reads them
-	// back, so the raw mail is safe whatever the parser makes of it, and a
-	// failed parse can start again from the top.
-	w, err := opts.Blobs.Create()
-	if err != nil {
-		return nil, fmt.Errorf("store raw mail: %w", err)
-	}
-	defer w.Abort()
-	kept, err := io.Copy(w, io.LimitReader(r, opts.MaxSize))
+	// Keep the bytes first: the Sink gets the raw mail whatever the parser
+	// makes of it, and the parser can start again from the top.
+	raw, err := newSpool(r, opts.MaxSize, opts.TempDir)
 	if err != nil {
 		return nil, fmt.Errorf("read raw mail: %w", err)
 	}
+	defer raw.Close()
 	extra, err := io.Copy(io.Discard, r)
 	if err != nil {
 		return nil, fmt.Errorf("read raw mail beyond %d bytes: %w", opts.MaxSize, err)
 	}
-	ref, err := w.Commit()
-	if err != nil {
+	if m.RawSHA256, _, err = opts.Sink.Put(raw.reader()); err != nil {
 		return nil, fmt.Errorf("store raw mail: %w", err)
 	}
-	m.RawSHA256, m.RawSize, m.Truncated = ref.SHA256, kept+extra, extra > 0
-	if m.Truncated {
-		m.problem("mail is %d bytes, over the limit of %d: only the start was kept", m.RawSize, opts.MaxSize)
+	// The one place that decides whether the mail was cut, wherever it was.
+	m.RawSize = max(raw.size+extra, opts.Size)
+	if m.Truncated = m.RawSize > raw.size; m.Truncated {
+		m.problem("mail of %d bytes is larger than the limit of %d bytes: only its first %d bytes were kept", m.RawSize, opts.MaxSize, raw.size)
 	}
 
 	p := &parser{
 		m:        m,
-		blobs:    opts.Blobs,
+		raw:      raw,
+		sink:     opts.Sink,
+		tempDir:  opts.TempDir,
+		maxSize:  opts.MaxSize,
 		maxText:  opts.MaxText,
 		textLeft: 4 * int64(opts.MaxText), // bytes: 4 per rune at most
 	}
 	if err := p.run(); err != nil {
 		return nil, err
 	}
+	m.identify()
 	return m, nil
+}
+
+// identify gives a mail without a Message-ID or a sender the identity the
+// rest of ticketd works with.
+func (m *Mail) identify() {
+	if m.MessageID == "" {
+		// RFC 5322 §3.6.4 makes Message-ID optional: the content identifies
+		// the mail, so the same mail delivered twice is still one.
+		m.MessageID = "sha256:" + m.RawSHA256
+	}
+	if m.From.Addr == "" {
+		m.From.Addr = m.ReturnPath
+	}
+	if m.From.Addr == "" {
+		// Nobody to answer: recorded, never replied to.
+		m.From.Addr = UnknownSender
+		if m.AutoReason == "" {
+			m.AutoReason = "no sender address"
+		}
+	}
 }
 
 // problem adds a note to m.Problems, up to a limit.
@@ -100,7 +117,10 @@ func (m *Mail) problem(format string, args ...any) {
 // parser holds the state of one [Read].
 type parser struct {
 	m        *Mail
-	blobs    *blob.Store
+	raw      *spool // the kept bytes of the raw mail
+	sink     Sink
+	tempDir  string
+	maxSize  int64
 	maxText  int
 	textLeft int64 // bytes of body text still accepted
 	parts    int   // entities walked
@@ -112,26 +132,16 @@ type parser struct {
 	bounceMsgID string        // Message-ID of the returned message in a report
 }
 
-// run parses the raw mail stored as p.m.RawSHA256.
+// run parses the raw mail.
 func (p *parser) run() error {
-	f, err := p.blobs.Open(p.m.RawSHA256)
-	if err != nil {
-		return fmt.Errorf("reopen raw mail: %w", err)
-	}
-	defer f.Close()
-	e, err := message.ReadWithOptions(f, &message.ReadOptions{MaxHeaderBytes: maxHeaderBytes})
+	e, err := message.ReadWithOptions(p.raw.reader(), &message.ReadOptions{MaxHeaderBytes: maxHeaderBytes})
 	if e == nil {
 		// The header block is malformed: try again without the lines that
 		// are not header fields (an mbox "From " line, a line without a
 		// colon), keeping them as text.
 		p.m.problem("malformed header: %v", err)
-		f2, oerr := p.blobs.Open(p.m.RawSHA256)
-		if oerr != nil {
-			return fmt.Errorf("reopen raw mail: %w", oerr)
-		}
-		defer f2.Close()
 		var rerr error
-		if e, rerr = p.retryHeader(f2); e == nil {
+		if e, rerr = p.retryHeader(p.raw.reader()); e == nil {
 			if rerr != nil {
 				p.m.problem("header unreadable even without malformed lines: %v", rerr)
 			}
@@ -246,12 +256,7 @@ func isFieldLine(line []byte) bool {
 // rawFallback makes a mail whose header could not be parsed at all: the
 // text is the raw bytes, decoded on a best-effort basis.
 func (p *parser) rawFallback() error {
-	f, err := p.blobs.Open(p.m.RawSHA256)
-	if err != nil {
-		return fmt.Errorf("reopen raw mail: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, p.textLeft))
+	b, err := io.ReadAll(io.LimitReader(p.raw.reader(), p.textLeft))
 	if err != nil {
 		return fmt.Errorf("read raw mail: %w", err)
 	}
@@ -264,12 +269,7 @@ func (p *parser) rawFallback() error {
 // rawBody returns the raw body (after the first blank line), decoded on a
 // best-effort basis, for a multipart whose parts could not be found.
 func (p *parser) rawBody() (string, error) {
-	f, err := p.blobs.Open(p.m.RawSHA256)
-	if err != nil {
-		return "", fmt.Errorf("reopen raw mail: %w", err)
-	}
-	defer f.Close()
-	br := bufio.NewReader(f)
+	br := bufio.NewReader(p.raw.reader())
 	for partial := false; ; {
 		line, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
@@ -466,16 +466,22 @@ func (p *parser) text(e *message.Entity, mediaType, path string) (string, error)
 // attachment and returns its text under a short header, except inside a
 // report, where it only takes the bounced message's Message-ID.
 func (p *parser) forwarded(e *message.Entity, filename string, inline bool, path string, depth int) (string, error) {
-	w, err := p.blobs.Create()
+	src := &readErrReader{r: e.Body}
+	sp, err := newSpool(src, p.maxSize, p.tempDir)
 	if err != nil {
 		return "", storeError{err}
 	}
-	defer w.Abort()
-	src := &readErrReader{r: e.Body}
-	tee := io.TeeReader(src, w)
+	defer sp.Close()
+	if src.err != nil {
+		p.m.problem("part %s: %v (kept what was decoded)", path, src.err)
+	}
+	ref, err := p.put(sp.reader())
+	if err != nil {
+		return "", storeError{err}
+	}
 
 	var text string
-	inner, err := message.ReadWithOptions(tee, &message.ReadOptions{MaxHeaderBytes: maxHeaderBytes})
+	inner, err := message.ReadWithOptions(sp.reader(), &message.ReadOptions{MaxHeaderBytes: maxHeaderBytes})
 	switch {
 	case inner == nil:
 		p.m.problem("part %s: forwarded message unreadable: %v", path, err)
@@ -494,16 +500,6 @@ func (p *parser) forwarded(e *message.Entity, filename string, inline bool, path
 			return "", err
 		}
 		text = join(forwardHeader(inner.Header), body)
-	}
-	if _, err := io.Copy(io.Discard, tee); err != nil && src.err == nil {
-		return "", storeError{err}
-	}
-	if src.err != nil {
-		p.m.problem("part %s: %v (kept what was decoded)", path, src.err)
-	}
-	ref, err := w.Commit()
-	if err != nil {
-		return "", storeError{err}
 	}
 	if filename == "" {
 		if s := decodeText(inner, "Subject"); s != "" {
@@ -550,45 +546,54 @@ func decodeWords(v string) (string, error) {
 	return strings.ToValidUTF8(s, "\uFFFD"), nil
 }
 
-// readErrReader remembers the first error of r other than io.EOF, so a copy
-// can tell input errors from output errors.
+// readErrReader reads r up to its first error other than io.EOF, which it
+// remembers and reports as io.EOF: what was decoded before a decoding error
+// is kept, and the error is noted rather than failing the mail.
 type readErrReader struct {
 	r   io.Reader
 	err error
 }
 
 func (r *readErrReader) Read(b []byte) (int, error) {
+	if r.err != nil {
+		return 0, io.EOF
+	}
 	n, err := r.r.Read(b)
-	if err != nil && err != io.EOF && r.err == nil {
+	if err != nil && err != io.EOF {
 		r.err = err
+		err = io.EOF
 	}
 	return n, err
 }
 
-// attach stores body as an attachment. A decoding error keeps what was
-// decoded and notes a problem; a store error is returned.
-func (p *parser) attach(body io.Reader, mediaType, filename string, inline bool, path string) (blob.Ref, error) {
-	w, err := p.blobs.Create()
-	if err != nil {
-		return blob.Ref{}, storeError{err}
-	}
-	defer w.Abort()
+// stored is what the Sink returned for some content.
+type stored struct {
+	SHA256 string
+	Size   int64
+}
+
+// put hands r to the Sink.
+func (p *parser) put(r io.Reader) (stored, error) {
+	sha, n, err := p.sink.Put(r)
+	return stored{SHA256: sha, Size: n}, err
+}
+
+// attach hands body to the Sink as an attachment. A decoding error keeps
+// what was decoded and notes a problem; an error of the Sink is returned.
+func (p *parser) attach(body io.Reader, mediaType, filename string, inline bool, path string) (stored, error) {
 	src := &readErrReader{r: body}
-	if _, err := io.Copy(w, src); err != nil {
-		if src.err == nil {
-			return blob.Ref{}, storeError{err}
-		}
-		p.m.problem("part %s: attachment %q: %v (kept the %d bytes decoded)", path, sanitizeFilename(filename), err, w.Size())
-	}
-	ref, err := w.Commit()
+	ref, err := p.put(src)
 	if err != nil {
-		return blob.Ref{}, storeError{err}
+		return stored{}, storeError{err}
+	}
+	if src.err != nil {
+		p.m.problem("part %s: attachment %q: %v (kept the %d bytes decoded)", path, sanitizeFilename(filename), src.err, ref.Size)
 	}
 	p.addAttachment(ref, mediaType, filename, inline, false)
 	return ref, nil
 }
 
-func (p *parser) addAttachment(ref blob.Ref, mediaType, filename string, inline, tnef bool) {
+func (p *parser) addAttachment(ref stored, mediaType, filename string, inline, tnef bool) {
 	p.m.Attachments = append(p.m.Attachments, Attachment{
 		Filename:    sanitizeFilename(filename),
 		ContentType: mediaType,
@@ -602,16 +607,16 @@ func (p *parser) addAttachment(ref blob.Ref, mediaType, filename string, inline,
 // tnef keeps an Outlook winmail.dat as an attachment and adds the files it
 // carries.
 func (p *parser) tnef(e *message.Entity, mediaType, filename string, inline bool, path string) error {
-	ref, err := p.attach(e.Body, mediaType, filename, inline, path)
-	if err != nil {
-		return err
-	}
-	f, err := p.blobs.Open(ref.SHA256)
+	src := &readErrReader{r: e.Body}
+	sp, err := newSpool(src, p.maxSize, p.tempDir)
 	if err != nil {
 		return storeError{err}
 	}
-	defer f.Close()
-	files, err := decodeTNEF(bufio.NewReader(f), p.blobs.Put)
+	defer sp.Close()
+	if _, err := p.attach(io.MultiReader(sp.reader(), errReader{src.err}), mediaType, filename, inline, path); err != nil {
+		return err
+	}
+	files, err := decodeTNEF(bufio.NewReader(sp.reader()), p.put)
 	for _, tf := range files {
 		ctype := strings.ToLower(strings.TrimSpace(tf.MIMETag))
 		if _, _, perr := mime.ParseMediaType(ctype); perr != nil || !strings.Contains(ctype, "/") {
@@ -627,6 +632,17 @@ func (p *parser) tnef(e *message.Entity, mediaType, filename string, inline bool
 		p.m.problem("part %s: winmail.dat: %v (kept %d files)", path, err, len(files))
 	}
 	return nil
+}
+
+// errReader returns err, or io.EOF when err is nil: it replays, after
+// spooled bytes, the decoding error that ended them.
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) {
+	if r.err == nil {
+		return 0, io.EOF
+	}
+	return 0, r.err
 }
 
 // inReport reports whether the mail is a multipart/report.

@@ -18,20 +18,9 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf16"
-
-	"github.com/ticketd/ticketd/internal/blob"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden (and testdata/winmail.eml)")
-
-func newStore(t testing.TB) *blob.Store {
-	t.Helper()
-	s, err := blob.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
 
 // caseOptions are the options of golden cases that need more than the
 // defaults.
@@ -59,12 +48,13 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			opts := caseOptions[name]
-			opts.Blobs = newStore(t)
+			sink := newSink(t)
+			opts.Sink = sink
 			m, err := Read(bytes.NewReader(raw), opts)
 			if err != nil {
 				t.Fatalf("Read(%s) error: %v", name, err)
 			}
-			checkStored(t, opts.Blobs, m, raw)
+			checkStored(t, sink, m, raw)
 
 			var got bytes.Buffer
 			enc := json.NewEncoder(&got)
@@ -92,14 +82,14 @@ func TestGolden(t *testing.T) {
 }
 
 // checkStored checks that the raw mail and every attachment are in the
-// store with the announced size and hash.
-func checkStored(t *testing.T, s *blob.Store, m *Mail, raw []byte) {
+// sink with the announced size and hash.
+func checkStored(t *testing.T, s *memSink, m *Mail, raw []byte) {
 	t.Helper()
 	kept := raw
 	if m.RawSize != int64(len(raw)) {
 		t.Errorf("RawSize = %d, want %d", m.RawSize, len(raw))
 	}
-	got := readBlob(t, s, m.RawSHA256)
+	got := s.get(t, m.RawSHA256)
 	if !m.Truncated && !bytes.Equal(got, kept) {
 		t.Errorf("raw blob differs from the input")
 	}
@@ -107,25 +97,11 @@ func checkStored(t *testing.T, s *blob.Store, m *Mail, raw []byte) {
 		t.Errorf("raw blob of a truncated mail is not a prefix of the input")
 	}
 	for _, a := range m.Attachments {
-		b := readBlob(t, s, a.SHA256)
+		b := s.get(t, a.SHA256)
 		if int64(len(b)) != a.Size || sha(b) != a.SHA256 {
 			t.Errorf("attachment %q: stored %d bytes with sha %s, announced %d and %s", a.Filename, len(b), sha(b), a.Size, a.SHA256)
 		}
 	}
-}
-
-func readBlob(t testing.TB, s *blob.Store, ref string) []byte {
-	t.Helper()
-	rc, err := s.Open(ref)
-	if err != nil {
-		t.Fatalf("blob %s: %v", ref, err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func sha(b []byte) string {
@@ -144,7 +120,7 @@ func TestProperties(t *testing.T) {
 			t.Fatal(err)
 		}
 		opts := caseOptions[name]
-		opts.Blobs = newStore(t)
+		opts.Sink = newSink(t)
 		m, err := Read(bytes.NewReader(raw), opts)
 		if err != nil {
 			t.Fatal(err)
@@ -248,8 +224,10 @@ func TestProperties(t *testing.T) {
 			return ""
 		}},
 		{"no-from.eml", func(m *Mail) string {
-			if m.From != (Address{}) || !has(m.Problems, "missing From") || !m.Date.IsZero() || m.Text == "" {
-				return fmt.Sprintf("From = %+v, Problems = %q", m.From, m.Problems)
+			// Nobody to answer: the fallback identity, never replied to.
+			if m.From != (Address{Addr: UnknownSender}) || m.AutoReason != "no sender address" ||
+				m.MessageID != "sha256:"+m.RawSHA256 || !has(m.Problems, "missing From") || !m.Date.IsZero() || m.Text == "" {
+				return fmt.Sprintf("From = %+v, AutoReason = %q, MessageID = %q, Problems = %q", m.From, m.AutoReason, m.MessageID, m.Problems)
 			}
 			return ""
 		}},
@@ -363,14 +341,14 @@ func (l *crlfLines) Write(p []byte) (int, error) {
 }
 
 // TestLargeAttachment streams a mail with a 20 MiB attachment, generated on
-// the fly, and checks that it is stored intact without being held in memory.
+// the fly, and checks that it reaches the sink intact (the sink hashes what
+// it gets) without being held in memory.
 // It does not run in parallel so that the allocation count is its own.
 func TestLargeAttachment(t *testing.T) {
 	if testing.Short() {
 		t.Skip("20 MiB attachment")
 	}
 	const size = 20 << 20
-	store := newStore(t)
 	h := sha256.New()
 	pr, pw := io.Pipe()
 	go func() {
@@ -396,7 +374,7 @@ func TestLargeAttachment(t *testing.T) {
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	m, err := Read(pr, Options{Blobs: store, MaxSize: 40 << 20})
+	m, err := Read(pr, Options{Sink: hashSink{}, MaxSize: 40 << 20})
 	runtime.ReadMemStats(&after)
 	if err != nil {
 		t.Fatal(err)
@@ -408,16 +386,6 @@ func TestLargeAttachment(t *testing.T) {
 	want := hex.EncodeToString(h.Sum(nil))
 	if a.Size != size || a.SHA256 != want || a.Filename != "MEMORY.DMP" {
 		t.Fatalf("attachment = %+v, want size %d sha %s", a, size, want)
-	}
-	rc, err := store.Open(a.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	hh := sha256.New()
-	n, err := io.Copy(hh, rc)
-	if err != nil || n != size || hex.EncodeToString(hh.Sum(nil)) != want {
-		t.Fatalf("stored blob: %d bytes, err %v", n, err)
 	}
 	if m.Text != "Os adjunto el volcado." || m.Truncated || len(m.Problems) != 0 {
 		t.Fatalf("Text = %q, Truncated = %v, Problems = %q", m.Text, m.Truncated, m.Problems)
@@ -442,14 +410,17 @@ func (f *failingReader) Read(p []byte) (int, error) {
 func TestReadErrors(t *testing.T) {
 	t.Parallel()
 	if _, err := Read(strings.NewReader("From: a@b\r\n\r\nx"), Options{}); err == nil {
-		t.Error("Read without Blobs succeeded")
+		t.Error("Read without a Sink succeeded")
 	}
-	store := newStore(t)
 	for _, max := range []int64{0, 5} {
-		_, err := Read(&failingReader{strings.NewReader("From: a@b\r\n\r\nbody")}, Options{Blobs: store, MaxSize: max})
+		_, err := Read(&failingReader{strings.NewReader("From: a@b\r\n\r\nbody")}, Options{Sink: newSink(t), MaxSize: max})
 		if err == nil || !strings.Contains(err.Error(), "connection reset") {
 			t.Errorf("Read(failing reader, MaxSize %d) error = %v, want connection reset", max, err)
 		}
+	}
+	full := errors.New("disk full")
+	if _, err := Read(strings.NewReader("From: a@b\r\n\r\nbody"), Options{Sink: failSink{full}}); !errors.Is(err, full) {
+		t.Errorf("Read with a failing sink: error = %v, want %v", err, full)
 	}
 }
 
@@ -469,10 +440,10 @@ func TestReadMessy(t *testing.T) {
 		{"deep nesting", strings.Repeat("Content-Type: message/rfc822\r\n\r\n", 200) + "x", ""},
 		{"digest", "Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\nSubject: in digest\r\n\r\ndigest body\r\n--d--\r\n", "digest body"},
 	}
-	store := newStore(t)
+	store := newSink(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			m, err := Read(strings.NewReader(tt.raw), Options{Blobs: store})
+			m, err := Read(strings.NewReader(tt.raw), Options{Sink: store})
 			if err != nil {
 				t.Fatalf("Read(%q) error: %v", tt.raw, err)
 			}
@@ -590,12 +561,55 @@ func BenchmarkRead(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	store := newStore(b)
+	store := newSink(b)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(raw)))
 	for b.Loop() {
-		if _, err := Read(bytes.NewReader(raw), Options{Blobs: store}); err != nil {
+		if _, err := Read(bytes.NewReader(raw), Options{Sink: store}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestIdentityAndCut: where a mail becomes a [Mail], it gets the identity
+// the rest of ticketd works with and one note when it was cut, wherever.
+func TestIdentityAndCut(t *testing.T) {
+	t.Parallel()
+	raw := "Return-Path: <robot@example.com>\r\nSubject: sin from\r\n\r\n" + strings.Repeat("x", 3000)
+	tests := []struct {
+		name      string
+		in        string
+		opts      Options
+		size      int64 // RawSize wanted
+		truncated bool
+	}{
+		{"whole", raw, Options{}, int64(len(raw)), false},
+		{"over MaxSize", raw, Options{MaxSize: 1024}, int64(len(raw)), true},
+		{"cut by the source", raw[:1024], Options{MaxSize: 1024, Size: int64(len(raw))}, int64(len(raw)), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.opts.Sink = newSink(t)
+			m, err := Read(strings.NewReader(tt.in), tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var notes int
+			for _, p := range m.Problems {
+				if strings.Contains(p, "larger than the limit") {
+					notes++
+				}
+			}
+			want := 0
+			if tt.truncated {
+				want = 1
+			}
+			if m.Truncated != tt.truncated || m.RawSize != tt.size || notes != want {
+				t.Errorf("Truncated = %v, RawSize = %d, size notes %d; want %v, %d, %d (Problems %q)", m.Truncated, m.RawSize, notes, tt.truncated, tt.size, want, m.Problems)
+			}
+			if m.From.Addr != "robot@example.com" || m.MessageID != "sha256:"+m.RawSHA256 || m.AutoReason != "" {
+				t.Errorf("From = %+v, MessageID = %q, AutoReason = %q; want the Return-Path, sha256:<raw> and no reason", m.From, m.MessageID, m.AutoReason)
+			}
+		})
 	}
 }

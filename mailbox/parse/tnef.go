@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"unicode/utf16"
-
-	"github.com/ticketd/ticketd/internal/blob"
 )
 
 // This file decodes the attachments of a TNEF stream (MS-OXTNEF), the
@@ -63,7 +61,7 @@ const (
 // errTNEFTruncated reports a stream that ends inside an attribute.
 var errTNEFTruncated = errors.New("tnef: truncated stream")
 
-// storeError marks an error of the blob store, as opposed to malformed
+// storeError marks an error of the Sink, as opposed to malformed
 // input: it aborts [Read] instead of becoming a problem note.
 type storeError struct{ err error }
 
@@ -75,7 +73,7 @@ type tnefFile struct {
 	Title    string // attAttachTitle, often an 8.3 name
 	LongName string // PR_ATTACH_LONG_FILENAME
 	MIMETag  string // PR_ATTACH_MIME_TAG
-	Ref      blob.Ref
+	Ref      stored
 	HasData  bool
 }
 
@@ -91,7 +89,7 @@ func (f *tnefFile) Name() string {
 // which must read its argument to the end and store it. It returns the
 // attachments that have content, in order, even when it also returns an
 // error; an error of put is returned as a storeError.
-func decodeTNEF(r io.Reader, put func(io.Reader) (blob.Ref, error)) ([]tnefFile, error) {
+func decodeTNEF(r io.Reader, put func(io.Reader) (stored, error)) ([]tnefFile, error) {
 	var hdr [6]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return nil, fmt.Errorf("tnef: read signature: %w", errTNEFTruncated)
@@ -106,7 +104,7 @@ func decodeTNEF(r io.Reader, put func(io.Reader) (blob.Ref, error)) ([]tnefFile,
 }
 
 type tnefDecoder struct {
-	put   func(io.Reader) (blob.Ref, error)
+	put   func(io.Reader) (stored, error)
 	files []tnefFile
 	cur   *tnefFile
 }

@@ -2,20 +2,15 @@ package parse
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"testing"
-
-	"github.com/ticketd/ticketd/internal/blob"
 )
 
-// hashPut stands in for blob.Store.Put: it hashes instead of storing.
-func hashPut(r io.Reader) (blob.Ref, error) {
-	h := sha256.New()
-	n, err := io.Copy(h, r)
-	return blob.Ref{SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, err
+// hashPut stands in for the parser's put: it hashes instead of storing.
+func hashPut(r io.Reader) (stored, error) {
+	sha, n, err := hashSink{}.Put(r)
+	return stored{SHA256: sha, Size: n}, err
 }
 
 func TestDecodeTNEF(t *testing.T) {
@@ -77,7 +72,7 @@ func TestDecodeTNEF(t *testing.T) {
 	t.Run("store error", func(t *testing.T) {
 		t.Parallel()
 		boom := errors.New("disk full")
-		_, err := decodeTNEF(bytes.NewReader(full), func(io.Reader) (blob.Ref, error) { return blob.Ref{}, boom })
+		_, err := decodeTNEF(bytes.NewReader(full), func(io.Reader) (stored, error) { return stored{}, boom })
 		var se storeError
 		if !errors.As(err, &se) || !errors.Is(err, boom) {
 			t.Fatalf("decodeTNEF error = %v, want a storeError wrapping %v", err, boom)
