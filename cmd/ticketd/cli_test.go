@@ -14,6 +14,7 @@ import (
 
 	"github.com/ticketd/ticketd/internal/admin"
 	"github.com/ticketd/ticketd/internal/config"
+	"github.com/ticketd/ticketd/internal/demo"
 	"github.com/ticketd/ticketd/internal/devmail"
 	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/ticket"
@@ -22,11 +23,11 @@ import (
 // startMail starts the embedded mail system with the demo's people.
 func startMail(t *testing.T) *devmail.System {
 	t.Helper()
-	users := make([]string, len(demoPeople))
-	for i, p := range demoPeople {
+	users := make([]string, len(demo.People))
+	for i, p := range demo.People {
 		users[i] = p.Addr
 	}
-	sys, err := devmail.Start(devmail.Options{IMAPAddr: "127.0.0.1:0", SMTPAddr: "127.0.0.1:0", Domain: demoDomain, Users: users, Password: demoPassword})
+	sys, err := devmail.Start(devmail.Options{IMAPAddr: "127.0.0.1:0", SMTPAddr: "127.0.0.1:0", Domain: demo.Domain, Users: users, Password: demo.Password})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,18 +39,18 @@ func startMail(t *testing.T) *devmail.System {
 // not nil, changes it first.
 func writeConfig(t *testing.T, sys *devmail.System, edit func(*config.Config)) (string, config.Config) {
 	t.Helper()
-	admin, err := freeAddr("127.0.0.1:0")
+	admin, err := demo.FreeAddr("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := demoConfig(t.TempDir(), sys.IMAPAddr(), sys.SMTPAddr(), admin, 200*time.Millisecond)
+	cfg, err := demo.DaemonConfig(t.TempDir(), sys.IMAPAddr(), sys.SMTPAddr(), admin, 200*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if edit != nil {
 		edit(&cfg)
 	}
-	if err := writeDemoConfig(cfg); err != nil {
+	if err := demo.WriteConfig(cfg); err != nil {
 		t.Fatal(err)
 	}
 	return cfg.File, cfg
@@ -76,7 +77,7 @@ func mustCmd(t *testing.T, args ...string) string {
 // checks what they print; n is the number of tickets before.
 func exercise(t *testing.T, file string, n int) ticket.ID {
 	t.Helper()
-	out := mustCmd(t, "open", "--config", file, "--requester", demoRequester.Addr, "--name", "Laura", "--subject", "Llamada: no imprime", "--body", "Llamó a la extensión 5.", "--agent", demoAgent.Addr)
+	out := mustCmd(t, "open", "--config", file, "--requester", demo.Requester.Addr, "--name", "Laura", "--subject", "Llamada: no imprime", "--body", "Llamó a la extensión 5.", "--agent", demo.Agent.Addr)
 	fields := strings.Fields(out)
 	if len(fields) < 2 || fields[0] != "opened" {
 		t.Fatalf("open printed %q", out)
@@ -93,8 +94,8 @@ func exercise(t *testing.T, file string, n int) ticket.ID {
 	if err := json.Unmarshal([]byte(mustCmd(t, "show", string(id), "--json", "--config", file)), &one); err != nil {
 		t.Fatal(err)
 	}
-	if one.Requester != demoRequester.Addr || len(one.History) != 1 || one.History[0].Kind != ticket.KindOpened ||
-		one.History[0].Actor != demoAgent.Addr || one.History[0].Data["via"] != "phone" {
+	if one.Requester != demo.Requester.Addr || len(one.History) != 1 || one.History[0].Kind != ticket.KindOpened ||
+		one.History[0].Actor != demo.Agent.Addr || one.History[0].Data["via"] != "phone" {
 		t.Errorf("show --json = %+v", one)
 	}
 	if text := mustCmd(t, "show", strings.ToLower(string(id)), "--config", file); !strings.Contains(text, "Llamó a la extensión 5.") {
@@ -136,7 +137,7 @@ func TestCommandsStoppedAndRunning(t *testing.T) {
 	done := make(chan error, 1)
 	var logs bytes.Buffer
 	go func() { done <- run(ctx, []string{"run", "--config", file}, &bytes.Buffer{}, &logs) }()
-	if err := waitReady(t.Context(), admin.NewClient(cfg.Admin.Listen), 20*time.Second); err != nil {
+	if err := demo.WaitReady(t.Context(), admin.NewClient(cfg.Admin.Listen), 20*time.Second); err != nil {
 		cancel()
 		t.Fatal(err)
 	}
@@ -149,7 +150,7 @@ func TestCommandsStoppedAndRunning(t *testing.T) {
 	// The phone requester is acknowledged by mail like anyone else.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		ms, err := readInbox(t.Context(), sys.IMAPAddr(), demoRequester.Addr, demoPassword)
+		ms, err := demo.ReadInbox(t.Context(), sys.IMAPAddr(), demo.Requester.Addr, demo.Password)
 		if err == nil && len(ms) == 2 && strings.Contains(ms[1].Subject, id.Tag()) {
 			break
 		}
@@ -216,7 +217,7 @@ func TestCheck(t *testing.T) {
 					t.Errorf("check output lacks %q:\n%s", w, out)
 				}
 			}
-			if strings.Contains(out, "mala") || strings.Contains(out, demoPassword+"\n") {
+			if strings.Contains(out, "mala") || strings.Contains(out, demo.Password+"\n") {
 				t.Errorf("check output shows a password:\n%s", out)
 			}
 		})

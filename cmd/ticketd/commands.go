@@ -1,25 +1,25 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/ticketd/ticketd/internal/admin"
+	"github.com/ticketd/ticketd/internal/app"
 	"github.com/ticketd/ticketd/internal/config"
-	"github.com/ticketd/ticketd/notify"
+	"github.com/ticketd/ticketd/internal/view"
 	"github.com/ticketd/ticketd/ticket"
 )
 
@@ -35,97 +35,13 @@ func (c *cli) runCmd() *cobra.Command {
 				return err
 			}
 			log = newLogger(c.stderr, cfg.Log)
-			d, err := buildDaemon(cfg, log, time.Now)
+			d, err := app.Build(cfg, app.Options{Version: version, Logger: log})
 			if err != nil {
 				return err
 			}
-			defer d.db.Close()
-			defer d.sender.Close()
-			return d.serve(cmd.Context(), time.Now)
+			return d.Run(cmd.Context())
 		},
 	}
-}
-
-// serve runs the daemon, its admin API and its alert watch until ctx ends.
-func (d *daemonParts) serve(ctx context.Context, now func() time.Time) error {
-	cfg, log := d.cfg, d.log
-	log.Info("ticketd starting", "version", version, "mailbox", cfg.IMAP.Mailbox, "imap", fmt.Sprintf("%s:%d", cfg.IMAP.Host, cfg.IMAP.Port),
-		"smtp", fmt.Sprintf("%s:%d", cfg.SMTP.Host, cfg.SMTP.Port), "data_dir", cfg.DataDir)
-	if cfg.Admin.Listen != "" {
-		srv, err := d.adminServer(now)
-		if err != nil {
-			return err
-		}
-		defer srv.Close()
-	}
-	go d.watchAlerts(ctx, now)
-	err := d.loop.Run(ctx)
-	log.Info("ticketd stopped")
-	return err
-}
-
-func (d *daemonParts) adminServer(now func() time.Time) (*http.Server, error) {
-	ln, err := admin.Listen(d.cfg.Admin.Listen)
-	if err != nil {
-		return nil, err
-	}
-	h := admin.NewServer(admin.ServerOptions{
-		Backend:  &admin.Local{DB: d.db, Service: d.svc, Directory: d.dir, Retrier: d.loop, Blobs: d.blobs, OnCommit: d.worker.Kick, Now: now},
-		Health:   d.health(now, d.cfg.Admin.AlertAfter),
-		Gatherer: prometheus.Gatherers{d.registry},
-		Logger:   d.log,
-	})
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			d.log.Error("admin server stopped", "err", err)
-		}
-	}()
-	d.log.Info("admin API listening", "addr", ln.Addr().String())
-	return srv, nil
-}
-
-// watchAlerts mails admin.alert_to what the alerter finds, checking every
-// alertEvery: a mailbox that cannot be read for longer than
-// admin.alert_after, an OAuth token about to expire.
-func (d *daemonParts) watchAlerts(ctx context.Context, now func() time.Time) {
-	if len(d.cfg.Admin.AlertTo) == 0 {
-		return
-	}
-	a := &alerter{after: d.cfg.Admin.AlertAfter, started: now(),
-		mailbox: fmt.Sprintf("%s de %s", d.cfg.IMAP.Mailbox, d.cfg.IMAP.Host)}
-	t := time.NewTicker(alertEvery)
-	defer t.Stop()
-	var pending []alert // not sent yet: tried again at the next tick
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		pending = append(pending, a.check(ctx, now(), d.poller.Status(), d.tokens)...)
-		var failed []alert
-		for _, al := range pending {
-			if err := d.sendAlert(ctx, al.subject, al.body); err != nil {
-				d.log.Error("alert mail not sent; retrying", "subject", al.subject, "err", err)
-				failed = append(failed, al)
-				continue
-			}
-			d.log.Warn("alert mailed", "subject", al.subject, "rcpt", d.cfg.Admin.AlertTo)
-		}
-		pending = failed
-	}
-}
-
-// alertEvery is how often watchAlerts looks.
-const alertEvery = 15 * time.Second
-
-func (d *daemonParts) sendAlert(ctx context.Context, subject, body string) error {
-	msg, err := notify.PlainMessage(fromAddress(d.cfg), d.cfg.Admin.AlertTo, subject, body)
-	if err != nil {
-		return err
-	}
-	return d.sender.Send(ctx, msg)
 }
 
 func (c *cli) ticketsCmd() *cobra.Command {
@@ -151,8 +67,8 @@ func (c *cli) ticketsCmd() *cobra.Command {
 				tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tSTATE\tLEVEL\tGROUP\tASSIGNEE\tREQUESTER\tUPDATED\tSUBJECT")
 				for _, t := range ts {
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.State, t.Level, t.Group, dash(t.Assignee), t.Requester,
-						t.UpdatedAt.Local().Format("2006-01-02 15:04"), clip(t.Subject, 50))
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.State, t.Level, t.Group, view.Dash(t.Assignee), t.Requester,
+						t.UpdatedAt.Local().Format("2006-01-02 15:04"), view.Clip(t.Subject, 50))
 				}
 				return tw.Flush()
 			})
@@ -180,44 +96,13 @@ func (c *cli) showCmd() *cobra.Command {
 				if asJSON {
 					return writeJSON(c.stdout, t)
 				}
-				printTicket(c.stdout, t)
+				view.Ticket(c.stdout, t)
 				return nil
 			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object")
 	return cmd
-}
-
-func printTicket(w io.Writer, t admin.TicketJSON) {
-	fmt.Fprintf(w, "%s  %s\n", t.ID, t.Subject)
-	fmt.Fprintf(w, "  requester: %s\n  state: %s   level: %d   group: %s   assignee: %s\n", addrLine(t.RequesterName, t.Requester), t.State, t.Level, t.Group, dash(t.Assignee))
-	if t.Category != "" || t.Priority != "" {
-		fmt.Fprintf(w, "  category: %s   priority: %s\n", dash(t.Category), dash(string(t.Priority)))
-	}
-	if t.RelatedTo != "" {
-		fmt.Fprintf(w, "  follows: %s\n", t.RelatedTo)
-	}
-	fmt.Fprintf(w, "  opened: %s   updated: %s\n", t.CreatedAt.Local().Format(time.RFC3339), t.UpdatedAt.Local().Format(time.RFC3339))
-	if lt := t.LevelTimes; lt != nil {
-		fmt.Fprintf(w, "  time at level 1: %s   level 2: %s   level 3: %s   with a provider: %s   resolved: %s\n",
-			lt.Level1.Round(time.Second), lt.Level2.Round(time.Second), lt.Level3.Round(time.Second), lt.Provider.Round(time.Second), lt.Resolved.Round(time.Second))
-	}
-	for _, a := range t.Attachments {
-		fmt.Fprintf(w, "  attachment: %s (%s, %d bytes, sha256 %s)\n", a.Filename, a.ContentType, a.Size, a.SHA256)
-	}
-	fmt.Fprintln(w, "\nHistory:")
-	for _, e := range t.History {
-		fmt.Fprintf(w, "  %3d  %s  %-15s %-28s level %d, %s, %s\n", e.Seq, e.At.Local().Format("2006-01-02 15:04:05"), e.Kind, e.Actor, e.Level, e.Group, e.State)
-		if e.Data["reason"] != "" {
-			fmt.Fprintf(w, "       reason: %s\n", e.Data["reason"])
-		}
-		for _, line := range strings.Split(clip(e.Text, 600), "\n") {
-			if strings.TrimSpace(line) != "" {
-				fmt.Fprintf(w, "       | %s\n", line)
-			}
-		}
-	}
 }
 
 func (c *cli) openCmd() *cobra.Command {
@@ -280,8 +165,8 @@ func (c *cli) checkCmd() *cobra.Command {
 				fmt.Fprintf(c.stdout, "configuration: INVALID\n%v\n", err)
 				return errors.New("the configuration is invalid")
 			}
-			fmt.Fprintf(c.stdout, "configuration: ok (%s)\n", orDefault(cfg.File, "defaults and environment"))
-			if _, err := directory(cfg); err != nil {
+			fmt.Fprintf(c.stdout, "configuration: ok (%s)\n", cmp.Or(cfg.File, "defaults and environment"))
+			if _, err := app.Directory(cfg); err != nil {
 				fmt.Fprintf(c.stdout, "groups: INVALID\n%v\n", err)
 				return errors.New("the groups are invalid")
 			}
@@ -297,12 +182,12 @@ func (c *cli) checkCmd() *cobra.Command {
 				}
 				fmt.Fprintf(c.stdout, "%s: ok\n", what)
 			}
-			p, err := newPoller(cfg, log, newOAuthToken("imap", cfg.IMAP.OAuth))
+			p, err := app.NewPoller(cfg, log, app.NewToken("imap", cfg.IMAP.OAuth))
 			if err == nil {
 				err = p.Check(ctx)
 			}
 			report(fmt.Sprintf("imap %s:%d (%s, mailbox %s)", cfg.IMAP.Host, cfg.IMAP.Port, cfg.IMAP.TLS, cfg.IMAP.Mailbox), err)
-			s, err := newSender(cfg, log, newOAuthToken("smtp", cfg.SMTP.OAuth))
+			s, err := app.NewSender(cfg, log, app.NewToken("smtp", cfg.SMTP.OAuth))
 			if err == nil {
 				err = s.Check(ctx)
 				s.Close()
@@ -368,7 +253,7 @@ func (c *cli) quarantineCmd() *cobra.Command {
 				tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tRECEIVED\tMESSAGE-ID\tREASON")
 				for _, q := range qs {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", q.ID, q.ReceivedAt.Local().Format("2006-01-02 15:04"), q.MessageID, clip(q.Reason, 80))
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", q.ID, q.ReceivedAt.Local().Format("2006-01-02 15:04"), q.MessageID, view.Clip(q.Reason, 80))
 				}
 				return tw.Flush()
 			})
@@ -450,28 +335,4 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-func dash(s string) string { return orDefault(s, "-") }
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
-func clip(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
-}
-
-func addrLine(name, addr string) string {
-	if name == "" {
-		return addr
-	}
-	return name + " <" + addr + ">"
 }

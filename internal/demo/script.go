@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -18,14 +18,14 @@ import (
 
 // The people of the demo. The IMAP login of each is the address.
 var (
-	demoDesk      = demoPerson{Name: "Mesa de servicios OTI", Addr: "soporte.oti@" + demoDomain, Role: "support mailbox (read by ticketd)"}
-	demoRequester = demoPerson{Name: "Laura Gómez", Addr: "laura.gomez@" + demoDomain, Role: "requester (Contabilidad, piso 3)"}
-	demoAgent     = demoPerson{Name: "Carlos Pérez", Addr: "agente.mesa@" + demoDomain, Role: "service desk agent, level 1", Group: "mesa"}
-	demoNetwork   = demoPerson{Name: "Andrés Rojas", Addr: "andres.rojas@" + demoDomain, Role: "network specialist, level 2", Group: "redes"}
-	demoOnSite    = demoPerson{Name: "Jorge Méndez", Addr: "tecnico.sitio@" + demoDomain, Role: "on-site technician, level 2", Group: "sitio"}
-	demoProvider  = demoPerson{Name: "Conectividad Andina S.A.", Addr: "soporte@conectividad-andina.test", Role: "provider under contract, level 3", Group: "proveedor"}
+	Desk      = Person{Name: "Mesa de servicios OTI", Addr: "soporte.oti@" + Domain, Role: "support mailbox (read by ticketd)"}
+	Requester = Person{Name: "Laura Gómez", Addr: "laura.gomez@" + Domain, Role: "requester (Contabilidad, piso 3)"}
+	Agent     = Person{Name: "Carlos Pérez", Addr: "agente.mesa@" + Domain, Role: "service desk agent, level 1", Group: "mesa"}
+	Network   = Person{Name: "Andrés Rojas", Addr: "andres.rojas@" + Domain, Role: "network specialist, level 2", Group: "redes"}
+	OnSite    = Person{Name: "Jorge Méndez", Addr: "tecnico.sitio@" + Domain, Role: "on-site technician, level 2", Group: "sitio"}
+	Provider  = Person{Name: "Conectividad Andina S.A.", Addr: "soporte@conectividad-andina.test", Role: "provider under contract, level 3", Group: "proveedor"}
 
-	demoPeople = []demoPerson{demoDesk, demoRequester, demoAgent, demoNetwork, demoOnSite, demoProvider}
+	People = []Person{Desk, Requester, Agent, Network, OnSite, Provider}
 )
 
 // demoSubject is the subject of the request that opens the scripted case.
@@ -142,7 +142,7 @@ type demoScript struct {
 	printed int // history entries already printed
 }
 
-func (s *demoScript) mua(p demoPerson) demoMUA {
+func (s *demoScript) mua(p Person) demoMUA {
 	return demoMUA{me: p, smtpAddr: s.smtpAddr, imapAddr: s.imapAddr, password: s.password}
 }
 
@@ -150,12 +150,12 @@ func (s *demoScript) mua(p demoPerson) demoMUA {
 // contains a marker, or a condition on the ticket.
 type expect struct {
 	what   string
-	to     demoPerson // mail
-	marker string     // mail: part of the subject
+	to     Person // mail
+	marker string // mail: part of the subject
 	ticket func(admin.TicketJSON) bool
 }
 
-func mailTo(p demoPerson, marker, what string) expect {
+func mailTo(p Person, marker, what string) expect {
 	return expect{what: what, to: p, marker: marker}
 }
 
@@ -261,7 +261,7 @@ func hasMail(ds []delivery, addr, tag, marker string) bool {
 
 // latest reads p's INBOX over IMAP and returns the newest mail about the
 // ticket whose subject holds marker: the mail p answers.
-func (s *demoScript) latest(ctx context.Context, p demoPerson, marker string) (*demoMail, error) {
+func (s *demoScript) latest(ctx context.Context, p Person, marker string) (*Mail, error) {
 	ms, err := s.mua(p).inbox(ctx)
 	if err != nil {
 		return nil, err
@@ -276,13 +276,13 @@ func (s *demoScript) latest(ctx context.Context, p demoPerson, marker string) (*
 
 // reply answers the newest mail of p whose subject holds marker, keeping
 // the subject (and so the ticket's tag) and threading the reply.
-func (s *demoScript) reply(p demoPerson, marker, body string) func(ctx context.Context) error {
+func (s *demoScript) reply(p Person, marker, body string) func(ctx context.Context) error {
 	return func(ctx context.Context) error {
 		m, err := s.latest(ctx, p, marker)
 		if err != nil {
 			return err
 		}
-		_, err = s.mua(p).send(ctx, demoDesk, replySubject(m.Subject), body, m)
+		_, err = s.mua(p).send(ctx, Desk, replySubject(m.Subject), body, m)
 		return err
 	}
 }
@@ -312,7 +312,7 @@ const (
 
 // play runs the seven steps of the scripted case.
 func (s *demoScript) play(ctx context.Context) error {
-	laura, carlos, andres, prov := demoRequester, demoAgent, demoNetwork, demoProvider
+	laura, carlos, andres, prov := Requester, Agent, Network, Provider
 	steps := []struct {
 		title string
 		act   func(context.Context) error
@@ -321,7 +321,7 @@ func (s *demoScript) play(ctx context.Context) error {
 		{
 			title: "Laura writes to the service desk: no internet on floor 3 (activity 1)",
 			act: func(ctx context.Context) error {
-				_, err := s.mua(laura).send(ctx, demoDesk, demoSubject, demoRequest, nil)
+				_, err := s.mua(laura).send(ctx, Desk, demoSubject, demoRequest, nil)
 				return err
 			},
 			want: []expect{
@@ -368,7 +368,7 @@ func (s *demoScript) play(ctx context.Context) error {
 				if err != nil {
 					return err
 				}
-				_, err = s.mua(laura).send(ctx, demoDesk, replySubject(m.Subject), demoReopen+quote(m, time.Now()), m)
+				_, err = s.mua(laura).send(ctx, Desk, replySubject(m.Subject), demoReopen+quote(m, time.Now()), m)
 				return err
 			},
 			want: []expect{
@@ -467,7 +467,7 @@ Laura
 
 // quote returns m as a mail program quotes it below a reply: an
 // attribution line in Spanish and the text with "> " before each line.
-func quote(m *demoMail, now time.Time) string {
+func quote(m *Mail, now time.Time) string {
 	days := []string{"dom", "lun", "mar", "mié", "jue", "vie", "sáb"}
 	months := []string{"ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sept", "oct", "nov", "dic"}
 	var b strings.Builder

@@ -1,9 +1,8 @@
-package main
+package demo
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -46,7 +45,9 @@ func TestDemoScriptOnly(t *testing.T) {
 	defer cancel()
 	var out, errOut syncBuffer
 	start := time.Now()
-	if err := run(ctx, []string{"demo", "--script-only"}, &out, &errOut); err != nil {
+	o := DefaultOptions()
+	o.ScriptOnly, o.Stdout, o.Stderr = true, &out, &errOut
+	if err := Run(ctx, o); err != nil {
 		t.Fatalf("demo --script-only: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errOut.String())
 	}
 	t.Logf("demo --script-only took %s", time.Since(start))
@@ -71,15 +72,15 @@ func TestDemoScriptOnly(t *testing.T) {
 	id := ticket.ID(idm)
 	// Every change, as the history records it.
 	for _, want := range []string{
-		string(id) + " #1 opened by " + demoRequester.Addr + " -> open, level 1, group mesa",
-		string(id) + " #2 classified by " + demoAgent.Addr,
+		string(id) + " #1 opened by " + Requester.Addr + " -> open, level 1, group mesa",
+		string(id) + " #2 classified by " + Agent.Addr,
 		"category=redes priority=alta",
-		string(id) + " #3 escalated by " + demoAgent.Addr + " -> open, level 2, group redes",
-		string(id) + " #4 escalated by " + demoNetwork.Addr + " -> open, level 3, group proveedor",
-		string(id) + " #5 resolved by " + demoProvider.Addr + " -> resolved, level 3, group proveedor",
-		string(id) + " #6 reopened by " + demoRequester.Addr + " -> open, level 1, group mesa",
-		string(id) + " #7 resolved by " + demoAgent.Addr + " -> resolved, level 1, group mesa",
-		string(id) + " #8 closed by " + demoAgent.Addr + " -> closed, level 1, group mesa",
+		string(id) + " #3 escalated by " + Agent.Addr + " -> open, level 2, group redes",
+		string(id) + " #4 escalated by " + Network.Addr + " -> open, level 3, group proveedor",
+		string(id) + " #5 resolved by " + Provider.Addr + " -> resolved, level 3, group proveedor",
+		string(id) + " #6 reopened by " + Requester.Addr + " -> open, level 1, group mesa",
+		string(id) + " #7 resolved by " + Agent.Addr + " -> resolved, level 1, group mesa",
+		string(id) + " #8 closed by " + Agent.Addr + " -> closed, level 1, group mesa",
 		"state: closed   level: 1   group: mesa", // printTicket
 		"Demo complete: ticket " + string(id) + " is closed.",
 	} {
@@ -99,14 +100,14 @@ func TestDemoScriptOnly(t *testing.T) {
 	boxes := mailboxes(t, got)
 	tag := id.Tag()
 	wantMail := []struct {
-		who     demoPerson
+		who     Person
 		markers []string
 	}{
-		{demoRequester, []string{tag + " " + demoSubject, subjLevel2, subjLevel3, subjResolved, subjReopenedUser, subjApplied, subjResolved, subjClosed}},
-		{demoNetwork, []string{subjAssigned2, subjApplied}},
-		{demoProvider, []string{subjAssigned3, subjApplied}},
-		{demoAgent, []string{subjNewTicket, subjApplied, subjResolvedDesk, subjReopened, subjApplied, subjApplied}},
-		{demoOnSite, nil},
+		{Requester, []string{tag + " " + demoSubject, subjLevel2, subjLevel3, subjResolved, subjReopenedUser, subjApplied, subjResolved, subjClosed}},
+		{Network, []string{subjAssigned2, subjApplied}},
+		{Provider, []string{subjAssigned3, subjApplied}},
+		{Agent, []string{subjNewTicket, subjApplied, subjResolvedDesk, subjReopened, subjApplied, subjApplied}},
+		{OnSite, nil},
 	}
 	for _, w := range wantMail {
 		subjects := boxes[w.who.Addr]
@@ -118,14 +119,14 @@ func TestDemoScriptOnly(t *testing.T) {
 			}
 			subjects = append(subjects[:i:i], subjects[i+1:]...)
 		}
-		if w.who == demoRequester && len(boxes[w.who.Addr]) != 8 {
+		if w.who == Requester && len(boxes[w.who.Addr]) != 8 {
 			t.Errorf("INBOX of %s holds %d mails, want 8: %q", w.who.Addr, len(boxes[w.who.Addr]), boxes[w.who.Addr])
 		}
 		if len(w.markers) == 0 && len(subjects) != 0 {
 			t.Errorf("INBOX of %s holds %q, want nothing", w.who.Addr, subjects)
 		}
 	}
-	if n := len(boxes[demoDesk.Addr]); n != 7 {
+	if n := len(boxes[Desk.Addr]); n != 7 {
 		t.Errorf("the support mailbox holds %d mails, want the 7 the script sent", n)
 	}
 
@@ -184,7 +185,9 @@ func TestDemoStaysUp(t *testing.T) {
 	defer stop()
 	var out, errOut syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(demoCtx, []string{"demo", "--dir", dir}, &out, &errOut) }()
+	o := DefaultOptions()
+	o.Dir, o.Stdout, o.Stderr = dir, &out, &errOut
+	go func() { done <- Run(demoCtx, o) }()
 
 	waitFor(t, ctx, done, "the demo to stay up", func() bool { return strings.Contains(out.String(), "The demo keeps running") }, &out)
 
@@ -200,19 +203,17 @@ func TestDemoStaysUp(t *testing.T) {
 		t.Errorf("the output does not say how to run ticketd tickets --config %s", cfgFile)
 	}
 
-	// `ticketd tickets --config` reaches the running daemon.
-	var tout, terr syncBuffer
-	if err := run(ctx, []string{"tickets", "--json", "--config", cfgFile}, &tout, &terr); err != nil {
-		t.Fatalf("tickets --config: %v\n%s", err, terr.String())
-	}
-	var ts []admin.TicketJSON
-	if err := json.Unmarshal([]byte(tout.String()), &ts); err != nil || len(ts) != 1 || ts[0].State != ticket.StateClosed {
-		t.Fatalf("tickets --json = %s (%v), want one closed ticket", tout.String(), err)
+	// The generated config reaches the running daemon (the command line's
+	// own tests run `ticketd tickets --config` on such a file).
+	adm := admin.NewClient(cfg.Admin.Listen)
+	ts, err := adm.Tickets(ctx, store.Filter{})
+	if err != nil || len(ts) != 1 || ts[0].State != ticket.StateClosed {
+		t.Fatalf("tickets = %+v (%v), want one closed ticket", ts, err)
 	}
 
 	// The requester's notifications are in her INBOX.
 	imapAddr := cfg.IMAP.Host + ":" + strconv.Itoa(cfg.IMAP.Port)
-	ms, err := readInbox(ctx, imapAddr, demoRequester.Addr, demoPassword)
+	ms, err := ReadInbox(ctx, imapAddr, Requester.Addr, Password)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,11 +228,10 @@ func TestDemoStaysUp(t *testing.T) {
 
 	// A mail written by hand opens a second ticket, and Laura is told.
 	smtpAddr := cfg.SMTP.Host + ":" + strconv.Itoa(cfg.SMTP.Port)
-	laura := demoMUA{me: demoRequester, smtpAddr: smtpAddr, imapAddr: imapAddr, password: demoPassword}
-	if _, err := laura.send(ctx, demoDesk, "La impresora del piso 2 no imprime", "Sale una hoja en blanco.\n", nil); err != nil {
+	laura := demoMUA{me: Requester, smtpAddr: smtpAddr, imapAddr: imapAddr, password: Password}
+	if _, err := laura.send(ctx, Desk, "La impresora del piso 2 no imprime", "Sale una hoja en blanco.\n", nil); err != nil {
 		t.Fatal(err)
 	}
-	adm := admin.NewClient(cfg.Admin.Listen)
 	waitFor(t, ctx, done, "a second ticket and its acknowledgement", func() bool {
 		ts, err := adm.Tickets(ctx, store.Filter{State: ticket.StateOpen})
 		if err != nil || len(ts) != 1 {
@@ -241,7 +241,7 @@ func TestDemoStaysUp(t *testing.T) {
 		return err == nil && len(ms) == 9 && strings.Contains(ms[8].Subject, ts[0].ID.Tag())
 	}, &out)
 	// An unknown recipient is refused by the SMTP server.
-	if _, err := laura.send(ctx, demoPerson{Addr: "nadie@" + demoDomain}, "hola", "hola\n", nil); err == nil || !strings.Contains(err.Error(), "550") {
+	if _, err := laura.send(ctx, Person{Addr: "nadie@" + Domain}, "hola", "hola\n", nil); err == nil || !strings.Contains(err.Error(), "550") {
 		t.Errorf("mail to an unknown recipient: err = %v, want a 550", err)
 	}
 

@@ -1,4 +1,11 @@
-package main
+// Package oauth provides the OAuth 2.0 access tokens (RFC 6749) with which
+// ticketd logs in to IMAP and SMTP servers that want XOAUTH2 or OAUTHBEARER
+// (Microsoft 365, Google): read from a file another program renews, printed
+// by a command, or obtained with the client-credentials grant (RFC 6749
+// §4.4). It remembers when the last token handed out expires, so that
+// operators can be warned before it runs out; it does not speak any mail
+// protocol itself.
+package oauth
 
 import (
 	"context"
@@ -14,15 +21,28 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
-
-	"github.com/ticketd/ticketd/internal/config"
 )
 
-// oauthToken is an OAuth 2.0 access-token source from the configuration. It
+// Config says where a token comes from: TokenFile, else TokenCommand, else
+// the client-credentials grant (ClientID, ClientSecret, TokenURL, Scopes).
+// The zero Config means no OAuth.
+type Config struct {
+	// TokenFile is re-read on every connection.
+	TokenFile string
+	// TokenCommand is run with /bin/sh -c on every connection; it prints
+	// the token.
+	TokenCommand string
+	ClientID     string
+	ClientSecret string
+	TokenURL     string
+	Scopes       []string
+}
+
+// Token is an OAuth 2.0 access-token source from the configuration. It
 // remembers the expiry of the last token it handed out, so that operators
 // can be warned before a token kept by another program runs out. Safe for
 // concurrent use.
-type oauthToken struct {
+type Token struct {
 	name  string // "imap" or "smtp", for messages
 	fetch func(ctx context.Context) (token string, expiry time.Time, err error)
 
@@ -30,12 +50,12 @@ type oauthToken struct {
 	expiry time.Time // zero when unknown
 }
 
-// newOAuthToken returns the token source configured in o, or nil when none
+// New returns the token source configured in o, or nil when none
 // is. A token file is re-read and a token command re-run on every
 // connection (their expiry is read from the token when it is a JWT); the
 // client-credentials flow caches the token and renews it before it expires.
-func newOAuthToken(name string, o config.OAuthConfig) *oauthToken {
-	t := &oauthToken{name: name}
+func New(name string, o Config) *Token {
+	t := &Token{name: name}
 	switch {
 	case o.TokenFile != "":
 		t.fetch = func(context.Context) (string, time.Time, error) {
@@ -66,7 +86,7 @@ func newOAuthToken(name string, o config.OAuthConfig) *oauthToken {
 			return tok, jwtExpiry(tok), nil
 		}
 	case o.ClientID != "":
-		cc := &clientcredentials.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret.Reveal(), TokenURL: o.TokenURL, Scopes: o.Scopes}
+		cc := &clientcredentials.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret, TokenURL: o.TokenURL, Scopes: o.Scopes}
 		var mu sync.Mutex
 		var cached *oauth2.Token
 		t.fetch = func(ctx context.Context) (string, time.Time, error) {
@@ -90,7 +110,7 @@ func newOAuthToken(name string, o config.OAuthConfig) *oauthToken {
 
 // Token returns a current access token; it is what mailbox and notify call
 // on every connection.
-func (t *oauthToken) Token(ctx context.Context) (string, error) {
+func (t *Token) Token(ctx context.Context) (string, error) {
 	tok, exp, err := t.fetch(ctx)
 	if err != nil {
 		return "", err
@@ -102,14 +122,18 @@ func (t *oauthToken) Token(ctx context.Context) (string, error) {
 }
 
 // Expiry returns when the last token handed out expires (zero if unknown).
-func (t *oauthToken) Expiry() time.Time {
+func (t *Token) Expiry() time.Time {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.expiry
 }
 
-// tokenFunc adapts t to the packages' Options (nil when not configured).
-func (t *oauthToken) tokenFunc() func(ctx context.Context) (string, error) {
+// Name returns what the token is for ("imap", "smtp"), as given to [New].
+func (t *Token) Name() string { return t.name }
+
+// Func adapts t to the Token option of mailbox and notify: nil when t is
+// nil (no OAuth configured).
+func (t *Token) Func() func(ctx context.Context) (string, error) {
 	if t == nil {
 		return nil
 	}

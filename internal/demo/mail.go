@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"bufio"
@@ -17,15 +17,16 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/ticketd/ticketd/internal/devmail"
+	"github.com/ticketd/ticketd/internal/view"
 )
 
-// demoDomain is the mail domain of the embedded mail system.
-const demoDomain = "demo.test"
+// Domain is the mail domain of the embedded mail system.
+const Domain = "demo.test"
 
-// demoPerson is one mailbox of the embedded mail system: a person of the
+// Person is one mailbox of the embedded mail system: a person of the
 // scripted case, or the support mailbox ticketd reads. The IMAP login is the
 // address.
-type demoPerson struct {
+type Person struct {
 	Name string
 	Addr string
 	// Role says who the person is in the procedure, for the operator.
@@ -35,11 +36,11 @@ type demoPerson struct {
 }
 
 // String formats the person as a mail address with its display name.
-func (p demoPerson) String() string { return addrLine(p.Name, p.Addr) }
+func (p Person) String() string { return view.Addr(p.Name, p.Addr) }
 
-// demoMail is a mail as the demo reads it: the headers that matter and the
+// Mail is a mail as the demo reads it: the headers that matter and the
 // plain text.
-type demoMail struct {
+type Mail struct {
 	From       string
 	To         string
 	Subject    string
@@ -54,7 +55,7 @@ type demoMail struct {
 // delivery is one mail the embedded mail system accepted, decoded.
 type delivery struct {
 	devmail.Delivery
-	Mail demoMail
+	Mail Mail
 }
 
 func decodeDeliveries(ds []devmail.Delivery) []delivery {
@@ -67,8 +68,8 @@ func decodeDeliveries(ds []devmail.Delivery) []delivery {
 
 // readDemoMail decodes the headers and the first plain-text part of raw.
 // It never fails: what cannot be read stays empty.
-func readDemoMail(raw []byte) demoMail {
-	var m demoMail
+func readDemoMail(raw []byte) Mail {
+	var m Mail
 	r, err := mail.CreateReader(bytes.NewReader(raw))
 	if err != nil {
 		return m
@@ -76,7 +77,7 @@ func readDemoMail(raw []byte) demoMail {
 	defer r.Close()
 	h := r.Header
 	if as, err := h.AddressList("From"); err == nil && len(as) > 0 {
-		m.From = addrLine(as[0].Name, as[0].Address)
+		m.From = view.Addr(as[0].Name, as[0].Address)
 	}
 	if as, err := h.AddressList("To"); err == nil {
 		var to []string
@@ -114,7 +115,7 @@ func firstLines(text string, n int) []string {
 	sc := bufio.NewScanner(strings.NewReader(text))
 	for sc.Scan() && len(out) < n {
 		if line := strings.TrimRight(sc.Text(), " \t"); strings.TrimSpace(line) != "" {
-			out = append(out, clip(line, 100))
+			out = append(out, view.Clip(line, 100))
 		}
 	}
 	return out
@@ -123,7 +124,7 @@ func firstLines(text string, n int) []string {
 // demoMUA is one person's mail program: it sends through the SMTP server
 // and reads the person's INBOX over IMAP.
 type demoMUA struct {
-	me       demoPerson
+	me       Person
 	smtpAddr string
 	imapAddr string
 	password string
@@ -132,13 +133,13 @@ type demoMUA struct {
 // send composes a plain-text mail from the person and sends it over SMTP.
 // With parent set it is a reply: In-Reply-To and References thread it
 // (RFC 5322 §3.6.4). It returns the new mail's Message-ID.
-func (a demoMUA) send(ctx context.Context, to demoPerson, subject, body string, parent *demoMail) (string, error) {
+func (a demoMUA) send(ctx context.Context, to Person, subject, body string, parent *Mail) (string, error) {
 	var h mail.Header
 	h.SetDate(time.Now())
 	h.SetAddressList("From", []*mail.Address{{Name: a.me.Name, Address: a.me.Addr}})
 	h.SetAddressList("To", []*mail.Address{{Name: to.Name, Address: to.Addr}})
 	h.SetSubject(subject)
-	if err := h.GenerateMessageIDWithHostname(demoDomain); err != nil {
+	if err := h.GenerateMessageIDWithHostname(Domain); err != nil {
 		return "", err
 	}
 	if parent != nil && parent.MessageID != "" {
@@ -177,12 +178,12 @@ func (a demoMUA) send(ctx context.Context, to demoPerson, subject, body string, 
 
 // inbox reads every mail in the person's INBOX, oldest first, without
 // marking it \Seen (EXAMINE, BODY.PEEK[]).
-func (a demoMUA) inbox(ctx context.Context) ([]demoMail, error) {
-	return readInbox(ctx, a.imapAddr, a.me.Addr, a.password)
+func (a demoMUA) inbox(ctx context.Context) ([]Mail, error) {
+	return ReadInbox(ctx, a.imapAddr, a.me.Addr, a.password)
 }
 
-// readInbox logs in as user and reads every mail of its INBOX.
-func readInbox(ctx context.Context, addr, user, password string) ([]demoMail, error) {
+// ReadInbox logs in as user and reads every mail of its INBOX.
+func ReadInbox(ctx context.Context, addr, user, password string) ([]Mail, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -204,7 +205,7 @@ func readInbox(ctx context.Context, addr, user, password string) ([]demoMail, er
 		return nil, fmt.Errorf("search INBOX of %s: %w", user, err)
 	}
 	uids := sd.AllUIDs()
-	var out []demoMail
+	var out []Mail
 	if len(uids) > 0 {
 		section := &imap.FetchItemBodySection{Peek: true}
 		msgs, err := c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}}).Collect()

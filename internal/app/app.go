@@ -1,0 +1,131 @@
+// Package app assembles ticketd from a validated configuration: the store,
+// the blobs, the rules and the service ([Open], shared by the operator
+// commands that open the store themselves), and the whole daemon ([Build]):
+// the mailbox poller, the SMTP sender, the outbox worker, the intake loop,
+// the alert watcher, the admin API and the metrics. Its [Daemon] owns every
+// long-running goroutine of `ticketd run` and `ticketd demo` and stops them
+// in order.
+//
+// It is a package of its own rather than a part of internal/daemon because
+// internal/daemon is the intake (one mail becomes one commit) and knows
+// nothing of SMTP, HTTP, alerts or configuration files; app is the one
+// place that knows every part and how they are connected.
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ticketd/ticketd/internal/blob"
+	"github.com/ticketd/ticketd/internal/config"
+	"github.com/ticketd/ticketd/internal/oauth"
+	"github.com/ticketd/ticketd/internal/service"
+	"github.com/ticketd/ticketd/internal/store"
+	"github.com/ticketd/ticketd/mailbox"
+	"github.com/ticketd/ticketd/notify"
+	"github.com/ticketd/ticketd/ticket"
+)
+
+// Directory turns the groups of the configuration into the domain's.
+func Directory(cfg config.Config) (*ticket.Directory, error) {
+	names := make([]string, 0, len(cfg.Groups))
+	for n := range cfg.Groups {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	groups := make([]ticket.Group, 0, len(names))
+	for _, n := range names {
+		g := cfg.Groups[n]
+		groups = append(groups, ticket.Group{Name: n, Level: ticket.Level(g.Level), Kind: ticket.GroupKind(g.Kind), Members: g.Members, Default: g.Default})
+	}
+	d, err := ticket.NewDirectory(groups)
+	if err != nil {
+		return nil, fmt.Errorf("groups in %s: %w", cfg.File, err)
+	}
+	return d, nil
+}
+
+func storePath(cfg config.Config) string { return filepath.Join(cfg.DataDir, "ticketd.db") }
+
+func fromAddress(cfg config.Config) ticket.Address {
+	a, err := mail.ParseAddress(cfg.SMTP.From)
+	if err != nil { // validated by config
+		return ticket.Address{Addr: cfg.SMTP.From}
+	}
+	return ticket.Address{Name: a.Name, Addr: a.Address}
+}
+
+// Core is what every way of running ticketd shares: the store, the blobs,
+// the rules and the service.
+type Core struct {
+	Cfg       config.Config
+	Log       *slog.Logger
+	DB        *store.DB
+	Blobs     *blob.Store
+	Directory *ticket.Directory
+	Service   *service.Service
+}
+
+// Open opens the store (failing with store.ErrLocked when a daemon holds
+// it) and builds the rules on it. The caller closes Core.DB.
+func Open(cfg config.Config, log *slog.Logger, now func() time.Time) (*Core, error) {
+	dir, err := Directory(cfg)
+	if err != nil {
+		return nil, err
+	}
+	desk, err := ticket.NewDesk(dir)
+	if err != nil {
+		return nil, err
+	}
+	from := fromAddress(cfg)
+	_, host, _ := strings.Cut(from.Addr, "@")
+	db, err := store.Open(storePath(cfg), store.Options{MessageIDHost: host})
+	if err != nil {
+		return nil, err
+	}
+	blobs, err := blob.Open(filepath.Join(cfg.DataDir, "blobs"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	svc, err := service.New(service.Options{DB: db, Desk: desk, Prefix: cfg.Ticket.IDPrefix,
+		Self:           []string{from.Addr, cfg.SMTP.SupportAddress, cfg.IMAP.Username},
+		AutoReplyLimit: cfg.Ticket.AutoReplyLimit, AutoReplyWindow: cfg.Ticket.AutoReplyWindow, Now: now, Logger: log})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Core{Cfg: cfg, Log: log, DB: db, Blobs: blobs, Directory: dir, Service: svc}, nil
+}
+
+// NewToken returns the OAuth token source of one protocol's section
+// ("imap", "smtp"), or nil when it has none.
+func NewToken(name string, o config.OAuthConfig) *oauth.Token {
+	return oauth.New(name, oauth.Config{TokenFile: o.TokenFile, TokenCommand: o.TokenCommand,
+		ClientID: o.ClientID, ClientSecret: o.ClientSecret.Reveal(), TokenURL: o.TokenURL, Scopes: o.Scopes})
+}
+
+// NewPoller returns the mailbox poller of the imap section; tok may be nil.
+func NewPoller(cfg config.Config, log *slog.Logger, tok *oauth.Token) (*mailbox.Poller, error) {
+	return mailbox.New(mailbox.Options{
+		Host: cfg.IMAP.Host, Port: cfg.IMAP.Port, TLS: mailbox.TLSMode(cfg.IMAP.TLS), AllowInsecure: cfg.IMAP.AllowInsecure,
+		Username: cfg.IMAP.Username, Password: cfg.IMAP.Password.Reveal(), Auth: mailbox.Auth(cfg.IMAP.Auth),
+		Token: tok.Func(), Mailbox: cfg.IMAP.Mailbox, ProcessedMailbox: cfg.IMAP.ProcessedMailbox,
+		PollInterval: cfg.IMAP.PollInterval, IdleRestart: cfg.IMAP.IdleRestart, MaxSize: cfg.IMAP.MaxMessageSize,
+		Logger: log,
+	})
+}
+
+// NewSender returns the SMTP sender of the smtp section; tok may be nil.
+func NewSender(cfg config.Config, log *slog.Logger, tok *oauth.Token) (*notify.Sender, error) {
+	return notify.NewSender(notify.SenderOptions{
+		Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, TLS: cfg.SMTP.TLS, AllowInsecure: cfg.SMTP.AllowInsecure,
+		Username: cfg.SMTP.Username, Password: cfg.SMTP.Password.Reveal(), Auth: cfg.SMTP.Auth,
+		Token: tok.Func(), Logger: log,
+	})
+}

@@ -1,0 +1,68 @@
+// Package view renders tickets as text for a terminal: the page of one
+// ticket that `ticketd show` and the demo print, and the small helpers the
+// command line's tables use. It does no I/O beyond writing to the writer it
+// is given.
+package view
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ticketd/ticketd/internal/admin"
+)
+
+// Ticket writes t as `ticketd show` prints it: the summary, the time at
+// each level, the attachments and the whole history.
+func Ticket(w io.Writer, t admin.TicketJSON) {
+	fmt.Fprintf(w, "%s  %s\n", t.ID, t.Subject)
+	fmt.Fprintf(w, "  requester: %s\n  state: %s   level: %d   group: %s   assignee: %s\n", Addr(t.RequesterName, t.Requester), t.State, t.Level, t.Group, Dash(t.Assignee))
+	if t.Category != "" || t.Priority != "" {
+		fmt.Fprintf(w, "  category: %s   priority: %s\n", Dash(t.Category), Dash(string(t.Priority)))
+	}
+	if t.RelatedTo != "" {
+		fmt.Fprintf(w, "  follows: %s\n", t.RelatedTo)
+	}
+	fmt.Fprintf(w, "  opened: %s   updated: %s\n", t.CreatedAt.Local().Format(time.RFC3339), t.UpdatedAt.Local().Format(time.RFC3339))
+	if lt := t.LevelTimes; lt != nil {
+		fmt.Fprintf(w, "  time at level 1: %s   level 2: %s   level 3: %s   with a provider: %s   resolved: %s\n",
+			lt.Level1.Round(time.Second), lt.Level2.Round(time.Second), lt.Level3.Round(time.Second), lt.Provider.Round(time.Second), lt.Resolved.Round(time.Second))
+	}
+	for _, a := range t.Attachments {
+		fmt.Fprintf(w, "  attachment: %s (%s, %d bytes, sha256 %s)\n", a.Filename, a.ContentType, a.Size, a.SHA256)
+	}
+	fmt.Fprintln(w, "\nHistory:")
+	for _, e := range t.History {
+		fmt.Fprintf(w, "  %3d  %s  %-15s %-28s level %d, %s, %s\n", e.Seq, e.At.Local().Format("2006-01-02 15:04:05"), e.Kind, e.Actor, e.Level, e.Group, e.State)
+		if e.Data["reason"] != "" {
+			fmt.Fprintf(w, "       reason: %s\n", e.Data["reason"])
+		}
+		for _, line := range strings.Split(Clip(e.Text, 600), "\n") {
+			if strings.TrimSpace(line) != "" {
+				fmt.Fprintf(w, "       | %s\n", line)
+			}
+		}
+	}
+}
+
+// Dash returns s, or "-" when s is empty.
+func Dash(s string) string { return cmp.Or(s, "-") }
+
+// Clip returns s cut to at most n characters, an ellipsis marking a cut.
+func Clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// Addr formats a mail address with its display name, if any.
+func Addr(name, addr string) string {
+	if name == "" {
+		return addr
+	}
+	return name + " <" + addr + ">"
+}
