@@ -391,6 +391,7 @@ func TestLargeAttachment(t *testing.T) {
 		t.Fatalf("Text = %q, Truncated = %v, Problems = %q", m.Text, m.Truncated, m.Problems)
 	}
 	// Buffering the attachment would allocate at least its 20 MiB.
+	t.Logf("Read allocated %d KiB", (after.TotalAlloc-before.TotalAlloc)>>10)
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
 		t.Errorf("Read allocated %d MiB for a %d MiB attachment", alloc>>20, size>>20)
 	}

@@ -9,7 +9,7 @@ import (
 
 // spoolMemory is the most bytes a spool keeps in memory; beyond it, they go
 // to a temporary file.
-const spoolMemory = 1 << 20
+const spoolMemory = 256 << 10
 
 // spool keeps bytes the parser reads more than once (a raw mail, a
 // winmail.dat, a forwarded message it stores and unpacks): in memory when
