@@ -150,6 +150,18 @@ func (d *Desk) Reply(t *Ticket, in Inbound, now time.Time) Outcome {
 	return o
 }
 
+// Tick applies the passing of time to ticket t (which it changes in place)
+// at now: it is the entry point of the procedure's timers (reminders,
+// overdue levels, resolved tickets waiting for their closure), whose
+// outcome the caller persists exactly like a mail's. No timer is
+// configured yet, so today it changes nothing and owes nothing
+// ([Outcome.Empty]).
+func (d *Desk) Tick(t *Ticket, now time.Time) Outcome {
+	o := Outcome{Ticket: t}
+	o.finish()
+	return o
+}
+
 // recordReply records a mail without commands and relays it: staff text
 // goes to the requester, anyone else's to whoever holds the case (and to the
 // desk as well when the case is resolved, since only the desk closes it).
@@ -473,6 +485,10 @@ func (d *Desk) groupVerbs(g Group) []Verb {
 	}
 	return out
 }
+
+// Empty reports whether the outcome changed nothing and owes nothing, so
+// there is nothing to persist.
+func (o Outcome) Empty() bool { return len(o.Entries) == 0 && len(o.Notices) == 0 }
 
 // append adds e to the ticket's history and to the outcome's new entries.
 func (o *Outcome) append(e Entry) {

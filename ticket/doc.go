@@ -22,4 +22,10 @@
 // queued at a level; one of notice kinds ([NoticeKinds]) lists what package
 // notify has templates for. Adding a command, a state or a notice is one
 // entry (plus, for a notice, its templates).
+//
+// The domain never reads the clock: every entry point takes now. Mail comes
+// in through [Desk.Open] and [Desk.Reply]; the passing of time through
+// [Desk.Tick], whose [Outcome] is persisted the same way. A ticket records
+// when it began its current level visit and state ([Ticket.Since]), what
+// timers count from.
 package ticket

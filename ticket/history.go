@@ -85,10 +85,20 @@ func (t *Ticket) Append(e Entry) Entry {
 	e.Seq = len(t.History) + 1
 	e.At = e.At.UTC()
 	e.Level, e.Group, e.Assignee, e.State = t.Level, t.Group, t.Assignee, t.State
+	var prev *Entry
 	if n := len(t.History); n > 0 {
-		e.Prev = t.History[n-1].Hash
+		prev = &t.History[n-1]
+		e.Prev = prev.Hash
 	} else {
 		e.Prev = ""
+	}
+	t.LevelSince, t.StateSince = t.Since() // a ticket stored without them gets them now
+	level, state := enters(prev, e)
+	if level {
+		t.LevelSince = e.At
+	}
+	if state {
+		t.StateSince = e.At
 	}
 	e.Hash = e.computeHash()
 	t.History = append(t.History, e)
@@ -96,6 +106,39 @@ func (t *Ticket) Append(e Entry) Entry {
 		t.UpdatedAt = e.At
 	}
 	return e
+}
+
+// enters reports whether entry e, which follows prev (nil for the first
+// entry), begins a new visit of its level and a new stay in its state. A
+// visit begins when the level changes, and when a ticket comes back to a
+// state queued at a level (reopened): resolving, assigning within the
+// level or writing on the ticket is no new visit.
+func enters(prev *Entry, e Entry) (level, state bool) {
+	if prev == nil {
+		return true, true
+	}
+	state = e.State != prev.State
+	level = e.Level != prev.Level || (state && e.State.Queued() && !prev.State.Queued())
+	return level, state
+}
+
+// EnteredAt derives from a history when the ticket began its current visit
+// of its level and when it entered its current state, by the same rule as
+// [Ticket.Append]. Both are zero for an empty history.
+func EnteredAt(history []Entry) (level, state time.Time) {
+	var prev *Entry
+	for i := range history {
+		e := &history[i]
+		l, s := enters(prev, *e)
+		if l {
+			level = e.At
+		}
+		if s {
+			state = e.At
+		}
+		prev = e
+	}
+	return level, state
 }
 
 // Head returns the hash of the last entry, or "" for an empty history.

@@ -165,6 +165,24 @@ type Ticket struct {
 	Thread []string `json:"thread,omitempty"`
 	// History is the append-only register of everything that happened.
 	History []Entry `json:"history,omitempty"`
+	// LevelSince is when the ticket began its current visit of its level
+	// (opened, escalated, reopened), and StateSince when it entered its
+	// current state: what the procedure's timers count from. Both are kept
+	// by [Ticket.Append]; tickets stored before they existed have neither,
+	// and [Ticket.Since] derives them from the history.
+	LevelSince time.Time `json:"level_since,omitzero"`
+	StateSince time.Time `json:"state_since,omitzero"`
+}
+
+// Since returns when the ticket began its current visit of its level and
+// when it entered its current state: the recorded times, or, for a ticket
+// stored before they were recorded, the times [EnteredAt] derives from its
+// history.
+func (t *Ticket) Since() (level, state time.Time) {
+	if t.LevelSince.IsZero() || t.StateSince.IsZero() {
+		return EnteredAt(t.History)
+	}
+	return t.LevelSince, t.StateSince
 }
 
 // Clone returns a deep copy of t, so that rules can work on a copy and

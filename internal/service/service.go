@@ -39,6 +39,8 @@ type Service struct {
 	opts Options
 	self map[string]bool
 	log  *slog.Logger
+	// tick is opts.Desk.Tick (a test puts timers in its place).
+	tick func(*ticket.Ticket, time.Time) ticket.Outcome
 }
 
 // New checks opts and returns a Service. It does no I/O.
@@ -61,7 +63,7 @@ func New(opts Options) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Service{opts: opts, self: map[string]bool{}, log: opts.Logger.With("component", "service")}
+	s := &Service{opts: opts, self: map[string]bool{}, log: opts.Logger.With("component", "service"), tick: opts.Desk.Tick}
 	for _, a := range opts.Self {
 		s.self[ticket.NormalizeAddr(a)] = true
 	}
@@ -91,6 +93,7 @@ const (
 	Duplicate  = "duplicate"  // the same mail was already processed: nothing done
 	Unthreaded = "unthreaded" // an automatic mail about no ticket: recorded aside
 	Bounced    = "bounced"    // a bounce recorded on its ticket
+	Ticked     = "ticked"     // time passed on a ticket (see [Service.Tick])
 )
 
 // Result says what one mail did.
@@ -242,6 +245,34 @@ func (s *Service) bounce(tx *store.Tx, m Mail, now time.Time) (Result, error) {
 	}
 	t.AddThread(m.MessageID)
 	return Result{Outcome: Bounced, TicketID: t.ID}, tx.PutTicket(t)
+}
+
+// errIdle rolls back the transaction of a tick that did nothing.
+var errIdle = errors.New("service: nothing to commit")
+
+// Tick applies the passing of time to ticket id at now ([ticket.Desk.Tick])
+// in its own transaction, and persists what it did and owes exactly as a
+// mail's outcome is persisted. A tick that does nothing writes nothing.
+// The error matches store.ErrNotFound when there is no such ticket.
+func (s *Service) Tick(ctx context.Context, id ticket.ID, now time.Time) (Result, error) {
+	now = now.UTC()
+	res := Result{Outcome: Ticked, TicketID: id}
+	err := s.opts.DB.Update(ctx, func(tx *store.Tx) error {
+		t, err := tx.Ticket(id)
+		if err != nil {
+			return err
+		}
+		o := s.tick(t, now)
+		if o.Empty() {
+			return errIdle
+		}
+		res.Notices, err = s.persist(tx, o, "", now)
+		return err
+	})
+	if errors.Is(err, errIdle) {
+		err = nil
+	}
+	return res, err
 }
 
 // persist stores the outcome and the notices it owes. Automatic answers to

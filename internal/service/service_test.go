@@ -697,3 +697,55 @@ func TestIngestTxIsOneTransaction(t *testing.T) {
 		t.Error("OpenByPhone with a canceled context succeeded")
 	}
 }
+
+// TestTick: a tick goes through the same path as a mail. Today's desk has
+// no timers, so a tick writes nothing; a timer (put in the desk's place
+// here) that records an entry and owes a notice has both committed with
+// the ticket, the notice queued in the outbox like a mail's (never to
+// ticketd itself), and the history still verifies.
+func TestTick(t *testing.T) {
+	e := newEnv(t)
+	id := e.open("<tick.1@example.org>")
+	before, owed := e.ticket(id), e.owed(id)
+
+	res, err := e.svc.Tick(t.Context(), id, t0.Add(48*time.Hour))
+	if err != nil || res.Outcome != Ticked || res.TicketID != id || res.Notices != 0 {
+		t.Fatalf("Tick = %+v, %v", res, err)
+	}
+	after := e.ticket(id)
+	if after.Head() != before.Head() || len(after.History) != len(before.History) || !after.UpdatedAt.Equal(before.UpdatedAt) ||
+		!slices.Equal(e.owed(id), owed) {
+		t.Errorf("a tick with no timers changed the ticket or the outbox: %+v, owed %v", after, e.owed(id))
+	}
+
+	due := t0.Add(72 * time.Hour)
+	e.svc.tick = func(tk *ticket.Ticket, now time.Time) ticket.Outcome {
+		if !now.Equal(due) {
+			t.Errorf("the timer got now = %v, want %v", now, due)
+		}
+		entry := tk.Append(ticket.Entry{At: now, Actor: "ticketd", Kind: "sla_warning", Text: "nivel 1: 75 % del plazo"})
+		return ticket.Outcome{Ticket: tk, Entries: []ticket.Entry{entry}, Notices: []ticket.Notice{{
+			Kind: ticket.NoticeAssigned, Ticket: tk, Text: entry.Text,
+			To: []ticket.Address{{Addr: agent1}, {Addr: support}},
+		}}}
+	}
+	res, err = e.svc.Tick(t.Context(), id, due)
+	if err != nil || res.Notices != 1 {
+		t.Fatalf("Tick with a timer = %+v, %v; want one notice", res, err)
+	}
+	if last := e.lastEntry(id); last.Kind != "sla_warning" || !last.At.Equal(due) || last.Seq != len(before.History)+1 {
+		t.Errorf("last entry = %+v, want the timer's", last)
+	}
+	if got, want := e.owed(id), append(owed, "assigned→"+agent1); !slices.Equal(got, want) {
+		t.Errorf("owed = %v, want %v (the support address dropped, as for a mail)", got, want)
+	}
+	ps := e.pending()
+	if p := ps[len(ps)-1]; p.MessageID == "" || p.Notice.Ticket.Head() != e.ticket(id).Head() {
+		t.Errorf("the queued notice = %+v: want a Message-ID and the ticket as committed", p)
+	}
+	e.verify()
+
+	if _, err := e.svc.Tick(t.Context(), "OTI-2026-999999", due); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Tick of a missing ticket = %v, want store.ErrNotFound", err)
+	}
+}
