@@ -18,6 +18,8 @@ type Config struct {
 	SMTP SMTPConfig `mapstructure:"smtp"`
 	// Groups are the support teams, by name (lowercase, one word).
 	Groups map[string]GroupConfig `mapstructure:"groups"`
+	// Security says which senders are trusted for commands.
+	Security SecurityConfig `mapstructure:"security"`
 	// Templates overrides the built-in mail templates.
 	Templates TemplatesConfig `mapstructure:"templates"`
 	// Admin is the local status endpoint and the operator alerts.
@@ -267,6 +269,7 @@ func Default() Config {
 			OAuth:          OAuthConfig{Scopes: []string{}},
 			MaxAttachTotal: 10 << 20,
 		},
+		Security: defaultSecurity(),
 		Admin: AdminConfig{
 			Listen:     "127.0.0.1:8025",
 			AlertTo:    []string{},

@@ -125,6 +125,7 @@ func Load(path string) (Config, error) {
 	cfg.Warnings = warnings
 
 	cfg.Warnings = append(cfg.Warnings, unknownEnvWarnings()...)
+	cfg.Warnings = append(cfg.Warnings, cfg.Security.warnings()...)
 
 	envKeys := envNames()
 	for _, e := range errs {
@@ -460,6 +461,7 @@ func (c *Config) resolve() {
 	} {
 		*s = strings.ToLower(strings.TrimSpace(*s))
 	}
+	c.Security.normalize()
 	for name, g := range c.Groups {
 		g.Kind = strings.ToLower(strings.TrimSpace(g.Kind))
 		c.Groups[name] = g

@@ -123,6 +123,7 @@ func (c Config) Validate() error {
 	}
 
 	c.validateGroups(p)
+	c.Security.validate(p)
 
 	// templates
 	if c.Templates.Dir != "" {
