@@ -27,6 +27,9 @@ type Options struct {
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// FlushTimeout bounds how long [Daemon.Run] waits for the outbox to
+	// drain at the end; zero means 10s.
+	FlushTimeout time.Duration
 }
 
 // Daemon is a wired daemon, ready to run.
@@ -40,7 +43,10 @@ type Daemon struct {
 	tokens   []*oauth.Token
 	worker   *notify.Worker
 	loop     *daemon.Loop
+	watcher  *alert.Watcher // nil without admin.alert_to
 	registry *prometheus.Registry
+	// flushTimeout bounds how long Run waits for the outbox to drain.
+	flushTimeout time.Duration
 }
 
 // Build wires the whole daemon from the configuration. It opens the store
@@ -53,12 +59,15 @@ func Build(cfg config.Config, o Options) (*Daemon, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.FlushTimeout == 0 {
+		o.FlushTimeout = 10 * time.Second
+	}
 	log, now := o.Logger, o.Now
 	c, err := Open(cfg, log, now)
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{Core: c, version: o.Version, now: now, registry: prometheus.NewRegistry()}
+	d := &Daemon{Core: c, version: o.Version, now: now, registry: prometheus.NewRegistry(), flushTimeout: o.FlushTimeout}
 	fail := func(err error) (*Daemon, error) {
 		c.DB.Close()
 		return nil, err
@@ -88,42 +97,118 @@ func Build(cfg config.Config, o Options) (*Daemon, error) {
 	if err != nil {
 		return fail(err)
 	}
+	if len(cfg.Admin.AlertTo) > 0 {
+		d.watcher, err = alert.NewWatcher(alert.Options{After: cfg.Admin.AlertAfter, Mailbox: fmt.Sprintf("%s de %s", cfg.IMAP.Mailbox, cfg.IMAP.Host),
+			Status: d.poller.Status, Tokens: d.tokens, Sender: d.sender, From: fromAddress(cfg), To: cfg.Admin.AlertTo, Now: now, Logger: log})
+		if err != nil {
+			return fail(err)
+		}
+	}
 	d.registerMetrics()
 	return d, nil
 }
 
-// Run runs the daemon, its admin API and its alert watch until ctx ends,
-// then closes the SMTP connection and the store.
+// Run starts the daemon's goroutines (the outbox worker, the poller with
+// the intake loop, the alert watcher when admin.alert_to is set, the admin
+// API when admin.listen is) and runs until ctx ends or one of them fails.
+// Then it stops them in order: fetching stops and the mail in hand is
+// finished; the worker stops and the outbox is flushed for at most
+// FlushTimeout; the alert watcher and the admin API stop; the SMTP
+// connection and the store close. It returns only when every goroutine it
+// started has returned, with the error of the ones that failed (nil after a
+// clean stop). Run is called once; the Daemon is done after it.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.DB.Close()
 	defer d.sender.Close()
 	cfg, log := d.Cfg, d.Log
 	log.Info("ticketd starting", "version", d.version, "mailbox", cfg.IMAP.Mailbox, "imap", fmt.Sprintf("%s:%d", cfg.IMAP.Host, cfg.IMAP.Port),
 		"smtp", fmt.Sprintf("%s:%d", cfg.SMTP.Host, cfg.SMTP.Port), "data_dir", cfg.DataDir)
+
+	failed := make(chan struct{}, 1)
+	base := context.WithoutCancel(ctx)
+	worker := start(base, "outbox worker", failed, d.worker.Run)
+	fetch := start(base, "poller", failed, d.loop.Run)
+	var alerts, api *task
+	if d.watcher != nil {
+		alerts = start(base, "alert watcher", failed, d.watcher.Run)
+	}
 	if cfg.Admin.Listen != "" {
-		srv, err := d.adminServer()
-		if err != nil {
-			return err
-		}
-		defer srv.Close()
+		api = start(base, "admin API", failed, d.serveAdmin)
 	}
-	if len(cfg.Admin.AlertTo) > 0 {
-		w, err := alert.NewWatcher(alert.Options{After: cfg.Admin.AlertAfter, Mailbox: fmt.Sprintf("%s de %s", cfg.IMAP.Mailbox, cfg.IMAP.Host),
-			Status: d.poller.Status, Tokens: d.tokens, Sender: d.sender, From: fromAddress(cfg), To: cfg.Admin.AlertTo, Now: d.now, Logger: log})
-		if err != nil {
-			return err
-		}
-		go w.Run(ctx)
+
+	select {
+	case <-ctx.Done():
+		log.Info("stopping")
+	case <-failed:
+		log.Error("a part of the daemon failed; stopping the others")
 	}
-	err := d.loop.Run(ctx)
-	log.Info("ticketd stopped")
+	errs := []error{fetch.stop()}
+	log.Info("fetching stopped; flushing the outbox", "timeout", d.flushTimeout)
+	errs = append(errs, worker.stop())
+	flushCtx, cancel := context.WithTimeout(base, d.flushTimeout)
+	if err := d.worker.Flush(flushCtx); err != nil {
+		log.Warn("outbox not fully flushed; pending notifications go out at the next start", "err", err)
+	}
+	cancel()
+	errs = append(errs, alerts.stop(), api.stop())
+	err := errors.Join(errs...)
+	if err != nil {
+		log.Error("ticketd stopped", "err", err)
+	} else {
+		log.Info("ticketd stopped")
+	}
 	return err
 }
 
-func (d *Daemon) adminServer() (*http.Server, error) {
+// task is one goroutine [Daemon.Run] started.
+type task struct {
+	name   string
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error // set before done closes
+}
+
+// start runs run in a goroutine of its own. Returning before it is
+// stopped, with or without an error, is a failure: it is signalled on
+// failed so that Run stops the others.
+func start(parent context.Context, name string, failed chan<- struct{}, run func(context.Context) error) *task {
+	ctx, cancel := context.WithCancel(parent)
+	t := &task{name: name, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(t.done)
+		err := run(ctx)
+		if ctx.Err() != nil && err == nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("stopped by itself")
+		}
+		t.err = fmt.Errorf("%s: %w", name, err)
+		select {
+		case failed <- struct{}{}:
+		default:
+		}
+	}()
+	return t
+}
+
+// stop cancels the task and waits for its goroutine to return; it returns
+// the task's failure, if any. A nil task is a part not started.
+func (t *task) stop() error {
+	if t == nil {
+		return nil
+	}
+	t.cancel()
+	<-t.done
+	return t.err
+}
+
+// serveAdmin listens on admin.listen and serves the admin API until ctx
+// ends; then it lets the requests in hand finish for a few seconds.
+func (d *Daemon) serveAdmin(ctx context.Context) error {
 	ln, err := admin.Listen(d.Cfg.Admin.Listen)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	h := admin.NewServer(admin.ServerOptions{
 		Backend:  &admin.Local{DB: d.DB, Service: d.Service, Directory: d.Directory, Retrier: d.loop, Blobs: d.Blobs, OnCommit: d.worker.Kick, Now: d.now},
@@ -132,11 +217,25 @@ func (d *Daemon) adminServer() (*http.Server, error) {
 		Logger:   d.Log,
 	})
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			d.Log.Error("admin server stopped", "err", err)
-		}
-	}()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
 	d.Log.Info("admin API listening", "addr", ln.Addr().String())
-	return srv, nil
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), adminShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		srv.Close()
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
+
+// adminShutdownTimeout bounds how long the admin API's requests in hand
+// may take once the daemon stops.
+const adminShutdownTimeout = 5 * time.Second

@@ -34,11 +34,10 @@ type Fetcher interface {
 	Status() mailbox.Status
 }
 
-// Outbox is the notification side; *notify.Worker implements it.
+// Outbox is the notification side, woken after a commit that owes
+// notifications; *notify.Worker implements it.
 type Outbox interface {
-	Run(ctx context.Context) error
 	Kick()
-	Flush(ctx context.Context) error
 }
 
 // Options configures a [Loop]. DB, Service and Blobs are required.
@@ -54,12 +53,9 @@ type Options struct {
 	Mailbox string
 	// MaxSize is the largest raw mail kept; zero means 25 MiB.
 	MaxSize int64
-	// FlushTimeout bounds how long shutdown waits for the outbox to drain;
-	// zero means 10s.
-	FlushTimeout time.Duration
-	Metrics      *Metrics
-	Now          func() time.Time
-	Logger       *slog.Logger
+	Metrics *Metrics
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // Loop runs the daemon. Its methods are safe for concurrent use.
@@ -82,9 +78,6 @@ func New(opts Options) (*Loop, error) {
 	if opts.MaxSize == 0 {
 		opts.MaxSize = 25 << 20
 	}
-	if opts.FlushTimeout == 0 {
-		opts.FlushTimeout = 10 * time.Second
-	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -97,27 +90,16 @@ func New(opts Options) (*Loop, error) {
 	return &Loop{opts: opts, log: opts.Logger.With("component", "daemon", "mailbox", opts.Mailbox)}, nil
 }
 
-// Run fetches and processes mail and delivers notifications until ctx ends.
-// Then it stops fetching (the mail in hand is finished or left for the next
-// start), lets the outbox flush for at most FlushTimeout, and returns nil.
+// Run fetches and processes mail until ctx ends, and returns when the
+// fetcher has stopped: the mail in hand is finished, or left unflagged for
+// the next start. It starts no goroutine of its own; delivering what the
+// commits owe is the outbox worker's, which the caller runs (internal/app).
 func (l *Loop) Run(ctx context.Context) error {
-	if l.opts.Fetcher == nil || l.opts.Outbox == nil {
-		return errors.New("daemon: Run needs a Fetcher and an Outbox")
+	if l.opts.Fetcher == nil {
+		return errors.New("daemon: Run needs a Fetcher")
 	}
-	workerCtx, stopWorker := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopWorker()
-	workerDone := make(chan error, 1)
-	go func() { workerDone <- l.opts.Outbox.Run(workerCtx) }()
-
 	err := l.opts.Fetcher.Run(ctx, l.checkpoint, l.Handle)
-	l.log.Info("fetching stopped; flushing the outbox", "timeout", l.opts.FlushTimeout)
-	stopWorker()
-	<-workerDone
-	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.opts.FlushTimeout)
-	defer cancel()
-	if ferr := l.opts.Outbox.Flush(flushCtx); ferr != nil {
-		l.log.Warn("outbox not fully flushed; pending notifications go out at the next start", "err", ferr)
-	}
+	l.log.Info("fetching stopped")
 	return err
 }
 

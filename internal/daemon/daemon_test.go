@@ -123,10 +123,19 @@ func (r *rig) start(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- r.loop.Run(ctx) }()
+	workerDone := make(chan error, 1)
+	go func() { workerDone <- worker.Run(ctx) }()
 	r.stop = func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Run: %v", err)
+		}
+		if err := <-workerDone; err != nil {
+			t.Errorf("worker Run: %v", err)
+		}
+		// As internal/app does at a stop: what the last commits owe goes out.
+		if err := worker.Flush(t.Context()); err != nil {
+			t.Errorf("worker Flush: %v", err)
 		}
 		sender.Close()
 		r.db.Close()
