@@ -300,7 +300,11 @@ func (r *Renderer) Message(p ticket.Pending) (*mail.Msg, error) {
 	}
 	m.SetMessageIDWithValue(msgID) // adds the angle brackets
 	// RFC 5322 §3.6.4: In-Reply-To names the parent, References the thread.
-	refs := references(n.Ticket.Thread, n.InReplyTo, msgID)
+	thread := n.Ticket.Thread
+	if !n.Kind.RevealsTicket() {
+		thread = nil // nothing of the ticket, not even the Message-IDs of its thread
+	}
+	refs := references(thread, n.InReplyTo, msgID)
 	parent := bareID(n.InReplyTo)
 	if !validID(parent) {
 		parent = ""
@@ -324,7 +328,9 @@ func (r *Renderer) Message(p ticket.Pending) (*mail.Msg, error) {
 		m.SetGenHeader(HeaderAutoSubmitted, "auto-generated")
 	}
 	m.SetGenHeader(mail.HeaderXAutoResponseSuppress, "All")
-	m.SetGenHeader(HeaderTicket, string(n.Ticket.ID))
+	if n.Kind.RevealsTicket() {
+		m.SetGenHeader(HeaderTicket, string(n.Ticket.ID))
+	}
 	m.SetGenHeader(mail.HeaderContentLang, r.lang)
 
 	m.SetBodyString(mail.TypeTextPlain, out.Text)

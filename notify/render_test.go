@@ -31,6 +31,7 @@ var (
 	agent2    = "agente2@entidad.gov.co"
 	tech      = "tecnico.redes@entidad.gov.co"
 	provider  = "soporte@proveedor.example.com"
+	outsider  = ticket.Address{Name: "Curioso", Addr: "curioso@otra.example"}
 )
 
 // blobs is the file store of the walk: two files, one small, one large.
@@ -99,11 +100,12 @@ func walk(t testing.TB) []ticket.Pending {
 		now = now.Add(17 * time.Minute)
 	}
 	in := func(from ticket.Address, msgID, text string) ticket.Inbound {
-		return ticket.Inbound{MessageID: msgID, From: from, Subject: "Re: algo", Text: text}
+		return ticket.Inbound{Sender: ticket.Trusted("test"), MessageID: msgID, From: from, Subject: "Re: algo", Text: text}
 	}
 	staff := func(addr string) ticket.Address { return ticket.Address{Addr: addr} }
 
 	o := desk.Open("OTI-2026-000042", ticket.Inbound{
+		Sender:    ticket.Trusted("test"),
 		MessageID: "CAF=original.1@mail.entidad.gov.co", From: requester,
 		Subject: "No funciona la impresora del 3.º piso <urgente> & tóner",
 		Text:    "Buenos días:\n\nLa impresora del tercer piso no imprime desde ayer.\nMuestra el error «Atasco de papel» <script>alert(1)</script>.\n\nGracias.",
@@ -126,6 +128,20 @@ func walk(t testing.TB) []ticket.Pending {
 	collect(desk.Reply(t1, in(staff(agent1), "m11@entidad.gov.co", "#resolver Se reemplazó la impresora."), now))
 	collect(desk.Reply(t1, in(staff(agent1), "m12@entidad.gov.co", "#cerrar Confirmado con el usuario."), now))
 	collect(desk.Reply(t1, in(requester, "m13@entidad.gov.co", "#ayuda"), now))
+
+	// A second ticket meets the guards: a stranger, a forged desk agent, and
+	// an auto-responder answering with the same text.
+	o = desk.Open("OTI-2026-000043", ticket.Inbound{Sender: ticket.Trusted("test"), MessageID: "m20@entidad.gov.co", From: requester,
+		Subject: "Sin acceso a la VPN", Text: "No me conecta la VPN desde casa."}, "", now)
+	t2 := o.Ticket
+	collect(o)
+	collect(desk.Reply(t2, in(outsider, "m21@otra.example", "#ayuda"), now))
+	forged := in(staff(agent1), "m22@otra.example", "#cerrar forzar duplicado")
+	forged.Sender = ticket.Verification{Reason: "sin firma DKIM válida", ReasonEN: "no valid DKIM signature"}
+	collect(desk.Reply(t2, forged, now))
+	for i := range 3 {
+		collect(desk.Reply(t2, in(requester, fmt.Sprintf("m%d@entidad.gov.co", 23+i), "Estoy fuera de la oficina hasta el lunes."), now))
+	}
 	return out
 }
 
@@ -396,6 +412,51 @@ func TestEveryKindHasTemplates(t *testing.T) {
 			if !strings.HasPrefix(kind, "_") && !kinds[kind] {
 				t.Errorf("%s/%s: a template for a kind ticket does not have", lang, f.Name())
 			}
+		}
+	}
+}
+
+// TestOutsidersLearnNothing renders, in both languages and as complete
+// mails with their headers, every notice of the walk to a stranger who
+// wrote with the ticket's ID and to the forged desk agent: neither shows the
+// ticket's subject, ID, level, group, state or requester.
+func TestOutsidersLearnNothing(t *testing.T) {
+	ps := walk(t)
+	for _, lang := range []string{"es", "en"} {
+		r := newTestRenderer(t, lang)
+		seen := 0
+		for _, p := range ps {
+			n := p.Notice
+			if n.Ticket.ID != "OTI-2026-000043" || n.InReplyTo != "m21@otra.example" && n.InReplyTo != "m22@otra.example" {
+				continue
+			}
+			seen++
+			if n.Kind.RevealsTicket() {
+				t.Errorf("%s: the answer to %s is a %s notice", lang, n.InReplyTo, n.Kind)
+			}
+			raw, err := r.Bytes(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := parseMail(t, raw)
+			whole := m.Subject + "\n" + m.Text + "\n" + m.HTML
+			for _, secret := range []string{"Sin acceso a la VPN", "OTI-2026-000043", "VPN", requester.Addr, "José", "mesa",
+				"abierto", "Nivel:", "Level:", "Estado:", "State:", "Nivel ", "Level "} {
+				if strings.Contains(whole, secret) {
+					t.Errorf("%s %s to %s shows %q:\n%s", lang, n.Kind, n.To[0].Addr, secret, whole)
+				}
+			}
+			for _, h := range []string{"X-Ticketd-Ticket", "References"} {
+				if got := m.Header.Get(h); strings.Contains(got, "OTI-2026-000043") {
+					t.Errorf("%s %s: %s %q names the ticket", lang, n.Kind, h, got)
+				}
+			}
+			if got := m.Header.Get("In-Reply-To"); got != "<"+n.InReplyTo+">" {
+				t.Errorf("%s %s: In-Reply-To %q, want the refused mail", lang, n.Kind, got)
+			}
+		}
+		if seen != 2 {
+			t.Errorf("%s: %d answers to the outsiders, want 2 (help_generic, unverified)", lang, seen)
 		}
 	}
 }

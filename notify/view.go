@@ -91,6 +91,11 @@ type attView struct {
 
 func (r *Renderer) view(n ticket.Notice, attach, listed []ticket.Attachment) view {
 	t := n.Ticket
+	if !n.Kind.RevealsTicket() {
+		// The recipient may not learn anything of the ticket: its templates
+		// see a blank one, whatever they ask for.
+		t = &ticket.Ticket{}
+	}
 	v := view{
 		Kind:          string(n.Kind),
 		Lang:          r.lang,
@@ -263,11 +268,12 @@ func samplePending(k ticket.NoticeKind) ticket.Pending {
 	for _, kind := range []ticket.Kind{ticket.KindOpened, ticket.KindClassified, ticket.KindPrioritized,
 		ticket.KindEscalated, ticket.KindAssigned, ticket.KindReplied, ticket.KindNoted, ticket.KindResolved,
 		ticket.KindClosed, ticket.KindReopened, ticket.KindRefused, ticket.KindHelp, ticket.KindAutoReply,
-		ticket.KindDeliveryFailed, ticket.KindDegraded} {
+		ticket.KindDeliveryFailed, ticket.KindDegraded, ticket.KindThirdParty, ticket.KindRelayPaused} {
 		t.Append(ticket.Entry{At: at, Actor: "x@example.org", Kind: kind, Text: "t", Data: map[string]string{
 			"via": "mail", "category": "red", "priority": "alta", "previous": "baja", "from_level": "1",
 			"to_level": "2", "group": "redes", "assignee": "x@example.org", "command": "#x", "reason": "r",
 			"recipient": "y@example.org", "forced": "true", "attachments": "a.pdf", "related_to": "OTI-2025-000009",
+			"commands": "#x", "not_relayed": "r", "reason_en": "r",
 		}})
 	}
 	return ticket.Pending{Seq: 1, MessageID: "s@example.org", CreatedAt: at, Notice: ticket.Notice{

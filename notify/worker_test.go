@@ -98,8 +98,10 @@ func TestEveryKindThroughSMTP(t *testing.T) {
 		if m.Subject != want.Subject {
 			t.Errorf("%s: subject %q, want %q", name, m.Subject, want.Subject)
 		}
-		if !strings.Contains(m.Subject, "[OTI-2026-000042]") {
-			t.Errorf("%s: subject %q lacks the ticket tag", name, m.Subject)
+		tk := p.Notice.Ticket
+		reveals := p.Notice.Kind.RevealsTicket()
+		if strings.Contains(m.Subject, tk.ID.Tag()) != reveals {
+			t.Errorf("%s: subject %q: has the ticket tag %v, want %v", name, m.Subject, !reveals, reveals)
 		}
 		if m.Text != want.Text || m.HTML != want.HTML {
 			t.Errorf("%s: body differs from the rendering", name)
@@ -125,7 +127,7 @@ func TestEveryKindThroughSMTP(t *testing.T) {
 		if got := h.Get("X-Auto-Response-Suppress"); got != "All" {
 			t.Errorf("%s: X-Auto-Response-Suppress %q", name, got)
 		}
-		if got := h.Get("X-Ticketd-Ticket"); got != "OTI-2026-000042" {
+		if got := h.Get("X-Ticketd-Ticket"); reveals && got != string(tk.ID) || !reveals && got != "" {
 			t.Errorf("%s: X-Ticketd-Ticket %q", name, got)
 		}
 		for _, k := range []string{"User-Agent", "X-Mailer", "Precedence"} {
@@ -140,7 +142,13 @@ func TestEveryKindThroughSMTP(t *testing.T) {
 		// thread; References is the thread, space-separated, without the
 		// mail's own ID.
 		refs := strings.Fields(h.Get("References"))
-		if len(refs) == 0 || refs[0] != "<CAF=original.1@mail.entidad.gov.co>" {
+		switch {
+		case !reveals:
+			// Nothing of the ticket's thread: only the mail answered.
+			if len(refs) != 1 || refs[0] != "<"+p.Notice.InReplyTo+">" {
+				t.Errorf("%s: References %q, want only the mail answered", name, h.Get("References"))
+			}
+		case len(refs) == 0 || refs[0] != "<"+tk.Thread[0]+">":
 			t.Errorf("%s: References %q does not start with the original request", name, h.Get("References"))
 		}
 		if strings.Contains(h.Get("References"), ",") {

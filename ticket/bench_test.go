@@ -14,7 +14,7 @@ func BenchmarkApplyCommand(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		tk := base.Clone()
-		o := d.Reply(tk, Inbound{MessageID: fmt.Sprint(i), From: Address{Addr: agent}, Text: "#escalar nivel2 redes\n#nota revisar el switch\nGracias"}, t0.Add(time.Hour))
+		o := d.Reply(tk, Inbound{Sender: verified, MessageID: fmt.Sprint(i), From: Address{Addr: agent}, Text: "#escalar nivel2 redes\n#nota revisar el switch\nGracias"}, t0.Add(time.Hour))
 		if o.Refused {
 			b.Fatal("refused")
 		}
@@ -26,6 +26,6 @@ func BenchmarkOpen(b *testing.B) {
 	d := testDesk(b)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		d.Open(NewID("OTI", 2026, uint64(i+1)), Inbound{MessageID: fmt.Sprint(i), From: Address{Addr: requester}, Subject: "No tengo red", Text: "Desde ayer no tengo red"}, "", t0)
+		d.Open(NewID("OTI", 2026, uint64(i+1)), Inbound{Sender: verified, MessageID: fmt.Sprint(i), From: Address{Addr: requester}, Subject: "No tengo red", Text: "Desde ayer no tengo red"}, "", t0)
 	}
 }

@@ -33,13 +33,13 @@ func TestSince(t *testing.T) {
 		{agent, "#resolver", 9, 11},
 		{agent, "#cerrar", 9, 12},
 	}
-	o := d.Open("OTI-2026-000001", Inbound{MessageID: "m0@x", From: Address{Addr: requester}, Subject: "Sin red", Text: "No tengo red"}, "", at(0))
+	o := d.Open("OTI-2026-000001", Inbound{Sender: verified, MessageID: "m0@x", From: Address{Addr: requester}, Subject: "Sin red", Text: "No tengo red"}, "", at(0))
 	tk := o.Ticket
 	if tk.LevelSince != at(0) || tk.StateSince != at(0) {
 		t.Fatalf("opened: since %v / %v, want %v", tk.LevelSince, tk.StateSince, at(0))
 	}
 	for i, s := range steps {
-		o := d.Reply(tk, Inbound{MessageID: fmt.Sprintf("m%d@x", i+1), From: Address{Addr: s.from}, Text: s.body}, at(i+1))
+		o := d.Reply(tk, Inbound{Sender: verified, MessageID: fmt.Sprintf("m%d@x", i+1), From: Address{Addr: s.from}, Text: s.body}, at(i+1))
 		if o.Refused {
 			t.Fatalf("step %d %q refused: %+v", i+1, s.body, o.Results)
 		}
@@ -82,7 +82,7 @@ func TestSinceOfOldTicket(t *testing.T) {
 	if l, s := old.Since(); !l.Equal(t0.Add(time.Minute)) || !s.Equal(t0.Add(2*time.Minute)) {
 		t.Errorf("Since() of an old ticket = %v, %v; want the escalation and the resolution", l, s)
 	}
-	d.Reply(&old, Inbound{MessageID: "late@x", From: Address{Addr: agent}, Text: "#nota revisado"}, t0.Add(time.Hour))
+	d.Reply(&old, Inbound{Sender: verified, MessageID: "late@x", From: Address{Addr: agent}, Text: "#nota revisado"}, t0.Add(time.Hour))
 	if !old.LevelSince.Equal(t0.Add(time.Minute)) || !old.StateSince.Equal(t0.Add(2*time.Minute)) {
 		t.Errorf("after a note, the old ticket keeps %v, %v; want the derived times", old.LevelSince, old.StateSince)
 	}

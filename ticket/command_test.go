@@ -145,7 +145,7 @@ func FuzzParseCommands(f *testing.F) {
 		// Applying whatever was found never panics either.
 		d := testDesk(t)
 		tk, _ := play(t, d)
-		d.Reply(tk, Inbound{MessageID: "f@x", From: Address{Addr: agent}, Text: body}, t0)
+		d.Reply(tk, Inbound{Sender: verified, MessageID: "f@x", From: Address{Addr: agent}, Text: body}, t0)
 		if err := Verify(tk.History, tk.Head(), len(tk.History)); err != nil {
 			t.Fatal(err)
 		}

@@ -36,6 +36,18 @@ type Inbound struct {
 	// Via names the desk agent who typed in a request received by phone; the
 	// requester is From.
 	Via string
+	// Sender says whether From is proven to be who sent the mail. The zero
+	// value is "not verified": commands that change a ticket are then
+	// refused. Callers that authenticated the sender themselves (the admin
+	// API's operator typing a phone request) set [Trusted].
+	Sender Verification
+	// ReturnPath is the envelope sender (RFC 5321 MAIL FROM, as the
+	// receiving server recorded it in Return-Path), empty when unknown.
+	// The rules do not use it; the auto-answer allowance does.
+	ReturnPath string
+	// Cc are the other recipients the mail was copied to. When the mail
+	// opens a ticket they take part in it (see [Desk.TakesPart]).
+	Cc []Address
 }
 
 // Outcome is what one inbound mail (or one command-line action) did to a
@@ -59,16 +71,22 @@ type Outcome struct {
 // Desk applies the support procedure. It is immutable and safe for
 // concurrent use.
 type Desk struct {
-	dir *Directory
-	voc *vocabulary
+	dir        *Directory
+	voc        *vocabulary
+	relayLimit int
 }
 
-// NewDesk returns the rules engine for the groups of dir.
-func NewDesk(dir *Directory) (*Desk, error) {
+// NewDesk returns the rules engine for the groups of dir, configured by
+// opts.
+func NewDesk(dir *Directory, opts ...DeskOption) (*Desk, error) {
 	if dir == nil {
 		return nil, errors.New("ticket: NewDesk needs a directory")
 	}
-	return &Desk{dir: dir, voc: std}, nil
+	d := &Desk{dir: dir, voc: std, relayLimit: DefaultRelayLimit}
+	for _, o := range opts {
+		o(d)
+	}
+	return d, nil
 }
 
 // Directory returns the groups the desk works with.
@@ -96,6 +114,7 @@ func (d *Desk) Open(id ID, in Inbound, relatedTo ID, now time.Time) Outcome {
 		CreatedAt: now.UTC(),
 		UpdatedAt: now.UTC(),
 		RelatedTo: relatedTo,
+		Cc:        dedupe(in.Cc),
 	}
 	t.Attachments = append(t.Attachments, in.Attachments...)
 	t.AddThread(in.MessageID)
@@ -113,7 +132,12 @@ func (d *Desk) Open(id ID, in Inbound, relatedTo ID, now time.Time) Outcome {
 	o.degraded(in, now)
 
 	parsed := d.voc.parse(in.Text)
-	if len(parsed.Commands) > 0 && d.dir.IsStaff(in.From.Addr) {
+	switch {
+	case len(parsed.Commands) == 0 || !d.dir.IsStaff(in.From.Addr):
+	case !in.Sender.Verified:
+		// The request opens as any other; its commands are not trusted.
+		d.refuseUnverified(&o, in, parsed, now)
+	default:
 		// A staff member opening a case may classify and route it at once.
 		d.applyCommands(&o, in, parsed, now)
 	}
@@ -127,6 +151,11 @@ func (d *Desk) Open(id ID, in Inbound, relatedTo ID, now time.Time) Outcome {
 // the mail, applies its commands as one unit, relays its text to whoever
 // must read it, and answers commands with a receipt. The caller has already
 // routed mail about a closed ticket from anyone but staff to a new ticket.
+//
+// Mail from someone who does not take part in t ([Desk.TakesPart]) is
+// recorded for the desk only. Commands that change a ticket apply only
+// when in.Sender is verified; #ayuda from a sender who is not verified
+// gets the generic help, which says nothing of the ticket.
 func (d *Desk) Reply(t *Ticket, in Inbound, now time.Time) Outcome {
 	o := Outcome{Ticket: t, raw: in.RawSHA256, msgID: in.MessageID}
 	t.AddThread(in.MessageID)
@@ -140,12 +169,16 @@ func (d *Desk) Reply(t *Ticket, in Inbound, now time.Time) Outcome {
 	}
 	o.degraded(in, now)
 	parsed := d.voc.parse(in.Text)
-	if len(parsed.Commands) == 0 {
+	switch {
+	case !d.TakesPart(t, from):
+		d.thirdParty(&o, in, parsed, now)
+	case len(parsed.Commands) == 0:
 		d.recordReply(&o, in, now)
-		o.finish()
-		return o
+	case !in.Sender.Verified:
+		d.refuseUnverified(&o, in, parsed, now)
+	default:
+		d.applyCommands(&o, in, parsed, now)
 	}
-	d.applyCommands(&o, in, parsed, now)
 	o.finish()
 	return o
 }
@@ -165,23 +198,25 @@ func (d *Desk) Tick(t *Ticket, now time.Time) Outcome {
 // recordReply records a mail without commands and relays it: staff text
 // goes to the requester, anyone else's to whoever holds the case (and to the
 // desk as well when the case is resolved, since only the desk closes it).
+// Relays are within the budget of [Desk.relay].
 func (d *Desk) recordReply(o *Outcome, in Inbound, now time.Time) {
 	t := o.Ticket
 	from := NormalizeAddr(in.From.Addr)
 	data := map[string]string{}
 	addAttachmentData(data, in.Attachments)
-	o.append(Entry{At: now, Actor: from, Kind: KindReplied, Text: in.Text, MessageID: in.MessageID, Data: data})
+	entry := Entry{At: now, Actor: from, Kind: KindReplied, Text: in.Text, MessageID: in.MessageID, Data: data}
 	switch {
 	case t.State.Final():
 		// Staff writing on a closed case: recorded, told to no one.
+		o.append(entry)
 	case d.dir.IsStaff(from) && from != t.Requester.Addr:
-		o.notify(Notice{Kind: NoticeReply, To: []Address{t.Requester}, Actor: from, Text: in.Text})
+		d.relay(o, entry, sideStaff, Notice{Kind: NoticeReply, To: []Address{t.Requester}, Actor: from, Text: in.Text}, now)
 	default:
 		to := t.Holders(d.dir)
 		if t.State == StateResolved {
 			to = append(to, d.dir.MemberAddresses(d.dir.Desk().Name)...)
 		}
-		o.notify(Notice{Kind: NoticeRequesterReply, To: without(to, from), Actor: from, Text: in.Text})
+		d.relay(o, entry, sideRequester, Notice{Kind: NoticeRequesterReply, To: without(to, from), Actor: from, Text: in.Text}, now)
 	}
 }
 

@@ -18,6 +18,7 @@ const (
 	provider   = "soporte@proveedor.example"
 	requester  = "usuario@unidad.example"
 	stranger   = "otro@unidad.example"
+	colleague  = "colega@unidad.example" // copied on the request: takes part, may give no command
 )
 
 var t0 = time.Date(2026, 11, 3, 10, 0, 0, 0, time.UTC)
@@ -57,12 +58,12 @@ type step struct {
 func play(tb testing.TB, d *Desk, steps ...step) (*Ticket, Outcome) {
 	tb.Helper()
 	now := t0
-	o := d.Open("OTI-2026-000001", Inbound{MessageID: "m0@x", From: Address{Name: "Usuario", Addr: requester},
-		Subject: "No tengo red", Text: "Desde ayer no tengo red en el piso 3"}, "", now)
+	o := d.Open("OTI-2026-000001", Inbound{Sender: verified, MessageID: "m0@x", From: Address{Name: "Usuario", Addr: requester},
+		Subject: "No tengo red", Text: "Desde ayer no tengo red en el piso 3", Cc: []Address{{Addr: colleague}}}, "", now)
 	t := o.Ticket
 	for i, s := range steps {
 		now = now.Add(time.Minute)
-		o = d.Reply(t, Inbound{MessageID: fmt.Sprintf("m%d@x", i+1), From: Address{Addr: s.from}, Text: s.body}, now)
+		o = d.Reply(t, Inbound{Sender: verified, MessageID: fmt.Sprintf("m%d@x", i+1), From: Address{Addr: s.from}, Text: s.body}, now)
 	}
 	return t, o
 }
@@ -185,7 +186,7 @@ func TestRefusedTransitions(t *testing.T) {
 		{"requester resolves", nil, requester, "#resolver ya funciona", "como solicitante"},
 		{"requester closes", []step{{agent, "#resolver"}}, requester, "#cerrar", "como solicitante"},
 		{"requester escalates", nil, requester, "#escalar nivel2", "como solicitante"},
-		{"stranger reopens", []step{{agent, "#resolver"}}, stranger, "#reabrir", "no tiene permiso"},
+		{"a copied colleague reopens", []step{{agent, "#resolver"}}, colleague, "#reabrir", "no tiene permiso"},
 		{"bad priority", nil, agent, "#prioridad altísima", "prioridad desconocida"},
 		{"empty note", nil, agent, "#nota", "la nota está vacía"},
 		{"one bad command spoils the mail", nil, agent, "#clasificar redes\n#escalar nivel7", "nivel desconocido"},
@@ -195,7 +196,7 @@ func TestRefusedTransitions(t *testing.T) {
 			d := testDesk(t)
 			tk, _ := play(t, d, tc.before...)
 			before := tk.Clone()
-			o := d.Reply(tk, Inbound{MessageID: "bad@x", From: Address{Addr: tc.from}, Text: tc.body}, t0.Add(time.Hour))
+			o := d.Reply(tk, Inbound{Sender: verified, MessageID: "bad@x", From: Address{Addr: tc.from}, Text: tc.body}, t0.Add(time.Hour))
 			if !o.Refused {
 				t.Fatalf("Reply(%q from %s) was not refused", tc.body, tc.from)
 			}
@@ -278,7 +279,7 @@ func filterVerbs(allow []Verb) []Verb {
 
 func TestOpenNotices(t *testing.T) {
 	d := testDesk(t)
-	o := d.Open("OTI-2026-000009", Inbound{MessageID: "a@x", From: Address{Name: "Ana", Addr: "Ana@Unidad.example"},
+	o := d.Open("OTI-2026-000009", Inbound{Sender: verified, MessageID: "a@x", From: Address{Name: "Ana", Addr: "Ana@Unidad.example"},
 		Subject: "RE: [OTI-2026-000001]  impresora ", Text: "No imprime", RawSHA256: "abc",
 		Attachments: []Attachment{{Filename: "foto.jpg", Size: 10, SHA256: "def"}},
 		Problems:    []string{"unknown charset x-foo"}}, "OTI-2026-000001", t0)
@@ -303,7 +304,7 @@ func TestOpenNotices(t *testing.T) {
 		t.Errorf("alert = %+v", o.Notices[1])
 	}
 	// By phone: the agent is the actor.
-	o = d.Open("OTI-2026-000010", Inbound{MessageID: "p@x", From: Address{Addr: requester}, Subject: "", Via: agent}, "", t0)
+	o = d.Open("OTI-2026-000010", Inbound{Sender: verified, MessageID: "p@x", From: Address{Addr: requester}, Subject: "", Via: agent}, "", t0)
 	if o.Ticket.History[0].Actor != agent || o.Ticket.History[0].Data["via"] != "phone" || o.Ticket.Subject != "(sin asunto)" {
 		t.Errorf("phone ticket = %+v", o.Ticket)
 	}
@@ -311,7 +312,7 @@ func TestOpenNotices(t *testing.T) {
 
 func TestOpenByStaffAppliesCommands(t *testing.T) {
 	d := testDesk(t)
-	o := d.Open("OTI-2026-000011", Inbound{MessageID: "s@x", From: Address{Addr: agent}, Subject: "Caída",
+	o := d.Open("OTI-2026-000011", Inbound{Sender: verified, MessageID: "s@x", From: Address{Addr: agent}, Subject: "Caída",
 		Text: "El usuario llamó.\n#clasificar redes alta\n#escalar nivel2"}, "", t0)
 	if o.Ticket.Level != Level2 || o.Ticket.Priority != PriorityHigh {
 		t.Errorf("ticket = level %d priority %s", o.Ticket.Level, o.Ticket.Priority)
@@ -321,7 +322,7 @@ func TestOpenByStaffAppliesCommands(t *testing.T) {
 		t.Errorf("notices = %v, want %v", got, want)
 	}
 	// A requester's "#resolver" in a first mail opens the ticket all the same.
-	o = d.Open("OTI-2026-000012", Inbound{MessageID: "u@x", From: Address{Addr: requester}, Text: "#resolver"}, "", t0)
+	o = d.Open("OTI-2026-000012", Inbound{Sender: verified, MessageID: "u@x", From: Address{Addr: requester}, Text: "#resolver"}, "", t0)
 	if o.Ticket.State != StateOpen || o.Refused {
 		t.Errorf("requester's first mail: state %s refused %v", o.Ticket.State, o.Refused)
 	}
@@ -356,7 +357,7 @@ func TestReplyNotices(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			d := testDesk(t)
 			tk, _ := play(t, d, tc.before...)
-			o := d.Reply(tk, Inbound{MessageID: "r@x", From: Address{Addr: tc.from}, Text: tc.body}, t0.Add(time.Hour))
+			o := d.Reply(tk, Inbound{Sender: verified, MessageID: "r@x", From: Address{Addr: tc.from}, Text: tc.body}, t0.Add(time.Hour))
 			if got := noticeKinds(o.Notices); !slices.Equal(got, tc.want) {
 				t.Fatalf("notices = %v, want %v", got, tc.want)
 			}
@@ -382,14 +383,14 @@ func TestReplyNotices(t *testing.T) {
 func TestReplyRecordsAutoAndDegraded(t *testing.T) {
 	d := testDesk(t)
 	tk, _ := play(t, d)
-	o := d.Reply(tk, Inbound{MessageID: "ooo@x", From: Address{Addr: requester}, Text: "Estoy de vacaciones\n#cerrar", Auto: "auto-submitted: auto-replied", RawSHA256: "r"}, t0)
+	o := d.Reply(tk, Inbound{Sender: verified, MessageID: "ooo@x", From: Address{Addr: requester}, Text: "Estoy de vacaciones\n#cerrar", Auto: "auto-submitted: auto-replied", RawSHA256: "r"}, t0)
 	if len(o.Notices) != 0 || tk.State != StateOpen {
 		t.Errorf("auto-reply: notices %v, state %s", noticeKinds(o.Notices), tk.State)
 	}
 	if e := tk.History[len(tk.History)-1]; e.Kind != KindAutoReply || e.Data["reason"] != "auto-submitted: auto-replied" {
 		t.Errorf("last entry = %+v", e)
 	}
-	o = d.Reply(tk, Inbound{MessageID: "big@x", From: Address{Addr: requester}, Text: "adjunto", Problems: []string{"mail larger than 25 MiB: only the first 25 MiB were kept"}}, t0)
+	o = d.Reply(tk, Inbound{Sender: verified, MessageID: "big@x", From: Address{Addr: requester}, Text: "adjunto", Problems: []string{"mail larger than 25 MiB: only the first 25 MiB were kept"}}, t0)
 	if got := kinds(o.Entries); !slices.Equal(got, []Kind{KindDegraded, KindReplied}) {
 		t.Errorf("entries = %v", got)
 	}
@@ -530,8 +531,8 @@ func TestDirectoryLookups(t *testing.T) {
 func TestEveryEntryOfAMailNamesItsRawCopy(t *testing.T) {
 	d := testDesk(t)
 	tk, _ := play(t, d)
-	d.Reply(tk, Inbound{MessageID: "c@x", From: Address{Addr: agent}, Text: "#clasificar redes\n#escalar nivel2", RawSHA256: "feed"}, t0)
-	d.Reply(tk, Inbound{MessageID: "r@x", From: Address{Addr: agent}, Text: "#cerrar", RawSHA256: "beef"}, t0) // refused
+	d.Reply(tk, Inbound{Sender: verified, MessageID: "c@x", From: Address{Addr: agent}, Text: "#clasificar redes\n#escalar nivel2", RawSHA256: "feed"}, t0)
+	d.Reply(tk, Inbound{Sender: verified, MessageID: "r@x", From: Address{Addr: agent}, Text: "#cerrar", RawSHA256: "beef"}, t0) // refused
 	for _, e := range tk.History[1:] {
 		want := map[string]string{"c@x": "feed", "r@x": "beef"}[e.MessageID]
 		if e.Data["raw_sha256"] != want {
@@ -542,3 +543,7 @@ func TestEveryEntryOfAMailNamesItsRawCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// verified is the sender verification of the tests' mails from people who
+// are who they say.
+var verified = Trusted("test")

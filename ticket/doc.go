@@ -28,4 +28,10 @@
 // [Desk.Tick], whose [Outcome] is persisted the same way. A ticket records
 // when it began its current level visit and state ([Ticket.Since]), what
 // timers count from.
+//
+// Trust is decided at the edge and handed in on [Inbound.Sender]: commands
+// that change a ticket apply only from a verified sender; only who
+// [Desk.TakesPart] in a ticket hears about it; and relays between the
+// requester and the holder have an hourly budget and a loop guard
+// ([WithRelayLimit]).
 package ticket

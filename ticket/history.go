@@ -31,6 +31,8 @@ const (
 	KindAutoReply      Kind = "auto_reply"      // an automatic mail (out of office, list) recorded without answer
 	KindDeliveryFailed Kind = "delivery_failed" // a notification could not be delivered
 	KindDegraded       Kind = "degraded"        // a mail was damaged or too large; what was kept is said
+	KindThirdParty     Kind = "third_party"     // a mail from someone who takes no part in the ticket, for the desk only
+	KindRelayPaused    Kind = "relay_paused"    // relaying stopped: the hourly budget was spent or a loop was seen
 )
 
 // Entry is one line of a ticket's register. Entries are only ever appended;

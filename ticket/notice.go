@@ -21,6 +21,10 @@ const (
 	NoticeRequesterReply NoticeKind = "requester_reply" // holders: the requester (or someone else) wrote
 	NoticeReceipt        NoticeKind = "receipt"         // sender of commands: applied or refused, and why
 	NoticeHelp           NoticeKind = "help"            // sender of #ayuda: the commands they may use
+	NoticeHelpGeneric    NoticeKind = "help_generic"    // an unverified sender or a third party who wrote commands: how commands work, nothing of the ticket
+	NoticeUnverified     NoticeKind = "unverified"      // sender of commands: not applied, the sender could not be verified; nothing of the ticket
+	NoticeThirdParty     NoticeKind = "third_party"     // level-1 group: someone who takes no part in the ticket wrote
+	NoticeRelayPaused    NoticeKind = "relay_paused"    // level-1 group: relaying stopped (budget spent or a loop)
 )
 
 // noticeTable lists the notice kinds in the order of the procedure, each
@@ -33,7 +37,8 @@ var noticeTable = []struct {
 	{NoticeAck, false}, {NoticeNewTicket, true}, {NoticeAssigned, true}, {NoticeLevelChanged, false},
 	{NoticeResolved, false}, {NoticeResolvedDesk, true}, {NoticeClosed, false}, {NoticeReopened, true},
 	{NoticeReopenedUser, false}, {NoticeReply, false}, {NoticeRequesterReply, true}, {NoticeReceipt, false},
-	{NoticeHelp, false},
+	{NoticeHelp, false}, {NoticeHelpGeneric, false}, {NoticeUnverified, false}, {NoticeThirdParty, true},
+	{NoticeRelayPaused, true},
 }
 
 // NoticeKinds lists every notice kind in the order of the procedure. It
@@ -56,6 +61,14 @@ func (k NoticeKind) ForStaff() bool {
 		}
 	}
 	return false
+}
+
+// RevealsTicket reports whether notices of kind k may show anything of
+// their ticket (ID, subject, level, state, …). Those that do not go to a
+// sender who could not be verified or who takes no part in the ticket;
+// package notify renders them from the notice alone.
+func (k NoticeKind) RevealsTicket() bool {
+	return k != NoticeHelpGeneric && k != NoticeUnverified
 }
 
 // Result is what became of one command of a mail.
@@ -90,7 +103,8 @@ type Notice struct {
 	Actor string `json:"actor,omitempty"`
 	// Text is the resolution, the relayed reply, the closing comment, ….
 	Text string `json:"text,omitempty"`
-	// Results lists each command of the mail, for receipts.
+	// Results lists each command of the mail, for receipts; for
+	// relay_paused, its one entry says why relaying stopped.
 	Results []Result `json:"results,omitempty"`
 	// Verbs are the commands the recipients may use (help and assignment).
 	Verbs []Verb `json:"verbs,omitempty"`

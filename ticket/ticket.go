@@ -172,6 +172,15 @@ type Ticket struct {
 	// and [Ticket.Since] derives them from the history.
 	LevelSince time.Time `json:"level_since,omitzero"`
 	StateSince time.Time `json:"state_since,omitzero"`
+	// Cc are the other recipients of the mail that opened the ticket: they
+	// take part in it ([Desk.TakesPart]).
+	Cc []Address `json:"cc,omitempty"`
+	// Relays marks the mails relayed within the last [RelayWindow], for
+	// the relay budget and the loop guard; older marks are dropped.
+	Relays []RelayMark `json:"relays,omitempty"`
+	// RelayPaused is when relaying was last withheld in the current
+	// episode (the desk is told once per episode), zero when relaying runs.
+	RelayPaused time.Time `json:"relay_paused,omitzero"`
 }
 
 // Since returns when the ticket began its current visit of its level and
@@ -191,6 +200,8 @@ func (t *Ticket) Clone() *Ticket {
 	c := *t
 	c.Attachments = append([]Attachment(nil), t.Attachments...)
 	c.Thread = append([]string(nil), t.Thread...)
+	c.Cc = append([]Address(nil), t.Cc...)
+	c.Relays = append([]RelayMark(nil), t.Relays...)
 	c.History = make([]Entry, len(t.History))
 	for i, e := range t.History {
 		c.History[i] = e.clone()

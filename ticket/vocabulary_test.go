@@ -107,11 +107,11 @@ func TestAddCommand(t *testing.T) {
 		t.Errorf("an assignment to level 2 offers %v, without it", got)
 	}
 
-	o := d.Reply(tk, Inbound{MessageID: "h@x", From: Address{Addr: specialist}, Text: "#ayuda"}, t0.Add(time.Hour))
+	o := d.Reply(tk, Inbound{Sender: verified, MessageID: "h@x", From: Address{Addr: specialist}, Text: "#ayuda"}, t0.Add(time.Hour))
 	if len(o.Notices) != 1 || o.Notices[0].Kind != NoticeHelp || !slices.Contains(o.Notices[0].Verbs, "waiting") {
 		t.Errorf("help = %+v, want it to list the new command", o.Notices)
 	}
-	o = d.Reply(tk, Inbound{MessageID: "w@x", From: Address{Addr: specialist}, Text: "#pendiente llamar el lunes"}, t0.Add(2*time.Hour))
+	o = d.Reply(tk, Inbound{Sender: verified, MessageID: "w@x", From: Address{Addr: specialist}, Text: "#pendiente llamar el lunes"}, t0.Add(2*time.Hour))
 	if o.Refused || len(o.Entries) != 1 || o.Entries[0].Kind != "waiting" || o.Entries[0].Text != "llamar el lunes" {
 		t.Errorf("applying it: refused=%v entries %+v", o.Refused, o.Entries)
 	}

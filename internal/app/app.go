@@ -78,7 +78,7 @@ func Open(cfg config.Config, log *slog.Logger, now func() time.Time) (*Core, err
 	if err != nil {
 		return nil, err
 	}
-	desk, err := ticket.NewDesk(dir)
+	desk, err := ticket.NewDesk(dir, ticket.WithRelayLimit(cfg.Ticket.RelayLimitPerHour))
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,10 @@ type TicketConfig struct {
 	AutoReplyLimit int `mapstructure:"auto_reply_limit"`
 	// AutoReplyWindow is the window of AutoReplyLimit. Default 1h.
 	AutoReplyWindow time.Duration `mapstructure:"auto_reply_window"`
+	// RelayLimitPerHour is how many mails one ticket relays within an hour
+	// between the requester and whoever holds it; past it, and on a loop,
+	// mails are recorded but not relayed. Default 20.
+	RelayLimitPerHour int `mapstructure:"relay_limit_per_hour"`
 }
 
 // The values of [IMAPConfig.TLS] and [SMTPConfig.TLS].
@@ -249,10 +253,11 @@ func Default() Config {
 	return Config{
 		DataDir: "./data",
 		Ticket: TicketConfig{
-			IDPrefix:        "OTI",
-			Lang:            "es",
-			AutoReplyLimit:  10,
-			AutoReplyWindow: time.Hour,
+			IDPrefix:          "OTI",
+			Lang:              "es",
+			AutoReplyLimit:    10,
+			AutoReplyWindow:   time.Hour,
+			RelayLimitPerHour: 20,
 		},
 		IMAP: IMAPConfig{
 			TLS:            TLSImplicit,

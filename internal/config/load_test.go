@@ -30,6 +30,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"ticket.id_prefix", cfg.Ticket.IDPrefix, "OTI"},
 		{"ticket.lang", cfg.Ticket.Lang, "es"},
 		{"ticket.auto_reply_limit", cfg.Ticket.AutoReplyLimit, 10},
+		{"ticket.relay_limit_per_hour", cfg.Ticket.RelayLimitPerHour, 20},
 		{"ticket.auto_reply_window", cfg.Ticket.AutoReplyWindow, time.Hour},
 		{"imap.port", cfg.IMAP.Port, 993},
 		{"imap.tls", cfg.IMAP.TLS, "implicit"},

@@ -52,6 +52,9 @@ func (c Config) Validate() error {
 	if c.Ticket.AutoReplyLimit <= 0 {
 		p.add("ticket.auto_reply_limit", "%d: must be positive", c.Ticket.AutoReplyLimit)
 	}
+	if c.Ticket.RelayLimitPerHour <= 0 {
+		p.add("ticket.relay_limit_per_hour", "%d: must be positive", c.Ticket.RelayLimitPerHour)
+	}
 	if c.Ticket.AutoReplyWindow <= 0 {
 		p.add("ticket.auto_reply_window", "%v: must be positive", c.Ticket.AutoReplyWindow)
 	}

@@ -44,6 +44,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"id_prefix empty", []kv{{"ticket.id_prefix", ""}}, "ticket.id_prefix"},
 		{"lang", []kv{{"ticket.lang", "fr"}}, "ticket.lang"},
 		{"auto_reply_limit", []kv{{"ticket.auto_reply_limit", 0}}, "ticket.auto_reply_limit"},
+		{"relay_limit_per_hour", []kv{{"ticket.relay_limit_per_hour", 0}}, "ticket.relay_limit_per_hour"},
 		{"auto_reply_window", []kv{{"ticket.auto_reply_window", "-1h"}}, "ticket.auto_reply_window"},
 
 		// IMAP.

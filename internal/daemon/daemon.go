@@ -307,14 +307,19 @@ func (b blobSink) Put(r io.Reader) (string, int64, error) {
 func toServiceMail(pm *parse.Mail) service.Mail {
 	m := service.Mail{
 		Inbound: ticket.Inbound{
-			MessageID: pm.MessageID,
-			From:      ticket.Address{Name: pm.From.Name, Addr: pm.From.Addr},
-			Subject:   pm.Subject,
-			Text:      pm.NewText,
-			Body:      pm.Text,
-			RawSHA256: pm.RawSHA256,
-			Auto:      pm.AutoReason,
-			Problems:  append([]string(nil), pm.Problems...),
+			MessageID:  pm.MessageID,
+			From:       ticket.Address{Name: pm.From.Name, Addr: pm.From.Addr},
+			Subject:    pm.Subject,
+			Text:       pm.NewText,
+			Body:       pm.Text,
+			RawSHA256:  pm.RawSHA256,
+			Auto:       pm.AutoReason,
+			Problems:   append([]string(nil), pm.Problems...),
+			ReturnPath: pm.ReturnPath,
+			// TODO(issue 10): the verdict of the sender-verification package
+			// goes here. Until it is wired, From is trusted as it always was,
+			// and every mail is verified.
+			Sender: ticket.Verification{Verified: true, Evidence: "unchecked"},
 		},
 		InReplyTo:  pm.InReplyTo,
 		References: pm.References,

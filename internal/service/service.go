@@ -154,7 +154,7 @@ func (s *Service) IngestTx(tx *store.Tx, m Mail) (Result, error) {
 		return s.open(tx, m.Inbound, t.ID, now)
 	}
 	o := s.opts.Desk.Reply(t, m.Inbound, now)
-	n, err := s.persist(tx, o, from, now)
+	n, err := s.persist(tx, o, m.Inbound, now)
 	return Result{Outcome: Threaded, TicketID: id, Notices: n, Refused: o.Refused, Results: o.Results}, err
 }
 
@@ -164,7 +164,7 @@ func (s *Service) open(tx *store.Tx, in ticket.Inbound, related ticket.ID, now t
 		return Result{}, err
 	}
 	o := s.opts.Desk.Open(id, in, related, now)
-	n, err := s.persist(tx, o, ticket.NormalizeAddr(in.From.Addr), now)
+	n, err := s.persist(tx, o, in, now)
 	return Result{Outcome: Opened, TicketID: id, Notices: n, Refused: o.Refused, Results: o.Results}, err
 }
 
@@ -180,6 +180,9 @@ func (s *Service) OpenByPhone(ctx context.Context, requester ticket.Address, age
 		in := ticket.Inbound{
 			MessageID: fmt.Sprintf("phone.%d.%s", now.UnixNano(), ticket.NormalizeAddr(requester.Addr)),
 			From:      requester, Subject: subject, Text: body, Via: agent,
+			// The agent authenticated to the admin API; the requester's
+			// identity is the agent's word, as on the phone.
+			Sender: ticket.Trusted("admin"),
 		}
 		var err error
 		res, err = s.open(tx, in, "", now)
@@ -266,7 +269,7 @@ func (s *Service) Tick(ctx context.Context, id ticket.ID, now time.Time) (Result
 		if o.Empty() {
 			return errIdle
 		}
-		res.Notices, err = s.persist(tx, o, "", now)
+		res.Notices, err = s.persist(tx, o, ticket.Inbound{}, now)
 		return err
 	})
 	if errors.Is(err, errIdle) {
@@ -277,15 +280,16 @@ func (s *Service) Tick(ctx context.Context, id ticket.ID, now time.Time) (Result
 
 // persist stores the outcome and the notices it owes. Automatic answers to
 // the sender (acknowledgement, receipt, help) are capped per sender, the
-// last guard against a mail loop.
-func (s *Service) persist(tx *store.Tx, o ticket.Outcome, sender string, now time.Time) (int, error) {
+// last guard against a mail loop, in the buckets of [Service.allowances].
+func (s *Service) persist(tx *store.Tx, o ticket.Outcome, in ticket.Inbound, now time.Time) (int, error) {
 	if err := tx.PutTicket(o.Ticket); err != nil {
 		return 0, err
 	}
+	sender := ticket.NormalizeAddr(in.From.Addr)
 	var notices []ticket.Notice
 	for _, n := range o.Notices {
 		if n.InReplyTo != "" && len(n.To) == 1 && ticket.NormalizeAddr(n.To[0].Addr) == sender {
-			ok, err := tx.TakeAutoReply(sender, now, s.opts.AutoReplyLimit, s.opts.AutoReplyWindow)
+			ok, err := s.takeAutoReply(tx, in, sender, now)
 			if err != nil {
 				return 0, err
 			}

@@ -79,7 +79,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 func mail(msgID, from, subject, text string) Mail {
-	return Mail{Inbound: ticket.Inbound{MessageID: msgID, From: ticket.Address{Addr: from}, Subject: subject, Text: text}}
+	return Mail{Inbound: ticket.Inbound{Sender: ticket.Trusted("test"), MessageID: msgID, From: ticket.Address{Addr: from}, Subject: subject, Text: text}}
 }
 
 func (e *env) ingest(m Mail) Result {

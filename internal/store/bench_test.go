@@ -27,6 +27,7 @@ func BenchmarkCommitNewTicket(b *testing.B) {
 				return err
 			}
 			o := desk.Open(id, ticket.Inbound{
+				Sender:    ticket.Trusted("test"),
 				MessageID: fmt.Sprintf("<bench-%d@example.org>", i),
 				From:      ticket.Address{Name: "Ana Pérez", Addr: requester},
 				Subject:   "No imprime la impresora del piso 3",
@@ -76,6 +77,7 @@ func BenchmarkApplyCommand(b *testing.B) {
 				return err
 			}
 			o := desk.Reply(tk, ticket.Inbound{
+				Sender:    ticket.Trusted("test"),
 				MessageID: fmt.Sprintf("<reply-%d@oti.example>", i),
 				From:      ticket.Address{Addr: agent},
 				Subject:   "RE: " + id.Tag(),

@@ -43,6 +43,7 @@ func TestHelperProcess(t *testing.T) {
 				return err
 			}
 			o := desk.Open(id, ticket.Inbound{
+				Sender:    ticket.Trusted("test"),
 				MessageID: fmt.Sprintf("<crash-%d@example.org>", i),
 				From:      ticket.Address{Addr: requester},
 				Subject:   "Caso de la prueba de caída",

@@ -91,6 +91,7 @@ func openTicket(tb testing.TB, db *DB, desk *ticket.Desk, msgID string, now time
 			return err
 		}
 		o := desk.Open(id, ticket.Inbound{
+			Sender:    ticket.Trusted("test"),
 			MessageID: msgID,
 			From:      ticket.Address{Name: "Ana Pérez", Addr: requester},
 			Subject:   "No imprime la impresora del piso 3",
@@ -115,7 +116,7 @@ func reply(tb testing.TB, db *DB, desk *ticket.Desk, id ticket.ID, sender, msgID
 		if err != nil {
 			return err
 		}
-		o = desk.Reply(tk, ticket.Inbound{MessageID: msgID, From: ticket.Address{Addr: sender}, Subject: "RE: " + string(id.Tag()), Text: text}, now)
+		o = desk.Reply(tk, ticket.Inbound{Sender: ticket.Trusted("test"), MessageID: msgID, From: ticket.Address{Addr: sender}, Subject: "RE: " + string(id.Tag()), Text: text}, now)
 		if err := tx.PutTicket(o.Ticket); err != nil {
 			return err
 		}

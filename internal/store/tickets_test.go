@@ -179,7 +179,7 @@ func TestPutTicketLostUpdate(t *testing.T) {
 	stale := loadTicket(t, db, id)
 
 	reply(t, db, desk, id, agent, "<first@oti.example>", "#nota primera", t0.Add(time.Hour))
-	o := desk.Reply(stale, ticket.Inbound{MessageID: "<second@oti.example>", From: ticket.Address{Addr: agent}, Text: "#nota segunda"}, t0.Add(time.Hour))
+	o := desk.Reply(stale, ticket.Inbound{Sender: ticket.Trusted("test"), MessageID: "<second@oti.example>", From: ticket.Address{Addr: agent}, Text: "#nota segunda"}, t0.Add(time.Hour))
 	err := db.Update(t.Context(), func(tx *Tx) error { return tx.PutTicket(o.Ticket) })
 	if err == nil {
 		t.Error("PutTicket of a ticket loaded before another writer appended to it succeeded")
@@ -500,7 +500,7 @@ func TestOverlongMessageIDRollsBack(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		o := desk.Open(id, ticket.Inbound{MessageID: long, From: ticket.Address{Addr: requester}, Subject: "x"}, "", t0)
+		o := desk.Open(id, ticket.Inbound{Sender: ticket.Trusted("test"), MessageID: long, From: ticket.Address{Addr: requester}, Subject: "x"}, "", t0)
 		return tx.PutTicket(o.Ticket)
 	})
 	if err == nil {
