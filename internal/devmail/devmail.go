@@ -1,7 +1,12 @@
 // Package devmail is a tiny mail system in one process: go-imap v2's
 // in-memory IMAP server holding one INBOX per user, and a go-smtp server that
 // stores every mail it accepts into the INBOX of each local recipient
-// (refusing unknown ones with 550). The demo runs ticketd against it, and
+// (refusing unknown ones with 550). Like an organisation's submission
+// server, it lets the people who have a mailbox log in (AUTH PLAIN) and
+// records who did in an Authentication-Results field (RFC 8601) at the top
+// of the mail: "<authserv-id>; auth=pass smtp.auth=<login>", or auth=none
+// for a session that did not log in; a field with its own authserv-id that
+// the client wrote is removed first (RFC 8601 §5). The demo runs ticketd against it, and
 // tests use it as real protocol servers on loopback. It keeps everything in
 // memory and is not meant for production mail.
 package devmail
@@ -23,7 +28,10 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 	"github.com/emersion/go-message/textproto"
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/ticketd/ticketd/mailbox/sender"
 )
 
 // Delivery is one mail accepted by the SMTP server and stored in the
@@ -47,6 +55,8 @@ type System struct {
 	users          map[string]*imapmemserver.User // by lowercase address; read-only after start
 	onDeliver      func(Delivery)
 	domain         string
+	authservID     string
+	password       string
 
 	mu         sync.Mutex
 	deliveries []Delivery
@@ -61,9 +71,13 @@ type Options struct {
 	// Domain names the server in its greeting and in the Message-IDs it
 	// adds; "" means "localhost".
 	Domain string
+	// AuthservID is the authserv-id of the Authentication-Results field
+	// the SMTP server adds; "" means Domain.
+	AuthservID string
 	// Users get one mailbox each (the IMAP login is the address in lower
 	// case), all with
-	// Password.
+	// Password. They may log in to the SMTP server with the same
+	// address and password.
 	Users    []string
 	Password string
 	// OnDeliver, if set, is called for each delivery once the mail is in
@@ -83,7 +97,8 @@ func Start(opts Options) (*System, error) {
 	if opts.Domain == "" {
 		opts.Domain = "localhost"
 	}
-	ms := &System{users: map[string]*imapmemserver.User{}, onDeliver: opts.OnDeliver, domain: opts.Domain, changed: make(chan struct{})}
+	ms := &System{users: map[string]*imapmemserver.User{}, onDeliver: opts.OnDeliver, domain: opts.Domain,
+		authservID: cmp.Or(opts.AuthservID, opts.Domain), password: opts.Password, changed: make(chan struct{})}
 	mem := imapmemserver.New()
 	for _, addr := range opts.Users {
 		addr = strings.ToLower(addr)
@@ -119,6 +134,8 @@ func Start(opts Options) (*System, error) {
 		return &session{ms: ms, conn: c}, nil
 	}))
 	ms.smtpSrv.Domain = opts.Domain
+	// Loopback only, as in the demo and the tests: AUTH without TLS.
+	ms.smtpSrv.AllowInsecureAuth = true
 	ms.smtpSrv.MaxMessageBytes = 30 << 20
 	ms.smtpSrv.MaxRecipients = 50
 	ms.smtpSrv.ReadTimeout = time.Minute
@@ -164,9 +181,11 @@ func (ms *System) Deliveries(from int) ([]Delivery, int, <-chan struct{}) {
 }
 
 // deliver stores raw into the INBOX of every recipient, with the trace
-// headers a delivery agent adds (RFC 5321 §4.4).
-func (ms *System) deliver(helo, from string, to []string, raw []byte) error {
+// headers a delivery agent adds (RFC 5321 §4.4) and the authentication
+// result of login ("" for a session that did not log in).
+func (ms *System) deliver(helo, login, from string, to []string, raw []byte) error {
 	now := time.Now()
+	raw = ms.stripOwnResults(raw)
 	// RFC 6409 §8.1, §8.3: a submission server may add the Date and the
 	// Message-ID a mail program left out (Python's smtplib does).
 	var added bytes.Buffer
@@ -177,6 +196,11 @@ func (ms *System) deliver(helo, from string, to []string, raw []byte) error {
 		if !h.Has("Message-Id") {
 			fmt.Fprintf(&added, "Message-ID: <%d.%d@%s>\r\n", now.UnixNano(), len(raw), ms.domain)
 		}
+	}
+	if login != "" {
+		fmt.Fprintf(&added, "Authentication-Results: %s; auth=pass smtp.auth=%s\r\n", ms.authservID, login)
+	} else {
+		fmt.Fprintf(&added, "Authentication-Results: %s; auth=none\r\n", ms.authservID)
 	}
 	raw = append(added.Bytes(), raw...)
 	for _, rcpt := range to {
@@ -205,13 +229,60 @@ func (ms *System) deliver(helo, from string, to []string, raw []byte) error {
 	return nil
 }
 
+// stripOwnResults removes the Authentication-Results fields of raw that
+// carry this server's authserv-id: the client wrote them, so they would
+// pass a forgery off as this server's word (RFC 8601 §5).
+func (ms *System) stripOwnResults(raw []byte) []byte {
+	br := bufio.NewReader(bytes.NewReader(raw))
+	h, err := textproto.ReadHeader(br)
+	if err != nil {
+		return raw
+	}
+	stripped := false
+	for fs := h.FieldsByKey("Authentication-Results"); fs.Next(); {
+		if id, _, _ := sender.ParseAuthResults(fs.Value()); strings.EqualFold(id, ms.authservID) {
+			fs.Del()
+			stripped = true
+		}
+	}
+	if !stripped {
+		return raw
+	}
+	var b bytes.Buffer
+	if err := textproto.WriteHeader(&b, h); err != nil {
+		return raw
+	}
+	_, _ = b.ReadFrom(br)
+	return b.Bytes()
+}
+
 // session is one SMTP transaction: it accepts any sender and the
 // recipients that have a mailbox here.
 type session struct {
-	ms   *System
-	conn *smtp.Conn
-	from string
-	to   []string
+	ms    *System
+	conn  *smtp.Conn
+	login string // the address logged in as, "" before AUTH
+	from  string
+	to    []string
+}
+
+// AuthMechanisms offers AUTH PLAIN (RFC 4954, RFC 4616).
+func (s *session) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+// Auth logs in a user of the system with the system's password.
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	if mech != sasl.Plain {
+		return nil, smtp.ErrAuthUnknownMechanism
+	}
+	return sasl.NewPlainServer(func(identity, username, password string) error {
+		username = strings.ToLower(username)
+		if s.ms.users[username] == nil || password != s.ms.password ||
+			(identity != "" && !strings.EqualFold(identity, username)) {
+			return smtp.ErrAuthFailed
+		}
+		s.login = username
+		return nil
+	}), nil
 }
 
 func (s *session) Reset() { s.from, s.to = "", nil }
@@ -237,5 +308,5 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	return s.ms.deliver(s.conn.Hostname(), s.from, s.to, raw)
+	return s.ms.deliver(s.conn.Hostname(), s.login, s.from, s.to, raw)
 }
