@@ -21,11 +21,34 @@ func FuzzRead(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	f.Add(nestedForwards(4, []byte("datos")))
+	f.Add([]byte("Subject: " + strings.Repeat("[OTI-2026-000001] ", 10) + "\r\n" + strings.Repeat("X: y\r\n", 20) + "\r\nhola"))
 	store := newSink(f)
+	// Tight limits, so that the fuzzer reaches every one of them.
+	tight := Limits{Subject: 20, HeaderBytes: 512, HeaderFields: 8, Depth: 3, Parts: 6, Forwards: 1}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		m, err := Read(bytes.NewReader(raw), Options{Sink: store, MaxText: 4096})
 		if err != nil {
 			t.Fatalf("Read error on malformed input: %v", err)
+		}
+		lm, err := Read(bytes.NewReader(raw), Options{Sink: store, MaxText: 4096, Limits: tight})
+		if err != nil {
+			t.Fatalf("Read with tight limits: error on malformed input: %v", err)
+		}
+		if !bytes.Equal(store.get(t, lm.RawSHA256), raw) || lm.RawSize != int64(len(raw)) {
+			t.Fatalf("tight limits: raw copy not kept whole")
+		}
+		if n := utf8.RuneCountInString(lm.Subject); n > tight.Subject {
+			t.Fatalf("tight limits: subject of %d runes, over %d", n, tight.Subject)
+		}
+		parts := 0
+		for _, a := range lm.Attachments {
+			if !a.FromTNEF {
+				parts++
+			}
+		}
+		if parts > tight.Parts {
+			t.Fatalf("tight limits: %d attachments from at most %d parts", parts, tight.Parts)
 		}
 		if m.RawSize != int64(len(raw)) {
 			t.Fatalf("RawSize = %d, want %d", m.RawSize, len(raw))

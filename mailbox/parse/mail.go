@@ -48,10 +48,55 @@ type Options struct {
 	Sink Sink
 	// MaxText is the number of runes of [Mail.Text] kept; zero means 1 Mi.
 	MaxText int
+	// Limits bound what is unpacked of a hostile mail.
+	Limits Limits
 	// TempDir holds the temporary copy of a raw mail too large to keep in
 	// memory while it is parsed; "" means [os.TempDir]. The file is
 	// unlinked as soon as it is created.
 	TempDir string
+}
+
+// Limits bound what [Read] unpacks of a hostile mail. Past each one the
+// mail is still read and its raw copy handed to the Sink whole (up to
+// Options.MaxSize), and one of [Mail.Problems] says which limit was hit.
+// The zero value of each field means its default.
+type Limits struct {
+	// Subject is the most runes of [Mail.Subject] kept; zero means 1,000.
+	// A cut subject keeps its ticket tag ("[OTI-2026-000123]"), so that a
+	// reply still threads.
+	Subject int
+	// HeaderBytes is the most bytes of one header block read, at the top
+	// of the mail or of a forwarded message; zero means 256 KiB. One field
+	// is cut to a quarter of it; fields beyond it are dropped.
+	HeaderBytes int
+	// HeaderFields is the most fields of one header block read; zero
+	// means 1,000. Fields beyond it are dropped.
+	HeaderFields int
+	// Depth is the deepest nesting of MIME entities walked; zero means 20.
+	Depth int
+	// Parts is the most MIME entities walked in one mail; zero means 500.
+	Parts int
+	// Forwards is the most levels of forwarded messages (message/rfc822
+	// inside message/rfc822) unpacked; zero means 5. A message nested
+	// deeper stays unopened inside the outermost forwarded message, which
+	// is kept as an attachment.
+	Forwards int
+}
+
+// withDefaults fills the zero fields of l.
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&l.Subject, 1000)
+	def(&l.HeaderBytes, 256<<10)
+	def(&l.HeaderFields, 1000)
+	def(&l.Depth, 20)
+	def(&l.Parts, 500)
+	def(&l.Forwards, 5)
+	return l
 }
 
 // Address is a mailbox: a display name and an address whose domain is

@@ -8,7 +8,9 @@ import (
 	"io"
 	"mime"
 	"net/mail"
+	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/charset"
@@ -20,10 +22,7 @@ const (
 	defaultMaxSize = 25 << 20
 	defaultMaxText = 1 << 20
 
-	maxHeaderBytes = 1 << 20 // per header block, as go-message's default
-	maxDepth       = 20      // nesting of multiparts and forwarded messages
-	maxParts       = 1000    // entities walked in one mail
-	maxProblems    = 50
+	maxProblems = 50
 )
 
 // errNoSink is returned by [Read] without a [Sink].
@@ -74,6 +73,7 @@ func Read(r io.Reader, opts Options) (*Mail, error) {
 		tempDir:  opts.TempDir,
 		maxSize:  opts.MaxSize,
 		maxText:  opts.MaxText,
+		lim:      opts.Limits.withDefaults(),
 		textLeft: 4 * int64(opts.MaxText), // bytes: 4 per rune at most
 	}
 	if err := p.run(); err != nil {
@@ -122,6 +122,8 @@ type parser struct {
 	tempDir  string
 	maxSize  int64
 	maxText  int
+	lim      Limits
+	forwards int // levels of forwarded messages around the entity walked
 	textLeft int64 // bytes of body text still accepted
 	parts    int   // entities walked
 	broken   bool  // a multipart could not be read to its end
@@ -134,14 +136,14 @@ type parser struct {
 
 // run parses the raw mail.
 func (p *parser) run() error {
-	e, err := message.ReadWithOptions(p.raw.reader(), &message.ReadOptions{MaxHeaderBytes: maxHeaderBytes})
+	e, err := message.ReadWithOptions(p.limitHeader(p.raw.reader(), "1"), p.readOptions())
 	if e == nil {
 		// The header block is malformed: try again without the lines that
 		// are not header fields (an mbox "From " line, a line without a
 		// colon), keeping them as text.
 		p.m.problem("malformed header: %v", err)
 		var rerr error
-		if e, rerr = p.retryHeader(p.raw.reader()); e == nil {
+		if e, rerr = p.retryHeader(p.limitHeader(p.raw.reader(), "1")); e == nil {
 			if rerr != nil {
 				p.m.problem("header unreadable even without malformed lines: %v", rerr)
 			}
@@ -201,7 +203,7 @@ func (p *parser) setText(text string) {
 // retryHeader parses the raw mail in f again after dropping header lines
 // that are not fields.
 func (p *parser) retryHeader(f io.Reader) (*message.Entity, error) {
-	br := bufio.NewReader(io.LimitReader(f, maxHeaderBytes))
+	br := bufio.NewReader(io.LimitReader(f, int64(p.lim.HeaderBytes)+headerSlack))
 	var hdr bytes.Buffer
 	var orphans []string
 	first := true
@@ -235,7 +237,17 @@ func (p *parser) retryHeader(f io.Reader) (*message.Entity, error) {
 	p.orphans = strings.Join(orphans, "\n")
 	// What the limited reader still buffers, then the rest of the file.
 	rest := io.MultiReader(br, f)
-	return message.ReadWithOptions(io.MultiReader(&hdr, rest), &message.ReadOptions{MaxHeaderBytes: maxHeaderBytes})
+	return message.ReadWithOptions(io.MultiReader(&hdr, rest), p.readOptions())
+}
+
+// headerSlack is what a header block cut by [parser.limitHeader] may still
+// carry beyond Limits.HeaderBytes: the blank line that ends it.
+const headerSlack = 1 << 10
+
+// readOptions are go-message's options for a header block already cut to
+// the limits.
+func (p *parser) readOptions() *message.ReadOptions {
+	return &message.ReadOptions{MaxHeaderBytes: int64(p.lim.HeaderBytes) + headerSlack}
 }
 
 // isFieldLine reports whether line starts like a header field: a name of
@@ -306,9 +318,9 @@ func join(a, b string) string {
 // multipart. Only store and input errors are returned.
 func (p *parser) walk(e *message.Entity, path string, depth int, parent string) (string, error) {
 	p.parts++
-	if p.parts > maxParts {
-		if p.parts == maxParts+1 {
-			p.m.problem("more than %d MIME parts: the rest is ignored", maxParts)
+	if p.parts > p.lim.Parts {
+		if p.parts == p.lim.Parts+1 {
+			p.m.problem("more than %d MIME parts: the rest is ignored", p.lim.Parts)
 		}
 		return "", nil
 	}
@@ -333,8 +345,8 @@ func (p *parser) walk(e *message.Entity, path string, depth int, parent string) 
 	mediaType = strings.ToLower(mediaType)
 
 	if mr := e.MultipartReader(); mr != nil {
-		if depth >= maxDepth {
-			p.m.problem("part %s: nested too deep, ignored", path)
+		if depth >= p.lim.Depth {
+			p.m.problem("part %s: nested more than %d levels deep, ignored", path, p.lim.Depth)
 			return "", nil
 		}
 		return p.multipart(mr, mediaType, params, path, depth)
@@ -462,26 +474,40 @@ func (p *parser) text(e *message.Entity, mediaType, path string) (string, error)
 	return s, nil
 }
 
-// forwarded handles a message/rfc822 part: it keeps the whole message as an
-// attachment and returns its text under a short header, except inside a
-// report, where it only takes the bounced message's Message-ID.
+// forwarded handles a message/rfc822 part: it returns the message's text
+// under a short header (inside a report, it only takes the bounced
+// message's Message-ID). The outermost forwarded message is kept whole as an
+// attachment; the ones inside it are unpacked up to Limits.Forwards levels
+// but not stored again, as their bytes are in it already.
 func (p *parser) forwarded(e *message.Entity, filename string, inline bool, path string, depth int) (string, error) {
 	src := &readErrReader{r: e.Body}
-	sp, err := newSpool(src, p.maxSize, p.tempDir)
-	if err != nil {
-		return "", storeError{err}
+	body := io.Reader(src)
+	if p.forwards == 0 {
+		sp, err := newSpool(src, p.maxSize, p.tempDir)
+		if err != nil {
+			return "", storeError{err}
+		}
+		defer sp.Close()
+		ref, err := p.put(sp.reader())
+		if err != nil {
+			return "", storeError{err}
+		}
+		body = sp.reader()
+		defer func() { p.addAttachment(ref, "message/rfc822", filename, inline, false) }()
 	}
-	defer sp.Close()
-	if src.err != nil {
-		p.m.problem("part %s: %v (kept what was decoded)", path, src.err)
-	}
-	ref, err := p.put(sp.reader())
-	if err != nil {
-		return "", storeError{err}
+	defer func() {
+		if src.err != nil {
+			p.m.problem("part %s: %v (kept what was decoded)", path, src.err)
+		}
+	}()
+	if p.forwards >= p.lim.Forwards {
+		p.m.problem("part %s: forwarded message nested more than %d levels deep: kept unopened inside the forwarded message", path, p.lim.Forwards)
+		_, err := io.Copy(io.Discard, body)
+		return "", err
 	}
 
 	var text string
-	inner, err := message.ReadWithOptions(sp.reader(), &message.ReadOptions{MaxHeaderBytes: maxHeaderBytes})
+	inner, err := message.ReadWithOptions(p.limitHeader(body, path), p.readOptions())
 	switch {
 	case inner == nil:
 		p.m.problem("part %s: forwarded message unreadable: %v", path, err)
@@ -494,10 +520,15 @@ func (p *parser) forwarded(e *message.Entity, filename string, inline bool, path
 			p.m.problem("part %s: %s", path, describe(err))
 		}
 		var body string
-		if depth+1 >= maxDepth {
-			p.m.problem("part %s: nested too deep, ignored", path)
-		} else if body, err = p.walk(inner, path, depth+1, ""); err != nil {
-			return "", err
+		if depth+1 >= p.lim.Depth {
+			p.m.problem("part %s: nested more than %d levels deep, ignored", path, p.lim.Depth)
+		} else {
+			p.forwards++
+			body, err = p.walk(inner, path, depth+1, "")
+			p.forwards--
+			if err != nil {
+				return "", err
+			}
 		}
 		text = join(forwardHeader(inner.Header), body)
 	}
@@ -506,7 +537,9 @@ func (p *parser) forwarded(e *message.Entity, filename string, inline bool, path
 			filename = s + ".eml"
 		}
 	}
-	p.addAttachment(ref, "message/rfc822", filename, inline, false)
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		return "", fmt.Errorf("read forwarded message: %w", err)
+	}
 	return text, nil
 }
 
@@ -651,7 +684,7 @@ func (p *parser) inReport() bool { return p.bounce != nil }
 // returnedHeaders takes the Message-ID of a bounced message from a
 // text/rfc822-headers part (RFC 6522 §4).
 func (p *parser) returnedHeaders(r io.Reader) {
-	h, _ := textproto.ReadHeader(bufio.NewReader(io.LimitReader(r, maxHeaderBytes)))
+	h, _ := textproto.ReadHeader(bufio.NewReader(io.LimitReader(r, int64(p.lim.HeaderBytes))))
 	if id := msgID(h.Get("Message-Id")); id != "" && p.bounceMsgID == "" {
 		p.bounceMsgID = id
 	}
@@ -754,6 +787,44 @@ func normalizeAddr(a string) string {
 	return a
 }
 
+// subjectTag matches a ticket tag as ticket reads it ("[OTI-2026-000123]").
+var subjectTag = regexp.MustCompile(`\[\s*[A-Za-z][A-Za-z0-9]{0,15}-\d{4}-\d{6,20}\s*\]`)
+
+// maxSubjectTags is how many ticket tags a cut subject keeps.
+const maxSubjectTags = 3
+
+// cutSubject cuts s to Limits.Subject runes, keeping its first ticket tags
+// at the end when the cut would lose them, so that the mail still threads.
+func (p *parser) cutSubject(s string) string {
+	n := utf8.RuneCountInString(s)
+	if n <= p.lim.Subject {
+		return s
+	}
+	p.m.problem("subject of %d characters cut to %d", n, p.lim.Subject)
+	tags := subjectTag.FindAllString(s, maxSubjectTags)
+	// Each round makes room for the tags the cut loses; a shorter cut may
+	// lose one more, so there is at most one round per tag.
+	for room := p.lim.Subject; room > 0; {
+		kept, _ := truncateRunes(s, room)
+		var lost []string
+		for _, tag := range tags {
+			if !strings.Contains(kept, tag) {
+				lost = append(lost, tag)
+			}
+		}
+		tail := ""
+		if len(lost) > 0 {
+			tail = " … " + strings.Join(lost, " ")
+		}
+		if room+utf8.RuneCountInString(tail) <= p.lim.Subject {
+			return kept + tail
+		}
+		room = p.lim.Subject - utf8.RuneCountInString(tail)
+	}
+	kept, _ := truncateRunes(s, p.lim.Subject)
+	return kept
+}
+
 // headers fills the header fields of the mail.
 func (p *parser) headers(h gomail.Header) {
 	m := p.m
@@ -801,7 +872,7 @@ func (p *parser) headers(h gomail.Header) {
 	if err != nil {
 		m.problem("subject: %v", err)
 	}
-	m.Subject = cleanLine(subject)
+	m.Subject = p.cutSubject(cleanLine(subject))
 
 	if v := get("Date"); v == "" {
 		m.problem("missing Date header")

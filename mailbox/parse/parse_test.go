@@ -18,6 +18,7 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf16"
+	"unicode/utf8"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden (and testdata/winmail.eml)")
@@ -610,6 +611,157 @@ func TestIdentityAndCut(t *testing.T) {
 			}
 			if m.From.Addr != "robot@example.com" || m.MessageID != "sha256:"+m.RawSHA256 || m.AutoReason != "" {
 				t.Errorf("From = %+v, MessageID = %q, AutoReason = %q; want the Return-Path, sha256:<raw> and no reason", m.From, m.MessageID, m.AutoReason)
+			}
+		})
+	}
+}
+
+// nestedForwards wraps a mail carrying file in levels of forwarded
+// message/rfc822 parts.
+func nestedForwards(levels int, file []byte) []byte {
+	var b bytes.Buffer
+	b.WriteString("From: Ana <ana@example.com>\r\nSubject: nivel 0\r\nMessage-ID: <n0@example.com>\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n" +
+		"--b0\r\nContent-Type: text/plain\r\n\r\nel fichero\r\n" +
+		"--b0\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"datos.bin\"\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n")
+	enc := base64.NewEncoder(base64.StdEncoding, &crlfLines{w: &b})
+	enc.Write(file)
+	enc.Close()
+	b.WriteString("\r\n--b0--\r\n")
+	for i := 1; i <= levels; i++ {
+		inner := b.Bytes()
+		var o bytes.Buffer
+		fmt.Fprintf(&o, "From: Ana <ana@example.com>\r\nSubject: nivel %d\r\nMessage-ID: <n%d@example.com>\r\n"+
+			"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n"+
+			"--b%d\r\nContent-Type: text/plain\r\n\r\nreenvío %d\r\n"+
+			"--b%d\r\nContent-Type: message/rfc822\r\n\r\n", i, i, i, i, i, i)
+		o.Write(inner)
+		fmt.Fprintf(&o, "\r\n--b%d--\r\n", i)
+		b = o
+	}
+	return b.Bytes()
+}
+
+// TestNestedForwardsStoredOnce: forwarded messages inside forwarded
+// messages are not stored again at each level (19 levels around 2 MiB once
+// took 33 MiB): what reaches the sink is about the raw mail plus one copy
+// of the forwarded message and the decoded file, whatever the nesting.
+func TestNestedForwardsStoredOnce(t *testing.T) {
+	t.Parallel()
+	file := make([]byte, 2<<20)
+	rand.NewChaCha8([32]byte{2}).Read(file)
+	for _, levels := range []int{1, 3, 19} {
+		t.Run(fmt.Sprint(levels), func(t *testing.T) {
+			raw := nestedForwards(levels, file)
+			sink := newSink(t)
+			m, err := Read(bytes.NewReader(raw), Options{Sink: sink, MaxSize: 64 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The raw mail, the outermost forwarded message (nearly all of
+			// it) and the decoded file when it is unpacked.
+			limit := 2*int64(len(raw)) + int64(len(file)) + 64<<10
+			t.Logf("%d levels: %d bytes to the sink for a %d-byte mail", levels, sink.stored(), len(raw))
+			if got := sink.stored(); got > limit {
+				t.Errorf("%d levels: %d bytes reached the sink for a %d-byte mail around a %d-byte file, want at most %d",
+					levels, got, len(raw), len(file), limit)
+			}
+			if m.Truncated || !strings.Contains(m.Text, "reenvío 1") {
+				t.Errorf("Truncated = %v, Text = %q", m.Truncated, m.Text)
+			}
+		})
+	}
+}
+
+// TestLimits: each limit on hostile input still yields a mail, with its
+// raw copy whole and a note naming the limit.
+func TestLimits(t *testing.T) {
+	t.Parallel()
+	const head = "From: Ana <ana@example.com>\r\nMessage-ID: <l@example.com>\r\n"
+	tag := "[OTI-2026-000123]"
+	huge := "Subject: Re: " + tag + " " + strings.Repeat("asunto ", 900<<10/7) + "\r\n"
+	tailTag := "Subject: " + strings.Repeat("largo ", 2000) + tag + " fin\r\n"
+	manyFields := strings.Repeat("X-Relleno: x\r\n", 3000) + "Subject: tras el relleno\r\n"
+	deep := "Content-Type: multipart/mixed; boundary=b0\r\n\r\n"
+	for i := range 30 {
+		deep += fmt.Sprintf("--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n", i, i+1)
+	}
+	deep += "--b30\r\n\r\nhola\r\n"
+	var parts strings.Builder
+	parts.WriteString("Content-Type: multipart/mixed; boundary=p\r\n\r\n")
+	for range 20 {
+		parts.WriteString("--p\r\nContent-Type: application/octet-stream\r\n\r\nx\r\n")
+	}
+	parts.WriteString("--p--\r\n")
+	tests := []struct {
+		name  string
+		raw   string
+		lim   Limits
+		note  string // in Problems
+		check func(m *Mail) string
+	}{
+		{"huge subject", head + huge + "\r\nhola\r\n", Limits{}, "subject of", func(m *Mail) string {
+			if n := utf8.RuneCountInString(m.Subject); n > 1000 || !strings.HasPrefix(m.Subject, "Re: "+tag) {
+				return fmt.Sprintf("subject of %d runes starting %.40q", n, m.Subject)
+			}
+			return ""
+		}},
+		{"tag beyond the cut", head + tailTag + "\r\nhola\r\n", Limits{}, "cut to 1000", func(m *Mail) string {
+			if n := utf8.RuneCountInString(m.Subject); n > 1000 || !strings.HasSuffix(m.Subject, " … "+tag) {
+				return fmt.Sprintf("subject of %d runes ending %q", n, m.Subject[max(0, len(m.Subject)-40):])
+			}
+			return ""
+		}},
+		{"many fields", head + manyFields + "\r\nhola\r\n", Limits{}, "fields dropped", func(m *Mail) string {
+			if m.From.Addr != "ana@example.com" || m.Subject != "" || m.Text != "hola" {
+				return fmt.Sprintf("From %q Subject %q Text %q", m.From.Addr, m.Subject, m.Text)
+			}
+			return ""
+		}},
+		{"header bytes", head + "Subject: x\r\n" + strings.Repeat("X-Relleno: "+strings.Repeat("y", 900)+"\r\n", 400) + "\r\nhola\r\n",
+			Limits{}, "over the limits of 262144 bytes", func(m *Mail) string {
+				if m.From.Addr != "ana@example.com" || m.Subject != "x" || m.Text != "hola" {
+					return fmt.Sprintf("From %q Subject %q Text %q", m.From.Addr, m.Subject, m.Text)
+				}
+				return ""
+			}},
+		{"depth", head + deep, Limits{Depth: 5}, "nested more than 5 levels", nil},
+		{"parts", head + parts.String(), Limits{Parts: 10}, "more than 10 MIME parts", func(m *Mail) string {
+			if len(m.Attachments) != 9 {
+				return fmt.Sprintf("%d attachments, want the 9 parts within the limit", len(m.Attachments))
+			}
+			return ""
+		}},
+		{"forwards", string(nestedForwards(4, []byte("datos"))), Limits{Forwards: 2}, "nested more than 2 levels deep: kept unopened", func(m *Mail) string {
+			if len(m.Attachments) != 1 || !strings.Contains(m.Text, "reenvío 3") || strings.Contains(m.Text, "reenvío 1") {
+				return fmt.Sprintf("attachments %+v, text %q: want only the outermost forwarded message, unpacked 2 levels", m.Attachments, m.Text)
+			}
+			return ""
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			sink := newSink(t)
+			m, err := Read(strings.NewReader(tt.raw), Options{Sink: sink, Limits: tt.lim})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(sink.get(t, m.RawSHA256), []byte(tt.raw)) || m.Truncated {
+				t.Errorf("raw copy not kept whole")
+			}
+			found := false
+			for _, p := range m.Problems {
+				found = found || strings.Contains(p, tt.note)
+			}
+			if !found {
+				t.Errorf("Problems = %q, want one with %q", m.Problems, tt.note)
+			}
+			if tt.check != nil {
+				if msg := tt.check(m); msg != "" {
+					t.Error(msg)
+				}
 			}
 		})
 	}

@@ -29,6 +29,18 @@ func (s *memSink) Put(r io.Reader) (string, int64, error) {
 	return sha, int64(len(b)), nil
 }
 
+// stored returns the bytes the sink holds in all, each blob counted once,
+// as a content-addressed store would keep them on disk.
+func (s *memSink) stored() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for _, b := range s.blobs {
+		n += int64(len(b))
+	}
+	return n
+}
+
 func (s *memSink) get(t testing.TB, ref string) []byte {
 	t.Helper()
 	s.mu.Lock()
