@@ -123,7 +123,7 @@ type parser struct {
 	maxSize  int64
 	maxText  int
 	lim      Limits
-	forwards int // levels of forwarded messages around the entity walked
+	forwards int   // levels of forwarded messages around the entity walked
 	textLeft int64 // bytes of body text still accepted
 	parts    int   // entities walked
 	broken   bool  // a multipart could not be read to its end
