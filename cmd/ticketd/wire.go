@@ -60,7 +60,7 @@ func (c *cli) backend(ctx context.Context) (admin.Backend, func(), error) {
 		return nil, nil, err
 	}
 	loop, err := daemon.New(daemon.Options{DB: co.DB, Service: co.Service, Blobs: co.Blobs, Mailbox: cfg.IMAP.Mailbox,
-		MaxSize: cfg.IMAP.MaxMessageSize, Logger: co.Log})
+		MaxSize: cfg.IMAP.MaxMessageSize, Limits: app.ParseLimits(cfg), Logger: co.Log})
 	if err != nil {
 		co.DB.Close()
 		return nil, nil, err

@@ -27,6 +27,7 @@ import (
 	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/mailbox"
+	"github.com/ticketd/ticketd/mailbox/parse"
 	"github.com/ticketd/ticketd/notify"
 	"github.com/ticketd/ticketd/ticket"
 )
@@ -48,6 +49,13 @@ func Directory(cfg config.Config) (*ticket.Directory, error) {
 		return nil, fmt.Errorf("groups in %s: %w", cfg.File, err)
 	}
 	return d, nil
+}
+
+// ParseLimits maps the limits section of cfg onto the parser's.
+func ParseLimits(cfg config.Config) parse.Limits {
+	l := cfg.Limits
+	return parse.Limits{Subject: l.SubjectChars, HeaderBytes: l.HeaderBytes, HeaderFields: l.HeaderFields,
+		Depth: l.MIMEDepth, Parts: l.MIMEParts, Forwards: l.ForwardDepth}
 }
 
 func storePath(cfg config.Config) string { return filepath.Join(cfg.DataDir, "ticketd.db") }

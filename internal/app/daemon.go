@@ -93,7 +93,7 @@ func Build(cfg config.Config, o Options) (*Daemon, error) {
 		return fail(err)
 	}
 	d.loop, err = daemon.New(daemon.Options{DB: c.DB, Service: c.Service, Blobs: c.Blobs, Fetcher: d.poller, Outbox: d.worker,
-		Mailbox: cfg.IMAP.Mailbox, MaxSize: cfg.IMAP.MaxMessageSize, Metrics: daemon.NewMetrics(d.registry), Now: now, Logger: log})
+		Mailbox: cfg.IMAP.Mailbox, MaxSize: cfg.IMAP.MaxMessageSize, Limits: ParseLimits(cfg), Metrics: daemon.NewMetrics(d.registry), Now: now, Logger: log})
 	if err != nil {
 		return fail(err)
 	}

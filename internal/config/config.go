@@ -20,6 +20,8 @@ type Config struct {
 	Groups map[string]GroupConfig `mapstructure:"groups"`
 	// Security says which senders are trusted for commands.
 	Security SecurityConfig `mapstructure:"security"`
+	// Limits bound what is unpacked of one mail.
+	Limits LimitsConfig `mapstructure:"limits"`
 	// Templates overrides the built-in mail templates.
 	Templates TemplatesConfig `mapstructure:"templates"`
 	// Admin is the local status endpoint and the operator alerts.
@@ -275,6 +277,7 @@ func Default() Config {
 			MaxAttachTotal: 10 << 20,
 		},
 		Security: defaultSecurity(),
+		Limits:   defaultLimits(),
 		Admin: AdminConfig{
 			Listen:     "127.0.0.1:8025",
 			AlertTo:    []string{},

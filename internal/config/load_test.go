@@ -41,6 +41,8 @@ func TestLoadDefaults(t *testing.T) {
 		{"imap.poll_interval", cfg.IMAP.PollInterval, time.Minute},
 		{"imap.idle_restart", cfg.IMAP.IdleRestart, 25 * time.Minute},
 		{"imap.max_message_size", cfg.IMAP.MaxMessageSize, int64(25 << 20)},
+		{"limits.subject_chars", cfg.Limits.SubjectChars, 1000},
+		{"limits.forward_depth", cfg.Limits.ForwardDepth, 5},
 		{"smtp.port", cfg.SMTP.Port, 587},
 		{"smtp.tls", cfg.SMTP.TLS, "starttls"},
 		{"smtp.auth", cfg.SMTP.Auth, ""},

@@ -127,6 +127,7 @@ func (c Config) Validate() error {
 
 	c.validateGroups(p)
 	c.Security.validate(p)
+	c.Limits.validate(p)
 
 	// templates
 	if c.Templates.Dir != "" {

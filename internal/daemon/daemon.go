@@ -53,6 +53,9 @@ type Options struct {
 	Mailbox string
 	// MaxSize is the largest raw mail kept; zero means 25 MiB.
 	MaxSize int64
+	// Limits bound what is unpacked of one mail; zero fields mean
+	// parse's defaults.
+	Limits  parse.Limits
 	Metrics *Metrics
 	Now     func() time.Time
 	Logger  *slog.Logger
@@ -290,7 +293,7 @@ func (l *Loop) Ingest(ctx context.Context, r io.Reader) (service.Result, error) 
 // parse reads one raw mail of size bytes (zero when unknown) and hands its
 // raw copy and attachments to the blob store.
 func (l *Loop) parse(r io.Reader, size int64) (*parse.Mail, error) {
-	return parse.Read(r, parse.Options{MaxSize: l.opts.MaxSize, Size: size, Sink: blobSink{l.opts.Blobs}})
+	return parse.Read(r, parse.Options{MaxSize: l.opts.MaxSize, Size: size, Limits: l.opts.Limits, Sink: blobSink{l.opts.Blobs}})
 }
 
 // blobSink keeps what parse hands over in the blob store.
