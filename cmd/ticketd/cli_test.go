@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -137,7 +139,7 @@ func TestCommandsStoppedAndRunning(t *testing.T) {
 	done := make(chan error, 1)
 	var logs bytes.Buffer
 	go func() { done <- run(ctx, []string{"run", "--config", file}, &bytes.Buffer{}, &logs) }()
-	if err := demo.WaitReady(t.Context(), admin.NewClient(cfg.Admin.Listen), 20*time.Second); err != nil {
+	if err := demo.WaitReady(t.Context(), admin.NewClient(cfg.Admin.Listen, ""), 20*time.Second); err != nil {
 		cancel()
 		t.Fatal(err)
 	}
@@ -146,6 +148,7 @@ func TestCommandsStoppedAndRunning(t *testing.T) {
 		t.Error("the store opened while the daemon holds it")
 	}
 	id := exercise(t, file, 1)
+	checkAdminGuarded(t, cfg)
 
 	// The phone requester is acknowledged by mail like anyone else.
 	deadline := time.Now().Add(20 * time.Second)
@@ -246,5 +249,86 @@ func TestCheckInvalidConfig(t *testing.T) {
 	}
 	if _, err := cmd(t, "run", "--config", file); err == nil {
 		t.Error("run with an invalid file succeeded")
+	}
+}
+
+// checkAdminGuarded checks the running daemon's admin API: the token file
+// it created is its owner's alone, the API refuses a caller without it,
+// and /healthz and /metrics, open to all, show nothing of the tickets
+// exercise opened.
+func checkAdminGuarded(t *testing.T, cfg config.Config) {
+	t.Helper()
+	fi, err := os.Stat(filepath.Join(cfg.DataDir, "admin.token"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("token file: %v, %v; want mode 0600", fi, err)
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + cfg.Admin.Listen + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, string(b)
+	}
+	for _, path := range []string{"/api/tickets", "/api/backup"} {
+		if code, _ := get(path); code != http.StatusUnauthorized {
+			t.Errorf("GET %s without the token = %d, want 401", path, code)
+		}
+	}
+	for _, path := range []string{"/healthz", "/metrics"} {
+		code, body := get(path)
+		if code != http.StatusOK || body == "" {
+			t.Errorf("GET %s = %d, want 200", path, code)
+		}
+		for _, secret := range []string{"Llamada", "no imprime", "Llamó", demo.Requester.Addr, "laura", demo.Agent.Addr, "OTI-"} {
+			if strings.Contains(strings.ToLower(body), strings.ToLower(secret)) {
+				t.Errorf("GET %s shows %q:\n%s", path, secret, body)
+			}
+		}
+	}
+}
+
+// TestCheckWarnsExposedAdmin: `ticketd check` warns when the admin API
+// listens where other machines can reach it, and not on loopback or a
+// unix socket.
+func TestCheckWarnsExposedAdmin(t *testing.T) {
+	sys := startMail(t)
+	for listen, warn := range map[string]bool{"0.0.0.0:8025": true, "[::]:8025": true, ":8025": true, "192.0.2.7:8025": true,
+		"127.0.0.1:8025": false, "localhost:8025": false, "[::1]:8025": false, "unix:/run/ticketd/admin.sock": false} {
+		file, _ := writeConfig(t, sys, func(c *config.Config) { c.Admin.Listen = listen })
+		out, err := cmd(t, "check", "--config", file)
+		if err != nil {
+			t.Errorf("check with admin.listen %s: %v\n%s", listen, err, out)
+		}
+		if got := strings.Contains(out, "warning: admin.listen"); got != warn {
+			t.Errorf("check with admin.listen %s: warning %t, want %t:\n%s", listen, got, warn, out)
+		}
+	}
+}
+
+// TestCheckTokenFile: `ticketd check` fails on an admin token file that
+// group or others may read, which would stop the daemon's start.
+func TestCheckTokenFile(t *testing.T) {
+	sys := startMail(t)
+	file, cfg := writeConfig(t, sys, nil)
+	if out := mustCmd(t, "check", "--config", file); !strings.Contains(out, "admin token "+cfg.AdminTokenFile()+": none yet") {
+		t.Errorf("check without a token file:\n%s", out)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg.AdminTokenFile(), []byte(strings.Repeat("t", 40)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd(t, "check", "--config", file)
+	if err == nil || !strings.Contains(out, "FAILED") || !strings.Contains(out, "chmod 600") {
+		t.Errorf("check with a readable token file: %v\n%s", err, out)
+	}
+	if _, err := cmd(t, "run", "--config", file); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Errorf("run with a readable token file: %v", err)
 	}
 }

@@ -166,6 +166,9 @@ func (c *cli) checkCmd() *cobra.Command {
 				return errors.New("the configuration is invalid")
 			}
 			fmt.Fprintf(c.stdout, "configuration: ok (%s)\n", cmp.Or(cfg.File, "defaults and environment"))
+			if !admin.LocalOnly(cfg.Admin.Listen) {
+				fmt.Fprintf(c.stdout, "warning: admin.listen %q may be reachable from other machines: keep the admin API on loopback or a unix socket, and reach it through ssh\n", cfg.Admin.Listen)
+			}
 			if _, err := app.Directory(cfg); err != nil {
 				fmt.Fprintf(c.stdout, "groups: INVALID\n%v\n", err)
 				return errors.New("the groups are invalid")
@@ -193,6 +196,14 @@ func (c *cli) checkCmd() *cobra.Command {
 				s.Close()
 			}
 			report(fmt.Sprintf("smtp %s:%d (%s)", cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.TLS), err)
+			if tf := cfg.AdminTokenFile(); cfg.Admin.Listen != "" {
+				if _, err := os.Lstat(tf); errors.Is(err, os.ErrNotExist) {
+					fmt.Fprintf(c.stdout, "admin token %s: none yet (the daemon creates it at its first start)\n", tf)
+				} else {
+					_, err := admin.ReadToken(tf)
+					report("admin token "+tf, err)
+				}
+			}
 			if failed {
 				return errors.New("check failed")
 			}

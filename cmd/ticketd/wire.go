@@ -48,8 +48,12 @@ func (c *cli) backend(ctx context.Context) (admin.Backend, func(), error) {
 		return nil, nil, err
 	}
 	if cfg.Admin.Listen != "" {
-		if cl := admin.NewClient(cfg.Admin.Listen); cl.Ping(ctx) {
-			return cl, func() {}, nil
+		if cl := admin.NewClient(cfg.Admin.Listen, ""); cl.Ping(ctx) {
+			token, err := admin.ReadToken(cfg.AdminTokenFile())
+			if err != nil {
+				return nil, nil, fmt.Errorf("the daemon answers on %q (admin.listen), but: %w", cfg.Admin.Listen, err)
+			}
+			return admin.NewClient(cfg.Admin.Listen, token), func() {}, nil
 		}
 	}
 	co, err := app.Open(cfg, newLogger(c.stderr, cfg.Log), time.Now)

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net/http/httptest"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,12 +55,36 @@ func TestClientAgainstServer(t *testing.T) {
 	local := newLocal(t)
 	kicked := 0
 	local.OnCommit = func() { kicked++ }
-	srv := httptest.NewServer(NewServer(ServerOptions{Backend: local, Health: func(context.Context) Health {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler, err := NewServer(ServerOptions{Backend: local, Token: testToken, Listen: ln.Addr().String(), Health: func(context.Context) Health {
 		return Health{Healthy: false, Reason: "the mailbox has not been read yet", OutboxDepth: 2}
-	}}))
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: handler}
+	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
-	c := NewClient(strings.TrimPrefix(srv.URL, "http://"))
+	c := NewClient(ln.Addr().String(), testToken)
 	ctx := t.Context()
+
+	// A client with a wrong token is told so, and changes nothing.
+	wrong := NewClient(ln.Addr().String(), strings.Repeat("x", MinTokenLen))
+	if _, err := wrong.Tickets(ctx, store.Filter{}); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("Tickets with a wrong token: %v, want ErrUnauthorized", err)
+	}
+	if _, err := wrong.Open(ctx, OpenRequest{Requester: "ana@unidad.example", Subject: "x", Agent: "agente@oti.example"}); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("Open with a wrong token: %v, want ErrUnauthorized", err)
+	}
+	if _, err := wrong.Backup(ctx, io.Discard); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("Backup with a wrong token: %v, want ErrUnauthorized", err)
+	}
+	if !wrong.Ping(ctx) {
+		t.Error("Ping needs no token, but failed")
+	}
 
 	if !c.Ping(ctx) {
 		t.Fatal("Ping: no answer")
@@ -158,16 +184,22 @@ func TestListenUnixSocket(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}
-	srv := httptest.NewUnstartedServer(NewServer(ServerOptions{Backend: newLocal(t)}))
-	srv.Listener = ln
-	srv.Start()
+	h, err := NewServer(ServerOptions{Backend: newLocal(t), Token: testToken, Listen: "unix:" + path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
-	c := NewClient("unix:" + path)
+	c := NewClient("unix:"+path, testToken)
 	if !c.Ping(t.Context()) {
 		t.Fatal("no answer over the unix socket")
 	}
 	if ts, err := c.Tickets(t.Context(), store.Filter{}); err != nil || len(ts) != 0 {
 		t.Errorf("Tickets = %v, %v", ts, err)
+	}
+	if _, err := NewClient("unix:"+path, "").Tickets(t.Context(), store.Filter{}); !errors.Is(err, ErrUnauthorized) {
+		t.Errorf("Tickets without a token over the socket: %v, want ErrUnauthorized", err)
 	}
 	if _, err := Listen("256.0.0.1:bad"); err == nil {
 		t.Error("Listen on a bad address succeeded")

@@ -19,14 +19,24 @@ import (
 )
 
 // Client reaches the admin API of a running daemon. It implements Backend.
+// It is safe for use by several goroutines.
 type Client struct {
-	base string
-	http *http.Client
+	base  string
+	token string
+	http  *http.Client
 }
 
+// unixHost is the Host a [Client] sends over a unix socket.
+const unixHost = "ticketd"
+
+// ErrUnauthorized is matched (with errors.Is) by the error of a call the
+// daemon refused for a missing or wrong token.
+var ErrUnauthorized = errors.New("admin: the daemon refused the admin token")
+
 // NewClient returns a client for the daemon listening on addr ("host:port"
-// or "unix:/path"). It does no I/O.
-func NewClient(addr string) *Client {
+// or "unix:/path") that authenticates with token (the content of
+// admin.token_file, see [ReadToken]); /healthz needs none. It does no I/O.
+func NewClient(addr, token string) *Client {
 	tr := &http.Transport{}
 	base := "http://" + addr
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
@@ -34,9 +44,9 @@ func NewClient(addr string) *Client {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", path)
 		}
-		base = "http://ticketd"
+		base = "http://" + unixHost
 	}
-	return &Client{base: base, http: &http.Client{Transport: tr}}
+	return &Client{base: base, token: token, http: &http.Client{Transport: tr}}
 }
 
 // Ping reports whether a daemon answers on the address.
@@ -123,17 +133,13 @@ func (c *Client) Verify(ctx context.Context) (VerifyReport, error) {
 
 // Backup streams a consistent copy of the store into w.
 func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/api/backup", nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := c.http.Do(req)
+	resp, err := c.send(ctx, http.MethodGet, "/api/backup", nil)
 	if err != nil {
 		return 0, fmt.Errorf("backup through the daemon: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("backup through the daemon: %s", resp.Status)
+		return 0, fmt.Errorf("backup through the daemon: %w", answerError(resp))
 	}
 	n, err := io.Copy(w, resp.Body)
 	if err != nil {
@@ -151,14 +157,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, okCod
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	resp, err := c.send(ctx, method, path, body)
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("reach the daemon: %w", err)
 	}
 	defer resp.Body.Close()
 	ok := resp.StatusCode == http.StatusOK
@@ -166,19 +167,46 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any, okCod
 		ok = ok || resp.StatusCode == c
 	}
 	if !ok {
-		var e struct{ Error string }
-		_ = json.NewDecoder(resp.Body).Decode(&e)
-		err := errors.New(e.Error)
-		if e.Error == "" {
-			err = errors.New(resp.Status)
-		}
-		if resp.StatusCode == http.StatusNotFound {
-			return fmt.Errorf("%w: %v", store.ErrNotFound, err)
-		}
-		return err
+		return answerError(resp)
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 		return fmt.Errorf("decode the daemon's answer: %w", err)
 	}
 	return nil
+}
+
+// send sends one request with the token and, for a POST, the JSON
+// content type the server requires.
+func (c *Client) send(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("reach the daemon: %w", err)
+	}
+	return resp, nil
+}
+
+// answerError is the error of an answer other than the expected one: the
+// server's JSON error, or its status.
+func answerError(resp *http.Response) error {
+	var e struct{ Error string }
+	_ = json.NewDecoder(resp.Body).Decode(&e)
+	err := errors.New(e.Error)
+	if e.Error == "" {
+		err = errors.New(resp.Status)
+	}
+	switch resp.StatusCode {
+	case http.StatusNotFound:
+		return fmt.Errorf("%w: %v", store.ErrNotFound, err)
+	case http.StatusUnauthorized:
+		return fmt.Errorf("%w: %v", ErrUnauthorized, err)
+	}
+	return err
 }

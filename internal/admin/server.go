@@ -2,10 +2,13 @@ package admin
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"os"
@@ -47,7 +50,15 @@ type ServerOptions struct {
 	// Health computes the health report; nil means always healthy.
 	Health   func(ctx context.Context) Health
 	Gatherer prometheus.Gatherer
-	Logger   *slog.Logger
+	// Token is the secret every request but /healthz and /metrics must
+	// carry as "Authorization: Bearer <token>" (see [LoadOrCreateToken]).
+	// Required.
+	Token string
+	// Listen is the address the server listens on, as configured
+	// (admin.listen: "host:port" or "unix:/path"); requests whose Host
+	// header names another server are refused (see [NewServer]). Required.
+	Listen string
+	Logger *slog.Logger
 }
 
 // NewServer returns the admin API as an http.Handler:
@@ -62,12 +73,37 @@ type ServerOptions struct {
 //	POST /api/quarantine/{id}/retry
 //	GET  /api/verify
 //	GET  /api/backup                   a consistent copy of the store
-func NewServer(opts ServerOptions) http.Handler {
+//
+// Every request is refused with 421 when its Host header does not name
+// opts.Listen: a web page whose own host name an attacker made resolve to
+// 127.0.0.1 (DNS rebinding) sends that name. A loopback listen address
+// also accepts the other loopback spellings of its port (localhost,
+// 127.0.0.1, [::1]); a wildcard one (0.0.0.0, [::], :port) accepts any IP
+// address with its port, which no rebinding can produce; a unix socket
+// accepts "ticketd" (what [Client] sends) and "localhost" (curl's
+// --unix-socket). Every request but GET /healthz and GET /metrics, which
+// show no ticket content, needs the token, or gets 401 and a warning in
+// the log with the caller's address. A request other than GET or HEAD
+// must be a same-origin one (browsers mark cross-site requests) and carry
+// Content-Type application/json, or it gets 403 or 415: a web page can
+// send text/plain or form posts anywhere without asking, never JSON. No
+// answer carries CORS headers, and no GET changes anything.
+//
+// NewServer returns an error when opts.Token or opts.Listen is empty.
+func NewServer(opts ServerOptions) (http.Handler, error) {
+	if opts.Token == "" {
+		return nil, errors.New("admin: the server needs a token")
+	}
+	allowed, err := hostMatcher(opts.Listen)
+	if err != nil {
+		return nil, err
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &server{b: opts.Backend, health: opts.Health, log: log.With("component", "admin")}
+	s := &server{b: opts.Backend, health: opts.Health, log: log.With("component", "admin"),
+		tokenSum: sha256.Sum256([]byte(opts.Token)), hostAllowed: allowed, crossOrigin: http.NewCrossOriginProtection()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	if opts.Gatherer != nil {
@@ -81,13 +117,115 @@ func NewServer(opts ServerOptions) http.Handler {
 	mux.HandleFunc("POST /api/quarantine/{id}/retry", s.quarantineRetry)
 	mux.HandleFunc("GET /api/verify", s.verify)
 	mux.HandleFunc("GET /api/backup", s.backup)
-	return mux
+	s.mux = mux
+	return s, nil
 }
 
 type server struct {
-	b      Backend
-	health func(ctx context.Context) Health
-	log    *slog.Logger
+	b           Backend
+	health      func(ctx context.Context) Health
+	log         *slog.Logger
+	mux         *http.ServeMux
+	tokenSum    [sha256.Size]byte
+	hostAllowed func(host string) bool
+	crossOrigin *http.CrossOriginProtection
+}
+
+// ServeHTTP checks the Host, the token, the origin and the content type,
+// in that order, before the request reaches its handler.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	safe := r.Method == http.MethodGet || r.Method == http.MethodHead
+	open := safe && (r.URL.Path == "/healthz" || r.URL.Path == "/metrics")
+	switch {
+	case !s.hostAllowed(r.Host):
+		s.refuse(w, r, http.StatusMisdirectedRequest, fmt.Sprintf("host %q is not this server's address", r.Host))
+	case !open && !s.authorized(r):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="ticketd"`)
+		s.refuse(w, r, http.StatusUnauthorized, "missing or wrong admin token (Authorization: Bearer, the content of admin.token_file)")
+	case !safe && s.crossOrigin.Check(r) != nil:
+		s.refuse(w, r, http.StatusForbidden, "cross-origin request")
+	case !safe && !isJSON(r.Header.Get("Content-Type")):
+		s.refuse(w, r, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+	default:
+		s.mux.ServeHTTP(w, r)
+	}
+}
+
+// authorized reports whether r carries the token. Comparing the hashes
+// takes the same time whatever the token sent, its length included.
+func (s *server) authorized(r *http.Request) bool {
+	auth := r.Header.Get("Authorization")
+	// RFC 6750 §2.1, RFC 9110 §11.1: the scheme is case-insensitive.
+	const scheme = "bearer "
+	if len(auth) <= len(scheme) || !strings.EqualFold(auth[:len(scheme)], scheme) {
+		return false
+	}
+	sum := sha256.Sum256([]byte(auth[len(scheme):]))
+	return subtle.ConstantTimeCompare(sum[:], s.tokenSum[:]) == 1
+}
+
+// refuse answers a request that did not pass the checks, and logs it with
+// who sent it (never what credential it carried).
+func (s *server) refuse(w http.ResponseWriter, r *http.Request, code int, why string) {
+	s.log.Warn("admin request refused", "status", code, "reason", why, "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
+	writeJSON(w, code, map[string]string{"error": why})
+}
+
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/json"
+}
+
+// hostMatcher returns the test of a request's Host header for a server
+// listening on listen (see [NewServer]).
+func hostMatcher(listen string) (func(host string) bool, error) {
+	if _, ok := strings.CutPrefix(listen, "unix:"); ok {
+		return func(host string) bool {
+			return strings.EqualFold(host, unixHost) || strings.EqualFold(host, "localhost")
+		}, nil
+	}
+	lhost, lport, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("admin: listen address %q: %w", listen, err)
+	}
+	lip := net.ParseIP(lhost)
+	return func(host string) bool {
+		h, port, err := net.SplitHostPort(host)
+		if err != nil { // no port: the default one (RFC 9110 §7.2)
+			h, port = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), "80"
+		}
+		if port != lport {
+			return false
+		}
+		ip := net.ParseIP(h)
+		switch {
+		case strings.EqualFold(h, lhost):
+			return true
+		case lhost == "" || lip != nil && lip.IsUnspecified():
+			return ip != nil || isLoopbackName(h)
+		case isLoopbackName(lhost) || lip != nil && lip.IsLoopback():
+			return isLoopbackName(h) || ip != nil && ip.IsLoopback()
+		}
+		return false
+	}, nil
+}
+
+func isLoopbackName(h string) bool { return strings.EqualFold(h, "localhost") }
+
+// LocalOnly reports whether the admin API on addr (admin.listen) can be
+// reached only from this machine: a unix socket, or a loopback host
+// (localhost, 127.0.0.0/8, ::1). An empty addr (API disabled) is local.
+// A wildcard or any other host may be reachable from the network.
+func LocalOnly(addr string) bool {
+	if addr == "" || strings.HasPrefix(addr, "unix:") {
+		return true
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return isLoopbackName(host) || ip != nil && ip.IsLoopback()
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {

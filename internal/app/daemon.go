@@ -45,6 +45,7 @@ type Daemon struct {
 	loop     *daemon.Loop
 	watcher  *alert.Watcher // nil without admin.alert_to
 	registry *prometheus.Registry
+	admin    http.Handler // nil without admin.listen
 	// flushTimeout bounds how long Run waits for the outbox to drain.
 	flushTimeout time.Duration
 }
@@ -105,7 +106,36 @@ func Build(cfg config.Config, o Options) (*Daemon, error) {
 		}
 	}
 	d.registerMetrics()
+	if cfg.Admin.Listen != "" {
+		if d.admin, err = d.adminHandler(); err != nil {
+			return fail(err)
+		}
+	}
 	return d, nil
+}
+
+// adminHandler builds the admin API with the token of admin.token_file,
+// which it creates at the first start; a token file that others may read
+// is an error, so the daemon does not start.
+func (d *Daemon) adminHandler() (http.Handler, error) {
+	token, created, err := admin.LoadOrCreateToken(d.Cfg.AdminTokenFile())
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		d.Log.Info("admin token created", "file", d.Cfg.AdminTokenFile())
+	}
+	if !admin.LocalOnly(d.Cfg.Admin.Listen) {
+		d.Log.Warn("the admin API may be reachable from other machines", "admin_listen", d.Cfg.Admin.Listen)
+	}
+	return admin.NewServer(admin.ServerOptions{
+		Backend:  &admin.Local{DB: d.DB, Service: d.Service, Directory: d.Directory, Retrier: d.loop, Blobs: d.Blobs, OnCommit: d.worker.Kick, Now: d.now},
+		Health:   d.health(d.Cfg.Admin.AlertAfter),
+		Gatherer: prometheus.Gatherers{d.registry},
+		Token:    token,
+		Listen:   d.Cfg.Admin.Listen,
+		Logger:   d.Log,
+	})
 }
 
 // Run starts the daemon's goroutines (the outbox worker, the poller with
@@ -210,13 +240,7 @@ func (d *Daemon) serveAdmin(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h := admin.NewServer(admin.ServerOptions{
-		Backend:  &admin.Local{DB: d.DB, Service: d.Service, Directory: d.Directory, Retrier: d.loop, Blobs: d.Blobs, OnCommit: d.worker.Kick, Now: d.now},
-		Health:   d.health(d.Cfg.Admin.AlertAfter),
-		Gatherer: prometheus.Gatherers{d.registry},
-		Logger:   d.Log,
-	})
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: d.admin, ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	d.Log.Info("admin API listening", "addr", ln.Addr().String())

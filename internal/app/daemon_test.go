@@ -153,7 +153,7 @@ func TestRunStopsEverything(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 
-	adm := admin.NewClient(cfg.Admin.Listen)
+	adm := admin.NewClient(cfg.Admin.Listen, "") // health needs no token
 	send(t, sys, userAddr, deskAddr, "No tengo red", "Desde ayer.")
 	deadline := time.Now().Add(20 * time.Second)
 	for {

@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"path/filepath"
+	"time"
+)
 
 // Config is the whole of ticketd's configuration. [Load] fills it; cmd/ticketd
 // copies its sections into each package's Options. The mapstructure tags are
@@ -223,12 +226,27 @@ type AdminConfig struct {
 	// Listen is where the admin HTTP endpoint listens: "host:port" or
 	// "unix:/path/to/socket". Default "127.0.0.1:8025"; "" disables it.
 	Listen string `mapstructure:"listen"`
+	// TokenFile holds the secret every admin API request must carry
+	// (Authorization: Bearer); the daemon creates it with mode 0600 at
+	// its first start and refuses to start when group or others may read
+	// it. "" (the default) means <data_dir>/admin.token: see
+	// [Config.AdminTokenFile].
+	TokenFile string `mapstructure:"token_file"`
 	// AlertTo are the addresses told when fetching mail keeps failing.
 	// Empty means no alert mail.
 	AlertTo []string `mapstructure:"alert_to"`
 	// AlertAfter is how long fetching must fail before AlertTo is mailed,
 	// once per outage. Default 15m.
 	AlertAfter time.Duration `mapstructure:"alert_after"`
+}
+
+// AdminTokenFile is the admin token's file: admin.token_file, or
+// admin.token in the data directory when that is "".
+func (c Config) AdminTokenFile() string {
+	if c.Admin.TokenFile != "" {
+		return c.Admin.TokenFile
+	}
+	return filepath.Join(c.DataDir, "admin.token")
 }
 
 // LogConfig sets the format and level of ticketd's own log.

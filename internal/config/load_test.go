@@ -52,6 +52,8 @@ func TestLoadDefaults(t *testing.T) {
 		{"groups.redes.members[1]", cfg.Groups["redes"].Members[1], "Carla Ríos <c@example.org>"},
 		{"admin.listen", cfg.Admin.Listen, "127.0.0.1:8025"},
 		{"admin.alert_after", cfg.Admin.AlertAfter, 15 * time.Minute},
+		{"admin.token_file", cfg.Admin.TokenFile, ""},
+		{"AdminTokenFile()", cfg.AdminTokenFile(), filepath.Join(cfg.DataDir, "admin.token")},
 		{"log.format", cfg.Log.Format, "text"},
 		{"log.level", cfg.Log.Level, "info"},
 		{"outbox.retry_min", cfg.Outbox.RetryMin, 5 * time.Second},
@@ -107,9 +109,13 @@ func TestLoadExplicitValues(t *testing.T) {
 	set(m, "groups.Sitio", map[string]any{"level": 2, "kind": "onsite", "default": true, "members": "d@example.org"})
 	set(m, "admin.listen", "unix:/run/ticketd/admin.sock")
 	set(m, "admin.alert_to", []any{"ops@example.org", "Guardia <guardia@example.org>"})
+	set(m, "admin.token_file", "/etc/ticketd/admin.token")
 	cfg, _, err := loadMap(t, dir, m)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
+	}
+	if cfg.AdminTokenFile() != "/etc/ticketd/admin.token" {
+		t.Errorf("AdminTokenFile() = %q", cfg.AdminTokenFile())
 	}
 	if cfg.IMAP.Port != 1993 || !cfg.IMAP.AllowInsecure || cfg.IMAP.PollInterval != 30*time.Second {
 		t.Errorf("imap = %+v", cfg.IMAP)

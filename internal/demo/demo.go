@@ -123,6 +123,12 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := WriteConfig(cfg); err != nil {
 		return err
 	}
+	// The admin token in the data directory, found there by the daemon,
+	// the demo's own client and `ticketd tickets --config`.
+	token, _, err := admin.LoadOrCreateToken(cfg.AdminTokenFile())
+	if err != nil {
+		return err
+	}
 
 	d, err := app.Build(cfg, app.Options{Version: o.Version, Logger: log})
 	if err != nil {
@@ -146,7 +152,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	tl.printf("ticketd demo: the real daemon on an embedded mail system (log: %s)\n\n", logPlace(o.Verbose, dir))
 	tl.locked(func(w io.Writer) { printDemoSetup(w, ms, cfg) })
 
-	adm := admin.NewClient(adminAddr)
+	adm := admin.NewClient(adminAddr, token)
 	if err := WaitReady(daemonCtx, adm, o.StepTimeout); err != nil {
 		if ctx.Err() != nil {
 			return nil // Ctrl-C while starting

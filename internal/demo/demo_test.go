@@ -205,7 +205,11 @@ func TestDemoStaysUp(t *testing.T) {
 
 	// The generated config reaches the running daemon (the command line's
 	// own tests run `ticketd tickets --config` on such a file).
-	adm := admin.NewClient(cfg.Admin.Listen)
+	token, err := admin.ReadToken(cfg.AdminTokenFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := admin.NewClient(cfg.Admin.Listen, token)
 	ts, err := adm.Tickets(ctx, store.Filter{})
 	if err != nil || len(ts) != 1 || ts[0].State != ticket.StateClosed {
 		t.Fatalf("tickets = %+v (%v), want one closed ticket", ts, err)
