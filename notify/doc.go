@@ -14,9 +14,12 @@
 //     RFC 3207, implicit TLS per RFC 8314) over one reused connection and
 //     sorts failures into permanent ([ErrPermanent]) and temporary ones.
 //   - [Worker] drains the outbox: it asks an [Outbox] for what is due,
+//     reads each notice's ticket as it is now and rebuilds from it the
+//     ticket as it stood when the notice was owed ([ticket.Owed.Rebuild]),
 //     renders, sends, and records each outcome, retrying temporary failures
 //     with exponential backoff while keeping the notices of one ticket in
-//     order.
+//     order. A permanent failure is appended to the ticket's history by the
+//     worker, through the domain ([ticket.Ticket.DeliveryFailed]).
 //
 // The package does not decide who must be told what (package ticket does),
 // does not store anything (the [Outbox] implementation does) and never reads

@@ -27,6 +27,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/ticketd/ticketd/internal/outbox"
 	"github.com/ticketd/ticketd/ticket"
 )
 
@@ -263,7 +264,8 @@ func refuse(code int, msg string) error {
 // memOutbox is an in-memory Outbox with the store's semantics, for tests.
 type memOutbox struct {
 	mu      sync.Mutex
-	pending map[uint64]*ticket.Pending
+	pending map[uint64]*outbox.Item
+	tickets map[ticket.ID]*ticket.Ticket
 	sent    map[uint64]int // seq -> times marked sent
 	failed  map[uint64]string
 	retries []retryRec
@@ -277,20 +279,31 @@ type retryRec struct {
 }
 
 func newOutbox(ps ...ticket.Pending) *memOutbox {
-	o := &memOutbox{pending: map[uint64]*ticket.Pending{}, sent: map[uint64]int{}, failed: map[uint64]string{}}
+	o := &memOutbox{pending: map[uint64]*outbox.Item{}, tickets: map[ticket.ID]*ticket.Ticket{},
+		sent: map[uint64]int{}, failed: map[uint64]string{}}
 	for _, p := range ps {
 		o.add(p)
 	}
 	return o
 }
 
+// add keeps p as the store would: a reference to its ticket, of which the
+// outbox keeps the latest state.
 func (o *memOutbox) add(p ticket.Pending) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.pending[p.Seq] = &p
+	it := outbox.Item{Seq: p.Seq, MessageID: p.MessageID, CreatedAt: p.CreatedAt,
+		Owed: ticket.Owe(p.Notice, func(ticket.Address) string { return p.MessageID })}
+	if len(p.Notice.To) > 0 {
+		it.To = p.Notice.To[0]
+	}
+	o.pending[p.Seq] = &it
+	if t := o.tickets[p.Notice.Ticket.ID]; t == nil || len(t.History) < len(p.Notice.Ticket.History) {
+		o.tickets[p.Notice.Ticket.ID] = p.Notice.Ticket.Clone()
+	}
 }
 
-func (o *memOutbox) Due(_ context.Context, now time.Time, max int) ([]ticket.Pending, error) {
+func (o *memOutbox) Due(_ context.Context, now time.Time, max int) ([]outbox.Item, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	seqs := make([]uint64, 0, len(o.pending))
@@ -299,10 +312,10 @@ func (o *memOutbox) Due(_ context.Context, now time.Time, max int) ([]ticket.Pen
 	}
 	slices.Sort(seqs)
 	held := map[ticket.ID]bool{}
-	var out []ticket.Pending
+	var out []outbox.Item
 	for _, s := range seqs {
 		p := o.pending[s]
-		id := p.Notice.Ticket.ID
+		id := p.Owed.TicketID
 		if held[id] {
 			continue
 		}
@@ -316,6 +329,16 @@ func (o *memOutbox) Due(_ context.Context, now time.Time, max int) ([]ticket.Pen
 		out = append(out, *p)
 	}
 	return out, nil
+}
+
+func (o *memOutbox) Ticket(_ context.Context, id ticket.ID) (*ticket.Ticket, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	t, ok := o.tickets[id]
+	if !ok {
+		return nil, errors.New("no such ticket")
+	}
+	return t.Clone(), nil
 }
 
 func (o *memOutbox) Sent(_ context.Context, seq uint64, _ time.Time) error {
@@ -343,14 +366,21 @@ func (o *memOutbox) Retry(_ context.Context, seq uint64, next time.Time, reason 
 	return nil
 }
 
-func (o *memOutbox) Failed(_ context.Context, seq uint64, reason string, _ time.Time) error {
+// Failed applies record to the notice's ticket and keeps the reason of the
+// delivery failure it appended.
+func (o *memOutbox) Failed(_ context.Context, seq uint64, record func(*ticket.Ticket)) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if _, ok := o.pending[seq]; !ok {
+	p, ok := o.pending[seq]
+	if !ok {
 		return errors.New("no such notice")
 	}
 	delete(o.pending, seq)
-	o.failed[seq] = reason
+	t := o.tickets[p.Owed.TicketID]
+	record(t)
+	if e := t.History[len(t.History)-1]; e.Kind == ticket.KindDeliveryFailed {
+		o.failed[seq] = e.Text
+	}
 	return nil
 }
 

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/ticketd/ticketd/internal/outbox"
 	"github.com/ticketd/ticketd/ticket"
 	"github.com/wneessen/go-mail"
 )
@@ -21,14 +21,17 @@ type Outbox interface {
 	// Due returns up to max notices due at now, in Seq order, holding back
 	// every notice of a ticket behind an earlier one of the same ticket
 	// that is not yet due (order per ticket).
-	Due(ctx context.Context, now time.Time, max int) ([]ticket.Pending, error)
+	Due(ctx context.Context, now time.Time, max int) ([]outbox.Item, error)
+	// Ticket reads a ticket with its history, to render a notice about it.
+	Ticket(ctx context.Context, id ticket.ID) (*ticket.Ticket, error)
 	// Sent removes the notice after the server accepted it.
 	Sent(ctx context.Context, seq uint64, at time.Time) error
 	// Retry records a transient failure and when to try again.
 	Retry(ctx context.Context, seq uint64, next time.Time, reason string) error
-	// Failed records a permanent failure: the notice leaves the outbox and a
-	// delivery failure is recorded on its ticket's history.
-	Failed(ctx context.Context, seq uint64, reason string, at time.Time) error
+	// Failed records a permanent failure: the notice leaves the outbox and
+	// record, which appends the failure to the history, is applied to its
+	// ticket, in one transaction.
+	Failed(ctx context.Context, seq uint64, record func(*ticket.Ticket)) error
 }
 
 // MessageSender submits one message; [*Sender] is one. Errors wrapping
@@ -229,7 +232,7 @@ func (w *Worker) pass(ctx context.Context) error {
 				continue
 			}
 			seen[p.Seq] = true
-			id := ticketID(p)
+			id := p.Owed.TicketID
 			if blocked[id] {
 				continue // order per ticket: wait behind the one that failed
 			}
@@ -249,46 +252,38 @@ func (w *Worker) pass(ctx context.Context) error {
 
 // deliver renders, sends and records one notice. It reports false when the
 // notice was rescheduled; an error stops the pass.
-func (w *Worker) deliver(ctx context.Context, p ticket.Pending) (bool, error) {
+func (w *Worker) deliver(ctx context.Context, it outbox.Item) (bool, error) {
 	// A notice started is finished even when ctx ends (shutdown): the send
 	// runs to its end (bounded by the sender's timeout) and its outcome is
 	// recorded, so that a clean restart never sends it twice. ctx only
 	// stops the pass between notices.
 	ctx = context.WithoutCancel(ctx)
-	id, rcpt := ticketID(p), recipients(p)
-	msg, err := w.render.Message(p)
+	id, rcpt, kind := it.Owed.TicketID, it.To.Addr, it.Owed.Kind
+	msg, err := w.message(ctx, it)
 	if err != nil {
 		// A notice that cannot be rendered never will be: record it and move on.
-		w.log.Error("notice cannot be rendered", "ticket_id", id, "rcpt", rcpt, "seq", p.Seq, "kind", p.Notice.Kind, "err", err)
-		if ferr := w.outbox.Failed(ctx, p.Seq, "render: "+err.Error(), w.now()); ferr != nil {
-			return false, fmt.Errorf("outbox failed %d: %w", p.Seq, ferr)
-		}
-		w.failed.Add(1)
-		return true, nil
+		w.log.Error("notice cannot be rendered", "ticket_id", id, "rcpt", rcpt, "seq", it.Seq, "kind", kind, "err", err)
+		return w.giveUp(ctx, it, "render: "+err.Error())
 	}
 	err = w.send.Send(ctx, msg)
 	switch {
 	case err == nil:
 		// The server accepted it: only now does it leave the outbox.
-		if serr := w.outbox.Sent(ctx, p.Seq, w.now()); serr != nil {
-			return false, fmt.Errorf("outbox sent %d (the mail went out and may be sent again): %w", p.Seq, serr)
+		if serr := w.outbox.Sent(ctx, it.Seq, w.now()); serr != nil {
+			return false, fmt.Errorf("outbox sent %d (the mail went out and may be sent again): %w", it.Seq, serr)
 		}
 		w.sent.Add(1)
-		w.log.Info("notice sent", "ticket_id", id, "rcpt", rcpt, "kind", p.Notice.Kind, "attempt", p.Attempts+1)
+		w.log.Info("notice sent", "ticket_id", id, "rcpt", rcpt, "kind", kind, "attempt", it.Attempts+1)
 		return true, nil
 	case errors.Is(err, ErrPermanent):
-		w.log.Error("notice rejected permanently", "ticket_id", id, "rcpt", rcpt, "kind", p.Notice.Kind, "attempt", p.Attempts+1, "err", err)
-		if ferr := w.outbox.Failed(ctx, p.Seq, err.Error(), w.now()); ferr != nil {
-			return false, fmt.Errorf("outbox failed %d: %w", p.Seq, ferr)
-		}
-		w.failed.Add(1)
-		return true, nil
+		w.log.Error("notice rejected permanently", "ticket_id", id, "rcpt", rcpt, "kind", kind, "attempt", it.Attempts+1, "err", err)
+		return w.giveUp(ctx, it, err.Error())
 	}
-	wait := w.backoff(p.Attempts)
-	w.log.Warn("notice delivery failed, will retry", "ticket_id", id, "rcpt", rcpt, "kind", p.Notice.Kind,
-		"attempt", p.Attempts+1, "retry_in", wait, "err", err)
-	if rerr := w.outbox.Retry(ctx, p.Seq, w.now().Add(wait), err.Error()); rerr != nil {
-		return false, fmt.Errorf("outbox retry %d: %w", p.Seq, rerr)
+	wait := w.backoff(it.Attempts)
+	w.log.Warn("notice delivery failed, will retry", "ticket_id", id, "rcpt", rcpt, "kind", kind,
+		"attempt", it.Attempts+1, "retry_in", wait, "err", err)
+	if rerr := w.outbox.Retry(ctx, it.Seq, w.now().Add(wait), err.Error()); rerr != nil {
+		return false, fmt.Errorf("outbox retry %d: %w", it.Seq, rerr)
 	}
 	w.retried.Add(1)
 	if !messageLevel(err) {
@@ -297,6 +292,31 @@ func (w *Worker) deliver(ctx context.Context, p ticket.Pending) (bool, error) {
 		return false, &errUnavailable{err}
 	}
 	return false, nil
+}
+
+// message renders it from its ticket as read now.
+func (w *Worker) message(ctx context.Context, it outbox.Item) (*mail.Msg, error) {
+	t, err := w.outbox.Ticket(ctx, it.Owed.TicketID)
+	if err != nil {
+		return nil, fmt.Errorf("read ticket %s: %w", it.Owed.TicketID, err)
+	}
+	p, err := it.Pending(t)
+	if err != nil {
+		return nil, err
+	}
+	return w.render.Message(p)
+}
+
+// giveUp records a permanent failure of it: the ticket's history gets a
+// delivery failure (the domain's entry) as the notice leaves the outbox.
+func (w *Worker) giveUp(ctx context.Context, it outbox.Item, reason string) (bool, error) {
+	at := w.now()
+	record := func(t *ticket.Ticket) { t.DeliveryFailed(it.To.Addr, reason, "", at) }
+	if err := w.outbox.Failed(ctx, it.Seq, record); err != nil {
+		return false, fmt.Errorf("outbox failed %d: %w", it.Seq, err)
+	}
+	w.failed.Add(1)
+	return true, nil
 }
 
 // messageLevel reports whether a temporary failure concerns only this
@@ -330,19 +350,4 @@ func (w *Worker) backoff(attempts int) time.Duration {
 		d = w.maxBack
 	}
 	return d
-}
-
-func ticketID(p ticket.Pending) ticket.ID {
-	if p.Notice.Ticket == nil {
-		return ""
-	}
-	return p.Notice.Ticket.ID
-}
-
-func recipients(p ticket.Pending) string {
-	as := make([]string, len(p.Notice.To))
-	for i, a := range p.Notice.To {
-		as[i] = a.Addr
-	}
-	return strings.Join(as, ",")
 }

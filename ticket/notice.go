@@ -1,6 +1,9 @@
 package ticket
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // NoticeKind names a notification ticketd owes someone. Each kind has a
 // template of its own in package notify.
@@ -98,7 +101,7 @@ type Notice struct {
 	Kind NoticeKind `json:"kind"`
 	To   []Address  `json:"to"`
 	// Ticket is the ticket as it stood after the change, history included.
-	Ticket *Ticket `json:"ticket"`
+	Ticket *Ticket `json:"ticket,omitempty"`
 	// Actor is the address of whoever caused the change.
 	Actor string `json:"actor,omitempty"`
 	// Text is the resolution, the relayed reply, the closing comment, ….
@@ -114,18 +117,77 @@ type Notice struct {
 	InReplyTo string `json:"in_reply_to,omitempty"`
 }
 
-// Pending is one notification waiting in the outbox for one recipient
-// (Notice.To holds exactly one address). The store assigns Seq and
-// MessageID when the notice is committed, so a retry sends the very same
-// message and a reply to it threads back to the ticket.
+// Pending is one notification ready to render for one recipient
+// (Notice.To holds exactly one address): the notice with the ticket as it
+// stood when the notice was owed, and the Message-ID it is sent with, the
+// same on every retry so that a reply to it threads back to the ticket.
 type Pending struct {
 	Seq       uint64    `json:"seq"`
 	MessageID string    `json:"message_id"`
 	Notice    Notice    `json:"notice"`
 	CreatedAt time.Time `json:"created_at"`
-	// Attempts counts failed delivery attempts; NextAttempt is when the
-	// next one is due and LastError what the last one met.
-	Attempts    int       `json:"attempts"`
-	NextAttempt time.Time `json:"next_attempt"`
-	LastError   string    `json:"last_error,omitempty"`
+}
+
+// Owed is a notice as the outbox keeps it until it is sent: what is owed to
+// whom about which ticket, and the point of the ticket's life it speaks of;
+// not a copy of the ticket. [Owed.Rebuild] rebuilds the notice from the
+// ticket read at send time.
+type Owed struct {
+	// Notice is the notice without its Ticket (nil): At stands for it.
+	Notice
+	TicketID ID `json:"ticket_id"`
+	// MessageIDs are the Message-IDs of the mails to To, one each.
+	MessageIDs []string `json:"message_ids"`
+	At         Snapshot `json:"at"`
+}
+
+// Snapshot is a ticket as it stood when a notice about it was owed,
+// without what is large and only ever grows: its fields but not its body,
+// and how long its files, thread of Message-IDs and history were.
+type Snapshot struct {
+	Fields      Ticket `json:"fields"`
+	Attachments int    `json:"attachments"`
+	Thread      int    `json:"thread"`
+	History     int    `json:"history"`
+}
+
+// SnapshotOf returns what of t a notice about it must remember.
+func SnapshotOf(t *Ticket) Snapshot {
+	s := Snapshot{Fields: *t, Attachments: len(t.Attachments), Thread: len(t.Thread), History: len(t.History)}
+	s.Fields.Body, s.Fields.Attachments, s.Fields.Thread, s.Fields.History = "", nil, nil, nil
+	return s
+}
+
+// Owe returns notice n as the outbox keeps it, with the Message-ID of each
+// recipient's mail made by msgID (which the caller makes unique).
+func Owe(n Notice, msgID func(rcpt Address) string) Owed {
+	o := Owed{Notice: n, TicketID: n.Ticket.ID, At: SnapshotOf(n.Ticket)}
+	o.Ticket = nil
+	for _, a := range n.To {
+		o.MessageIDs = append(o.MessageIDs, msgID(a))
+	}
+	return o
+}
+
+// Rebuild returns the notice owed to rcpt, from t, the ticket as it is now:
+// t as it stood when the notice was owed (later history, files and thread
+// left out). It fails when t is not that ticket or has less than it had.
+func (o Owed) Rebuild(t *Ticket, rcpt Address) (Notice, error) {
+	s := o.At
+	if t.ID != o.TicketID {
+		return Notice{}, fmt.Errorf("ticket: notice about %s given ticket %s", o.TicketID, t.ID)
+	}
+	if len(t.History) < s.History || len(t.Attachments) < s.Attachments || len(t.Thread) < s.Thread {
+		return Notice{}, fmt.Errorf("ticket: %s has less history, files or thread than when the notice was owed", t.ID)
+	}
+	now := t.Clone()
+	at := s.Fields
+	at.Body = now.Body
+	at.History, at.Attachments, at.Thread = now.History[:s.History], now.Attachments[:s.Attachments], now.Thread[:s.Thread]
+	if !o.Kind.ForStaff() {
+		at.History = nil // a mail to a requester never shows the history
+	}
+	n := o.Notice
+	n.To, n.Ticket = []Address{rcpt}, &at
+	return n, nil
 }

@@ -92,7 +92,7 @@ func Open(cfg config.Config, log *slog.Logger, now func() time.Time) (*Core, err
 	}
 	from := fromAddress(cfg)
 	_, host, _ := strings.Cut(from.Addr, "@")
-	db, err := store.Open(storePath(cfg), store.Options{MessageIDHost: host})
+	db, err := store.Open(storePath(cfg), store.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +101,7 @@ func Open(cfg config.Config, log *slog.Logger, now func() time.Time) (*Core, err
 		db.Close()
 		return nil, err
 	}
-	svc, err := service.New(service.Options{DB: db, Desk: desk, Prefix: cfg.Ticket.IDPrefix,
+	svc, err := service.New(service.Options{DB: db, Desk: desk, Prefix: cfg.Ticket.IDPrefix, MessageIDHost: host,
 		Self:           []string{from.Addr, cfg.SMTP.SupportAddress, cfg.IMAP.Username},
 		AutoReplyLimit: cfg.Ticket.AutoReplyLimit, AutoReplyWindow: cfg.Ticket.AutoReplyWindow, Now: now, Logger: log})
 	if err != nil {

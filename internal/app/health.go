@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/ticketd/ticketd/internal/admin"
+	"github.com/ticketd/ticketd/internal/outbox"
 	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/mailbox"
 )
@@ -34,8 +35,8 @@ func (d *Daemon) registerMetrics() {
 	d.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
 
-func (d *Daemon) outboxStats() (store.OutboxStats, error) {
-	var s store.OutboxStats
+func (d *Daemon) outboxStats() (outbox.Stats, error) {
+	var s outbox.Stats
 	err := d.DB.View(context.Background(), func(tx *store.Tx) error {
 		var err error
 		s, err = tx.OutboxStats()

@@ -81,7 +81,7 @@ func (r *rig) start(t *testing.T) {
 	t.Helper()
 	log := logger(t)
 	var err error
-	if r.db, err = store.Open(filepath.Join(r.dir, "t.db"), store.Options{MessageIDHost: "oti.test"}); err != nil {
+	if r.db, err = store.Open(filepath.Join(r.dir, "t.db"), store.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if r.blobs, err = blob.Open(filepath.Join(r.dir, "blobs")); err != nil {
@@ -364,7 +364,7 @@ func TestHandleDoesNotCommitWhenTheStoreFails(t *testing.T) {
 func newIngestLoop(t *testing.T, maxSize int64) (*store.DB, *Loop) {
 	t.Helper()
 	dir := t.TempDir()
-	db, err := store.Open(filepath.Join(dir, "t.db"), store.Options{MessageIDHost: "oti.test"})
+	db, err := store.Open(filepath.Join(dir, "t.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

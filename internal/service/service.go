@@ -6,10 +6,13 @@ package service
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ticketd/ticketd/internal/store"
@@ -22,6 +25,9 @@ type Options struct {
 	Desk *ticket.Desk
 	// Prefix of ticket IDs; empty means ticket.DefaultPrefix.
 	Prefix string
+	// MessageIDHost is the right-hand side of the Message-IDs of the
+	// notifications; empty means "ticketd.invalid".
+	MessageIDHost string
 	// Self lists ticketd's own addresses (the support address, the sender of
 	// notifications): mail from them is a loop and is never answered.
 	Self []string
@@ -41,6 +47,7 @@ type Service struct {
 	log  *slog.Logger
 	// tick is opts.Desk.Tick (a test puts timers in its place).
 	tick func(*ticket.Ticket, time.Time) ticket.Outcome
+	seq  atomic.Uint64 // numbers the Message-IDs made since start
 }
 
 // New checks opts and returns a Service. It does no I/O.
@@ -50,6 +57,9 @@ func New(opts Options) (*Service, error) {
 	}
 	if opts.Prefix == "" {
 		opts.Prefix = ticket.DefaultPrefix
+	}
+	if opts.MessageIDHost == "" {
+		opts.MessageIDHost = "ticketd.invalid"
 	}
 	if opts.AutoReplyLimit == 0 {
 		opts.AutoReplyLimit = 10
@@ -286,7 +296,7 @@ func (s *Service) persist(tx *store.Tx, o ticket.Outcome, in ticket.Inbound, now
 		return 0, err
 	}
 	sender := ticket.NormalizeAddr(in.From.Addr)
-	var notices []ticket.Notice
+	var notices []ticket.Owed
 	for _, n := range o.Notices {
 		if n.InReplyTo != "" && len(n.To) == 1 && ticket.NormalizeAddr(n.To[0].Addr) == sender {
 			ok, err := s.takeAutoReply(tx, in, sender, now)
@@ -300,11 +310,23 @@ func (s *Service) persist(tx *store.Tx, o ticket.Outcome, in ticket.Inbound, now
 		}
 		n.To = s.notSelf(n.To)
 		if len(n.To) > 0 {
-			notices = append(notices, n)
+			notices = append(notices, ticket.Owe(n, s.messageID(o.Ticket.ID)))
 		}
 	}
 	p, err := tx.Enqueue(notices, now)
 	return len(p), err
+}
+
+// messageID returns a maker of Message-IDs for the notifications about
+// ticket id: the ID first (so that a reply whose subject lost it still
+// threads, see [ticket.IDInMessageID]), then a number and random part that
+// make it unique.
+func (s *Service) messageID(id ticket.ID) func(ticket.Address) string {
+	return func(ticket.Address) string {
+		b := make([]byte, 4)
+		_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
+		return fmt.Sprintf("%s.n%d.%s@%s", id, s.seq.Add(1), hex.EncodeToString(b), s.opts.MessageIDHost)
+	}
 }
 
 func (s *Service) notSelf(as []ticket.Address) []ticket.Address {

@@ -48,18 +48,19 @@ func newEnv(t *testing.T, configure ...func(*Options)) *env {
 	if err != nil {
 		t.Fatalf("NewDesk: %v", err)
 	}
-	db, err := store.Open(filepath.Join(t.TempDir(), "ticketd.db"), store.Options{Timeout: 50 * time.Millisecond, MessageIDHost: "oti.example"})
+	db, err := store.Open(filepath.Join(t.TempDir(), "ticketd.db"), store.Options{Timeout: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("store.Open: %v", err)
 	}
 	t.Cleanup(func() { db.Close() })
 	e := &env{t: t, db: db, now: t0}
 	opts := Options{
-		DB:     db,
-		Desk:   desk,
-		Self:   []string{"Soporte@OTI.example", sender},
-		Now:    func() time.Time { return e.now },
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
+		DB:            db,
+		MessageIDHost: "oti.example",
+		Desk:          desk,
+		Self:          []string{"Soporte@OTI.example", sender},
+		Now:           func() time.Time { return e.now },
+		Logger:        slog.New(slog.NewTextHandler(testWriter{t}, nil)),
 	}
 	for _, c := range configure {
 		c(&opts)
@@ -125,12 +126,26 @@ func (e *env) count() int {
 	return n
 }
 
-// pending returns the outbox, checking on the way that ticketd never owes
-// a notice to itself.
+// pending returns the outbox as the notify worker renders it, checking on
+// the way that ticketd never owes a notice to itself.
 func (e *env) pending() []ticket.Pending {
 	e.t.Helper()
 	var ps []ticket.Pending
-	if err := e.db.View(e.t.Context(), func(tx *store.Tx) (err error) { ps, err = tx.Pending(); return err }); err != nil {
+	if err := e.db.View(e.t.Context(), func(tx *store.Tx) error {
+		items, err := tx.Pending()
+		for _, it := range items {
+			tk, err := tx.Ticket(it.Owed.TicketID)
+			if err != nil {
+				return err
+			}
+			p, err := it.Pending(tk)
+			if err != nil {
+				return err
+			}
+			ps = append(ps, p)
+		}
+		return err
+	}); err != nil {
 		e.t.Fatal(err)
 	}
 	for _, p := range ps {
@@ -747,5 +762,27 @@ func TestTick(t *testing.T) {
 
 	if _, err := e.svc.Tick(t.Context(), "OTI-2026-999999", due); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Tick of a missing ticket = %v, want store.ErrNotFound", err)
+	}
+}
+
+// TestNoticeMessageIDs: the service makes each notification's Message-ID:
+// unique, carrying the ticket ID (so replies thread without the subject) and
+// the configured host.
+func TestNoticeMessageIDs(t *testing.T) {
+	e := newEnv(t)
+	id := e.open("<m1@example.org>")
+	e.ingest(mail("<m2@example.org>", agent1, "RE: "+id.Tag(), "#escalar nivel2 redes"))
+	seen := map[string]bool{}
+	for _, p := range e.pending() {
+		if seen[p.MessageID] {
+			t.Errorf("Message-ID %q given twice", p.MessageID)
+		}
+		seen[p.MessageID] = true
+		if got, ok := ticket.IDInMessageID(ticket.DefaultPrefix, p.MessageID); !ok || got != id || !strings.HasSuffix(p.MessageID, "@oti.example") {
+			t.Errorf("Message-ID %q does not carry ticket %s and host oti.example", p.MessageID, id)
+		}
+	}
+	if len(seen) < 4 {
+		t.Errorf("%d notices owed, want the ack, the alerts, the assignment and more", len(seen))
 	}
 }

@@ -36,7 +36,7 @@ func BenchmarkCommitNewTicket(b *testing.B) {
 			if err := tx.PutTicket(o.Ticket); err != nil {
 				return err
 			}
-			_, err = tx.Enqueue(o.Notices, t0)
+			_, err = tx.Enqueue(owe(o.Notices), t0)
 			return err
 		})
 		if err != nil {
@@ -89,7 +89,7 @@ func BenchmarkApplyCommand(b *testing.B) {
 			if err := tx.PutTicket(o.Ticket); err != nil {
 				return err
 			}
-			_, err = tx.Enqueue(o.Notices, now)
+			_, err = tx.Enqueue(owe(o.Notices), now)
 			return err
 		})
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketd/ticketd/internal/outbox"
 	"github.com/ticketd/ticketd/ticket"
 )
 
@@ -28,7 +29,7 @@ func TestHelperProcess(t *testing.T) {
 	if path == "" {
 		t.Skip("helper process of TestCrashLosesNoCommittedTicket")
 	}
-	db, err := Open(path, Options{Timeout: 5 * time.Second, MessageIDHost: msgHost})
+	db, err := Open(path, Options{Timeout: 5 * time.Second})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -52,7 +53,7 @@ func TestHelperProcess(t *testing.T) {
 			if err := tx.PutTicket(o.Ticket); err != nil {
 				return err
 			}
-			_, err = tx.Enqueue(o.Notices, t0)
+			_, err = tx.Enqueue(owe(o.Notices), t0)
 			return err
 		})
 		if err != nil {
@@ -114,7 +115,7 @@ func TestCrashLosesNoCommittedTicket(t *testing.T) {
 
 	db := openAt(t, path)
 	var stored []ticket.Ticket
-	var outbox []ticket.Pending
+	var outbox []outbox.Item
 	mustView(t, db, func(tx *Tx) error {
 		var err error
 		if stored, err = tx.List(Filter{}); err != nil {

@@ -30,7 +30,7 @@ func TestHelperDamaged(t *testing.T) {
 	if path == "" {
 		t.Skip("helper process of TestDamagedFileIsRefused")
 	}
-	db, err := Open(path, Options{Timeout: time.Second, MessageIDHost: msgHost})
+	db, err := Open(path, Options{Timeout: time.Second})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(3)

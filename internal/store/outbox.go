@@ -4,88 +4,122 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/ticketd/ticketd/internal/outbox"
 	"github.com/ticketd/ticketd/ticket"
+	bolt "go.etcd.io/bbolt"
 )
 
-// Enqueue writes the notices owed, one outbox item per recipient, in the
-// transaction of the change that caused them. Each item gets a sequence
-// number and a Message-ID that encodes the ticket ID, and the Message-ID is
-// indexed so that replies to it thread back to the ticket.
-func (t *Tx) Enqueue(notices []ticket.Notice, now time.Time) ([]ticket.Pending, error) {
-	ob := t.tx.Bucket(bucketOutbox)
-	var out []ticket.Pending
+// owedRecord is a notice as stored, once for all its recipients (bucket
+// owed); Left counts its items still in the outbox, and the record goes with
+// the last of them.
+type owedRecord struct {
+	Owed ticket.Owed `json:"owed"`
+	Left int         `json:"left"`
+}
+
+// itemRecord is one recipient's item as stored (bucket outbox, keyed by
+// Seq): the key of its notice instead of the notice itself.
+type itemRecord struct {
+	Seq       uint64         `json:"seq"`
+	Notice    uint64         `json:"notice"`
+	To        ticket.Address `json:"to"`
+	MessageID string         `json:"message_id"`
+	CreatedAt time.Time      `json:"created_at"`
+	outbox.Delivery
+}
+
+// Enqueue writes the notices owed, in the transaction of the change that
+// caused them: each notice once, and one outbox item per recipient with its
+// sequence number and the Message-ID the caller made for it. The
+// Message-IDs are indexed so that replies to them thread back to the ticket.
+func (t *Tx) Enqueue(notices []ticket.Owed, now time.Time) ([]outbox.Item, error) {
+	ob, owed := t.tx.Bucket(bucketOutbox), t.tx.Bucket(bucketOwed)
+	var out []outbox.Item
 	for _, n := range notices {
-		for _, rcpt := range n.To {
+		if len(n.MessageIDs) != len(n.To) {
+			return nil, fmt.Errorf("enqueue %s notice of %s: %d Message-IDs for %d recipients", n.Kind, n.TicketID, len(n.MessageIDs), len(n.To))
+		}
+		if len(n.To) == 0 {
+			continue
+		}
+		key, err := owed.NextSequence()
+		if err != nil {
+			return nil, fmt.Errorf("enqueue notice: %w", err)
+		}
+		if err := putJSON(owed, u64(key), owedRecord{Owed: n, Left: len(n.To)}); err != nil {
+			return nil, fmt.Errorf("enqueue notice: %w", err)
+		}
+		for i, rcpt := range n.To {
 			seq, err := ob.NextSequence()
 			if err != nil {
 				return nil, fmt.Errorf("enqueue notice: %w", err)
 			}
-			one := n
-			one.To = []ticket.Address{rcpt}
-			if !n.Kind.ForStaff() && n.Ticket != nil {
-				// A mail to a requester never shows the history: don't
-				// store it once per recipient.
-				snap := *n.Ticket
-				snap.History = nil
-				one.Ticket = &snap
-			}
-			p := ticket.Pending{
-				Seq:         seq,
-				MessageID:   fmt.Sprintf("%s.n%d.%s@%s", n.Ticket.ID, seq, randomHex(4), t.host),
-				Notice:      one,
-				CreatedAt:   now.UTC(),
-				NextAttempt: now.UTC(),
-			}
-			if err := putJSON(ob, u64(seq), p); err != nil {
+			r := itemRecord{Seq: seq, Notice: key, To: rcpt, MessageID: n.MessageIDs[i], CreatedAt: now.UTC(),
+				Delivery: outbox.Delivery{NextAttempt: now.UTC()}}
+			if err := putJSON(ob, u64(seq), r); err != nil {
 				return nil, fmt.Errorf("enqueue notice %d: %w", seq, err)
 			}
-			if err := t.RecordMessage(p.MessageID, n.Ticket.ID); err != nil {
+			if err := t.RecordMessage(r.MessageID, n.TicketID); err != nil {
 				return nil, err
 			}
-			out = append(out, p)
+			out = append(out, r.item(n))
 		}
 	}
 	return out, nil
 }
 
-// OutboxStats describes the outbox, for health checks and metrics.
-type OutboxStats struct {
-	Depth int `json:"depth"`
-	// Oldest is when the oldest pending notice was committed (zero when the
-	// outbox is empty).
-	Oldest time.Time `json:"oldest,omitzero"`
+func (r itemRecord) item(n ticket.Owed) outbox.Item {
+	return outbox.Item{Seq: r.Seq, Owed: n, To: r.To, MessageID: r.MessageID, CreatedAt: r.CreatedAt, Delivery: r.Delivery}
 }
 
 // OutboxStats counts the pending notices.
-func (t *Tx) OutboxStats() (OutboxStats, error) {
-	var s OutboxStats
+func (t *Tx) OutboxStats() (outbox.Stats, error) {
+	var s outbox.Stats
 	ob := t.tx.Bucket(bucketOutbox)
 	s.Depth = countKeys(ob)
 	if k, v := ob.Cursor().First(); k != nil {
-		var p ticket.Pending
-		if err := json.Unmarshal(v, &p); err != nil {
+		var r itemRecord
+		if err := json.Unmarshal(v, &r); err != nil {
 			return s, fmt.Errorf("decode outbox item: %w", err)
 		}
-		s.Oldest = p.CreatedAt
+		s.Oldest = r.CreatedAt
 	}
 	return s, nil
 }
 
-// Pending returns every notice in the outbox, in order.
-func (t *Tx) Pending() ([]ticket.Pending, error) {
-	var out []ticket.Pending
-	err := t.tx.Bucket(bucketOutbox).ForEach(func(_, v []byte) error {
-		var p ticket.Pending
-		if err := json.Unmarshal(v, &p); err != nil {
-			return fmt.Errorf("decode outbox item: %w", err)
-		}
-		out = append(out, p)
-		return nil
-	})
+// Pending returns every item in the outbox, in order.
+func (t *Tx) Pending() ([]outbox.Item, error) {
+	var out []outbox.Item
+	err := t.items(func(it outbox.Item) bool { out = append(out, it); return true })
 	return out, err
+}
+
+// items calls fn with each outbox item in Seq order until it returns false.
+func (t *Tx) items(fn func(outbox.Item) bool) error {
+	notices := map[uint64]ticket.Owed{}
+	c := t.tx.Bucket(bucketOutbox).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var r itemRecord
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("decode outbox item %d: %w", binary.BigEndian.Uint64(k), err)
+		}
+		n, ok := notices[r.Notice]
+		if !ok {
+			var rec owedRecord
+			if err := getJSON(t.tx.Bucket(bucketOwed), u64(r.Notice), &rec); err != nil {
+				return fmt.Errorf("notice %d of outbox item %d: %w", r.Notice, r.Seq, err)
+			}
+			n, notices[r.Notice] = rec.Owed, rec.Owed
+		}
+		if !fn(r.item(n)) {
+			return nil
+		}
+	}
+	return nil
 }
 
 // Outbox adapts a DB to what the notification worker needs; it implements
@@ -95,35 +129,40 @@ type Outbox struct{ DB *DB }
 // Due returns up to max notices due at now in sequence order, holding back
 // every notice of a ticket behind an earlier one of the same ticket that is
 // not yet due, so that each ticket's notices go out in order.
-func (o Outbox) Due(ctx context.Context, now time.Time, max int) ([]ticket.Pending, error) {
-	var out []ticket.Pending
+func (o Outbox) Due(ctx context.Context, now time.Time, max int) ([]outbox.Item, error) {
+	var out []outbox.Item
 	err := o.DB.View(ctx, func(tx *Tx) error {
 		blocked := map[ticket.ID]bool{}
-		c := tx.tx.Bucket(bucketOutbox).Cursor()
-		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
-			var p ticket.Pending
-			if err := json.Unmarshal(v, &p); err != nil {
-				return fmt.Errorf("decode outbox item %d: %w", binary.BigEndian.Uint64(k), err)
-			}
-			id := p.Notice.Ticket.ID
-			if blocked[id] {
-				continue
-			}
-			if p.NextAttempt.After(now) {
+		return tx.items(func(it outbox.Item) bool {
+			id := it.Owed.TicketID
+			switch {
+			case blocked[id]:
+			case it.NextAttempt.After(now):
 				blocked[id] = true
-				continue
+			default:
+				out = append(out, it)
 			}
-			out = append(out, p)
-		}
-		return nil
+			return len(out) < max
+		})
 	})
 	return out, err
 }
 
-// Sent removes notice seq after the server accepted it.
+// Ticket loads ticket id with its history, for rendering at send time.
+func (o Outbox) Ticket(ctx context.Context, id ticket.ID) (*ticket.Ticket, error) {
+	var t *ticket.Ticket
+	err := o.DB.View(ctx, func(tx *Tx) (err error) { t, err = tx.Ticket(id); return err })
+	return t, err
+}
+
+// Sent removes notice seq after the server accepted it. A notice already
+// removed is no error (a retry after a lost acknowledgement).
 func (o Outbox) Sent(ctx context.Context, seq uint64, _ time.Time) error {
 	return o.DB.Update(ctx, func(tx *Tx) error {
-		return tx.tx.Bucket(bucketOutbox).Delete(u64(seq))
+		if _, err := tx.removeItem(seq); !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return nil
 	})
 }
 
@@ -131,39 +170,99 @@ func (o Outbox) Sent(ctx context.Context, seq uint64, _ time.Time) error {
 func (o Outbox) Retry(ctx context.Context, seq uint64, next time.Time, reason string) error {
 	return o.DB.Update(ctx, func(tx *Tx) error {
 		ob := tx.tx.Bucket(bucketOutbox)
-		var p ticket.Pending
-		if err := getJSON(ob, u64(seq), &p); err != nil {
+		var r itemRecord
+		if err := getJSON(ob, u64(seq), &r); err != nil {
 			return fmt.Errorf("retry notice %d: %w", seq, err)
 		}
-		p.Attempts++
-		p.NextAttempt = next.UTC()
-		p.LastError = reason
-		return putJSON(ob, u64(seq), p)
+		r.Attempts++
+		r.NextAttempt = next.UTC()
+		r.LastError = reason
+		return putJSON(ob, u64(seq), r)
 	})
 }
 
-// Failed records a permanent failure of notice seq: it leaves the outbox and
-// a delivery failure is appended to its ticket's history, in one
-// transaction.
-func (o Outbox) Failed(ctx context.Context, seq uint64, reason string, at time.Time) error {
+// Failed records a permanent failure of notice seq: it leaves the outbox,
+// and record (the caller's, which appends the failure to the history) is
+// applied to its ticket, in one transaction.
+func (o Outbox) Failed(ctx context.Context, seq uint64, record func(*ticket.Ticket)) error {
 	return o.DB.Update(ctx, func(tx *Tx) error {
-		ob := tx.tx.Bucket(bucketOutbox)
-		var p ticket.Pending
-		if err := getJSON(ob, u64(seq), &p); err != nil {
-			return fmt.Errorf("fail notice %d: %w", seq, err)
-		}
-		if err := ob.Delete(u64(seq)); err != nil {
-			return fmt.Errorf("fail notice %d: %w", seq, err)
-		}
-		tk, err := tx.Ticket(p.Notice.Ticket.ID)
+		id, err := tx.removeItem(seq)
 		if err != nil {
 			return fmt.Errorf("fail notice %d: %w", seq, err)
 		}
-		rcpt := ""
-		if len(p.Notice.To) > 0 {
-			rcpt = p.Notice.To[0].Addr
+		tk, err := tx.Ticket(id)
+		if err != nil {
+			return fmt.Errorf("fail notice %d: %w", seq, err)
 		}
-		tk.DeliveryFailed(rcpt, reason, "", at)
+		record(tk)
 		return tx.PutTicket(tk)
 	})
+}
+
+// removeItem deletes outbox item seq, and its notice with its last item; it
+// returns the notice's ticket.
+func (t *Tx) removeItem(seq uint64) (ticket.ID, error) {
+	ob, owed := t.tx.Bucket(bucketOutbox), t.tx.Bucket(bucketOwed)
+	var r itemRecord
+	if err := getJSON(ob, u64(seq), &r); err != nil {
+		return "", fmt.Errorf("outbox item %d: %w", seq, err)
+	}
+	var rec owedRecord
+	if err := getJSON(owed, u64(r.Notice), &rec); err != nil {
+		return "", fmt.Errorf("notice %d of outbox item %d: %w", r.Notice, seq, err)
+	}
+	if err := ob.Delete(u64(seq)); err != nil {
+		return "", err
+	}
+	if rec.Left--; rec.Left <= 0 {
+		return rec.Owed.TicketID, owed.Delete(u64(r.Notice))
+	}
+	return rec.Owed.TicketID, putJSON(owed, u64(r.Notice), rec)
+}
+
+// v1Pending is an outbox item of schema version 1: a whole copy of the
+// notice with its ticket, and the delivery state.
+type v1Pending struct {
+	Seq       uint64        `json:"seq"`
+	MessageID string        `json:"message_id"`
+	Notice    ticket.Notice `json:"notice"`
+	CreatedAt time.Time     `json:"created_at"`
+	outbox.Delivery
+}
+
+// migrateOutboxV2 turns every outbox item of schema version 1 (a copy of the
+// ticket in each) into a notice record and an item that refers to it,
+// keeping its Seq, Message-ID and delivery state.
+func migrateOutboxV2(tx *bolt.Tx) error {
+	ob := tx.Bucket(bucketOutbox)
+	owed, err := tx.CreateBucketIfNotExists(bucketOwed)
+	if err != nil {
+		return err
+	}
+	var old []v1Pending
+	if err := ob.ForEach(func(k, v []byte) error {
+		var p v1Pending
+		if err := json.Unmarshal(v, &p); err != nil {
+			return fmt.Errorf("decode outbox item %d: %w", binary.BigEndian.Uint64(k), err)
+		}
+		old = append(old, p)
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, p := range old {
+		if p.Notice.Ticket == nil || len(p.Notice.To) != 1 {
+			return fmt.Errorf("outbox item %d: no ticket or not one recipient", p.Seq)
+		}
+		n := ticket.Owe(p.Notice, func(ticket.Address) string { return p.MessageID })
+		// Seq is unique, so it serves as the key of the notice too.
+		if err := putJSON(owed, u64(p.Seq), owedRecord{Owed: n, Left: 1}); err != nil {
+			return err
+		}
+		r := itemRecord{Seq: p.Seq, Notice: p.Seq, To: p.Notice.To[0], MessageID: p.MessageID, CreatedAt: p.CreatedAt, Delivery: p.Delivery}
+		if err := putJSON(ob, u64(p.Seq), r); err != nil {
+			return err
+		}
+	}
+	return owed.SetSequence(ob.Sequence())
 }

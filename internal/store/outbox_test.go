@@ -7,10 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketd/ticketd/internal/outbox"
 	"github.com/ticketd/ticketd/ticket"
 )
 
-func seqs(ps []ticket.Pending) []uint64 {
+func seqs(ps []outbox.Item) []uint64 {
 	out := make([]uint64, len(ps))
 	for i, p := range ps {
 		out[i] = p.Seq
@@ -18,9 +19,9 @@ func seqs(ps []ticket.Pending) []uint64 {
 	return out
 }
 
-func pending(tb testing.TB, db *DB) []ticket.Pending {
+func pending(tb testing.TB, db *DB) []outbox.Item {
 	tb.Helper()
-	var ps []ticket.Pending
+	var ps []outbox.Item
 	mustView(tb, db, func(tx *Tx) (err error) { ps, err = tx.Pending(); return err })
 	return ps
 }
@@ -38,11 +39,10 @@ func TestEnqueue(t *testing.T) {
 	var got []sent
 	seen := map[string]bool{}
 	for i, p := range ps {
-		if len(p.Notice.To) != 1 {
-			t.Errorf("pending %d has %d recipients, want 1", i, len(p.Notice.To))
-			continue
+		if i := slices.Index(p.Owed.To, p.To); i < 0 || p.Owed.MessageIDs[i] != p.MessageID {
+			t.Errorf("pending %d is for %v with Message-ID %s, not one of its notice's recipients %v, %v", i, p.To, p.MessageID, p.Owed.To, p.Owed.MessageIDs)
 		}
-		got = append(got, sent{p.Notice.Kind, p.Notice.To[0].Addr})
+		got = append(got, sent{p.Owed.Kind, p.To.Addr})
 		if i > 0 && p.Seq <= ps[i-1].Seq {
 			t.Errorf("pending %d has seq %d after %d", i, p.Seq, ps[i-1].Seq)
 		}
@@ -59,7 +59,7 @@ func TestEnqueue(t *testing.T) {
 		if !p.CreatedAt.Equal(t0) || !p.NextAttempt.Equal(t0) || p.Attempts != 0 {
 			t.Errorf("pending %d: created %v, next %v, attempts %d; want %v, %v, 0", i, p.CreatedAt, p.NextAttempt, p.Attempts, t0, t0)
 		}
-		if p.Notice.Ticket == nil || p.Notice.Ticket.ID != id {
+		if p.Owed.TicketID != id {
 			t.Errorf("pending %d is not about ticket %s", i, id)
 		}
 	}
@@ -82,7 +82,7 @@ func TestEnqueue(t *testing.T) {
 
 	// Nothing owed, nothing queued.
 	mustUpdate(t, db, func(tx *Tx) error {
-		got, err := tx.Enqueue([]ticket.Notice{{Kind: ticket.NoticeAck, Ticket: &ticket.Ticket{ID: id}}}, t0)
+		got, err := tx.Enqueue(owe([]ticket.Notice{{Kind: ticket.NoticeAck, Ticket: &ticket.Ticket{ID: id}}}), t0)
 		if len(got) != 0 {
 			t.Errorf("Enqueue(no recipients) = %v, want none", got)
 		}
@@ -99,7 +99,7 @@ func TestCountsSeeTheirOwnTransaction(t *testing.T) {
 		if n := tx.CountTickets(); n != 2 {
 			t.Errorf("CountTickets() inside the writing transaction = %d, want 2", n)
 		}
-		if _, err := tx.Enqueue([]ticket.Notice{{Kind: ticket.NoticeAck, To: []ticket.Address{{Addr: requester}}, Ticket: &ticket.Ticket{ID: "OTI-2026-000100"}}}, t0); err != nil {
+		if _, err := tx.Enqueue(owe([]ticket.Notice{{Kind: ticket.NoticeAck, To: []ticket.Address{{Addr: requester}}, Ticket: &ticket.Ticket{ID: "OTI-2026-000100"}}}), t0); err != nil {
 			return err
 		}
 		st, err := tx.OutboxStats()
@@ -117,7 +117,7 @@ func TestDueKeepsEachTicketInOrder(t *testing.T) {
 	ctx := t.Context()
 	_, a := openTicket(t, db, desk, "<a@example.org>", t0)
 	_, b := openTicket(t, db, desk, "<b@example.org>", t0)
-	all := append(append([]ticket.Pending(nil), a...), b...)
+	all := append(append([]outbox.Item(nil), a...), b...)
 
 	due, err := ob.Due(ctx, t0, 100)
 	if err != nil {
@@ -183,9 +183,9 @@ func TestSentAndOutboxStats(t *testing.T) {
 	db, _ := newDB(t)
 	ob := Outbox{DB: db}
 	ctx := t.Context()
-	stats := func() OutboxStats {
+	stats := func() outbox.Stats {
 		t.Helper()
-		var st OutboxStats
+		var st outbox.Stats
 		mustView(t, db, func(tx *Tx) (err error) { st, err = tx.OutboxStats(); return err })
 		return st
 	}
@@ -231,7 +231,7 @@ func TestFailed(t *testing.T) {
 	ack := ps[0]
 	at := t0.Add(5 * time.Minute)
 
-	if err := ob.Failed(ctx, ack.Seq, "550 5.1.1 no such user", at); err != nil {
+	if err := ob.Failed(ctx, ack.Seq, deliveryFailed("550 5.1.1 no such user", at)); err != nil {
 		t.Fatalf("Failed = %v", err)
 	}
 	if got := pending(t, db); !slices.Equal(seqs(got), seqs(ps[1:])) {
@@ -245,19 +245,19 @@ func TestFailed(t *testing.T) {
 	}
 	verifyClean(t, db)
 
-	if err := ob.Failed(ctx, ack.Seq, "again", at); !errors.Is(err, ErrNotFound) {
+	if err := ob.Failed(ctx, ack.Seq, deliveryFailed("again", at)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Failed(already removed) = %v, want ErrNotFound", err)
 	}
 
 	// The removal and the history entry are one transaction: when the
 	// ticket cannot be updated, the notice stays.
-	var orphan []ticket.Pending
+	var orphan []outbox.Item
 	mustUpdate(t, db, func(tx *Tx) (err error) {
-		orphan, err = tx.Enqueue([]ticket.Notice{{Kind: ticket.NoticeAck, To: []ticket.Address{{Addr: requester}},
-			Ticket: &ticket.Ticket{ID: "OTI-2026-999999"}}}, t0)
+		orphan, err = tx.Enqueue(owe([]ticket.Notice{{Kind: ticket.NoticeAck, To: []ticket.Address{{Addr: requester}},
+			Ticket: &ticket.Ticket{ID: "OTI-2026-999999"}}}), t0)
 		return err
 	})
-	if err := ob.Failed(ctx, orphan[0].Seq, "550", at); !errors.Is(err, ErrNotFound) {
+	if err := ob.Failed(ctx, orphan[0].Seq, deliveryFailed("550", at)); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Failed(notice of a missing ticket) = %v, want ErrNotFound", err)
 	}
 	if got := pending(t, db); !slices.Contains(seqs(got), orphan[0].Seq) {
@@ -299,14 +299,24 @@ func TestTakeAutoReply(t *testing.T) {
 }
 
 // TestEnqueueKeepsHistoryOnlyForStaff checks that a notice to a requester
-// is stored without the ticket's history (its mail never shows it), while
-// one to staff keeps it.
+// is rebuilt for rendering without the ticket's history (its mail never
+// shows it), while one to staff has it.
 func TestEnqueueKeepsHistoryOnlyForStaff(t *testing.T) {
 	db, _ := newDB(t)
-	openTicket(t, db, testDesk(t), "m1@x", time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
-	for _, p := range pending(t, db) {
+	id, _ := openTicket(t, db, testDesk(t), "m1@x", time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	tk := loadTicket(t, db, id)
+	for _, it := range pending(t, db) {
+		p, err := it.Pending(tk)
+		if err != nil {
+			t.Fatalf("Pending(%s) = %v", id, err)
+		}
 		if got, want := len(p.Notice.Ticket.History) > 0, p.Notice.Kind.ForStaff(); got != want {
-			t.Errorf("%s notice: history stored = %v, want %v", p.Notice.Kind, got, want)
+			t.Errorf("%s notice: history shown = %v, want %v", p.Notice.Kind, got, want)
 		}
 	}
+}
+
+// deliveryFailed is what the notify worker records on a permanent failure.
+func deliveryFailed(reason string, at time.Time) func(*ticket.Ticket) {
+	return func(t *ticket.Ticket) { t.DeliveryFailed(requester, reason, "", at) }
 }

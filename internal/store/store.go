@@ -4,6 +4,11 @@
 // mails that could not become tickets, and the records of mails that
 // belong to no ticket.
 //
+// The outbox keeps each notice owed once, as a reference to its ticket and
+// the point of its history ([ticket.Owed]), and one item per recipient with
+// its delivery state ([outbox.Item]); the Message-IDs and history entries
+// are made by the caller, never here.
+//
 // Everything one inbound mail causes is written in one [DB.Update]
 // transaction: the ticket change, its history entries, the notifications it
 // owes and the mailbox checkpoint. A crash loses either all of it or none.
@@ -11,9 +16,7 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,7 +32,7 @@ import (
 )
 
 // SchemaVersion is the layout version this code writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Errors matched with errors.Is.
 var (
@@ -48,11 +51,12 @@ var (
 	bucketMessages   = []byte("messages")
 	bucketCheckpoint = []byte("checkpoints")
 	bucketOutbox     = []byte("outbox")
+	bucketOwed       = []byte("owed")
 	bucketQuarantine = []byte("quarantine")
 	bucketUnthreaded = []byte("unthreaded")
 	bucketAutoReply  = []byte("autoreply")
 	allBuckets       = [][]byte{bucketMeta, bucketTickets, bucketHistory, bucketIndex, bucketMessages,
-		bucketCheckpoint, bucketOutbox, bucketQuarantine, bucketUnthreaded, bucketAutoReply}
+		bucketCheckpoint, bucketOutbox, bucketOwed, bucketQuarantine, bucketUnthreaded, bucketAutoReply}
 	keySchema = []byte("schema_version")
 )
 
@@ -60,6 +64,7 @@ var (
 // new, empty file.
 var migrations = map[int]func(*bolt.Tx) error{
 	0: func(*bolt.Tx) error { return nil },
+	1: migrateOutboxV2,
 }
 
 // Options configures [Open]. The zero value is usable.
@@ -69,16 +74,12 @@ type Options struct {
 	Timeout time.Duration
 	// ReadOnly opens the file for reading only (several readers may share it).
 	ReadOnly bool
-	// MessageIDHost is the right-hand side of the Message-IDs of the
-	// notifications; zero means "ticketd.invalid".
-	MessageIDHost string
 }
 
 // DB is an open store. It is safe for concurrent use; bbolt serialises
 // writers.
 type DB struct {
 	bolt *bolt.DB
-	host string
 }
 
 // Open opens (creating if needed) the store file at path, creating its
@@ -86,9 +87,6 @@ type DB struct {
 func Open(path string, opts Options) (*DB, error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = time.Second
-	}
-	if opts.MessageIDHost == "" {
-		opts.MessageIDHost = "ticketd.invalid"
 	}
 	if !opts.ReadOnly {
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
@@ -102,7 +100,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{bolt: b, host: opts.MessageIDHost}
+	db := &DB{bolt: b}
 	if !opts.ReadOnly {
 		if err := db.migrate(); err != nil {
 			b.Close()
@@ -223,7 +221,7 @@ func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, host: db.host}) })
+	return db.bolt.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
 }
 
 // View runs fn in one read-only transaction.
@@ -231,7 +229,7 @@ func (db *DB) View(ctx context.Context, fn func(*Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.bolt.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, host: db.host}) })
+	return db.bolt.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
 }
 
 // Backup writes a consistent copy of the whole file to w while other
@@ -252,8 +250,7 @@ func (db *DB) Backup(w io.Writer) (int64, error) {
 // Tx is a transaction. Its methods must not be used after the function
 // given to Update or View returns.
 type Tx struct {
-	tx   *bolt.Tx
-	host string
+	tx *bolt.Tx
 }
 
 func u64(v uint64) []byte {
@@ -291,10 +288,4 @@ func countKeys(b *bolt.Bucket) int {
 		n++
 	}
 	return n
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
-	return hex.EncodeToString(b)
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/ticketd/ticketd/internal/outbox"
 	"github.com/ticketd/ticketd/ticket"
 )
 
@@ -50,7 +52,7 @@ func testDesk(tb testing.TB) *ticket.Desk {
 // when the test ends (closing twice is harmless).
 func openAt(tb testing.TB, path string) *DB {
 	tb.Helper()
-	db, err := Open(path, Options{Timeout: 50 * time.Millisecond, MessageIDHost: msgHost})
+	db, err := Open(path, Options{Timeout: 50 * time.Millisecond})
 	if err != nil {
 		tb.Fatalf("Open(%s) = %v", path, err)
 	}
@@ -81,10 +83,10 @@ func mustView(tb testing.TB, db *DB, fn func(*Tx) error) {
 
 // openTicket does in one transaction what the service does for a new mail:
 // allocate an ID, open the ticket, store it and enqueue what it owes.
-func openTicket(tb testing.TB, db *DB, desk *ticket.Desk, msgID string, now time.Time) (ticket.ID, []ticket.Pending) {
+func openTicket(tb testing.TB, db *DB, desk *ticket.Desk, msgID string, now time.Time) (ticket.ID, []outbox.Item) {
 	tb.Helper()
 	var id ticket.ID
-	var pending []ticket.Pending
+	var pending []outbox.Item
 	mustUpdate(tb, db, func(tx *Tx) error {
 		var err error
 		if id, err = tx.NextID(ticket.DefaultPrefix, now); err != nil {
@@ -100,7 +102,7 @@ func openTicket(tb testing.TB, db *DB, desk *ticket.Desk, msgID string, now time
 		if err := tx.PutTicket(o.Ticket); err != nil {
 			return err
 		}
-		pending, err = tx.Enqueue(o.Notices, now)
+		pending, err = tx.Enqueue(owe(o.Notices), now)
 		return err
 	})
 	return id, pending
@@ -120,7 +122,7 @@ func reply(tb testing.TB, db *DB, desk *ticket.Desk, id ticket.ID, sender, msgID
 		if err := tx.PutTicket(o.Ticket); err != nil {
 			return err
 		}
-		_, err = tx.Enqueue(o.Notices, now)
+		_, err = tx.Enqueue(owe(o.Notices), now)
 		return err
 	})
 	return o
@@ -172,7 +174,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 
 	var before struct {
 		Ticket  *ticket.Ticket
-		Pending []ticket.Pending
+		Pending []outbox.Item
 	}
 	mustView(t, db, func(tx *Tx) error {
 		var err error
@@ -544,7 +546,7 @@ func TestCorruptRecords(t *testing.T) {
 		{"outbox stats", bucketOutbox, u64(1), inTx(func(tx *Tx) error { _, err := tx.OutboxStats(); return err })},
 		{"outbox due", bucketOutbox, u64(1), func(ctx context.Context, db *DB) error { _, err := Outbox{DB: db}.Due(ctx, t0, 10); return err }},
 		{"outbox retry", bucketOutbox, u64(1), func(ctx context.Context, db *DB) error { return Outbox{DB: db}.Retry(ctx, 1, t0, "x") }},
-		{"outbox failed", bucketOutbox, u64(1), func(ctx context.Context, db *DB) error { return Outbox{DB: db}.Failed(ctx, 1, "x", t0) }},
+		{"outbox failed", bucketOutbox, u64(1), func(ctx context.Context, db *DB) error { return Outbox{DB: db}.Failed(ctx, 1, deliveryFailed("x", t0)) }},
 		{"ticket", bucketTickets, []byte("OTI-2026-000001"), inTx(func(tx *Tx) error { _, err := tx.Ticket("OTI-2026-000001"); return err })},
 		{"ticket put", bucketTickets, []byte("OTI-2026-000001"), inTx(func(tx *Tx) error {
 			return tx.PutTicket(&ticket.Ticket{ID: "OTI-2026-000001", State: ticket.StateOpen, Level: 1})
@@ -566,4 +568,18 @@ func TestCorruptRecords(t *testing.T) {
 			}
 		})
 	}
+}
+
+// owe turns notices into what the outbox keeps, with Message-IDs made as
+// the service makes them.
+func owe(ns []ticket.Notice) []ticket.Owed {
+	var out []ticket.Owed
+	for _, n := range ns {
+		out = append(out, ticket.Owe(n, func(ticket.Address) string {
+			b := make([]byte, 6)
+			_, _ = rand.Read(b)
+			return fmt.Sprintf("%s.n%x@%s", n.Ticket.ID, b, msgHost)
+		}))
+	}
+	return out
 }

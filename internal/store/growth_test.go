@@ -1,0 +1,81 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/ticketd/ticketd/ticket"
+	bolt "go.etcd.io/bbolt"
+)
+
+// usedBytes is how much of the file the store's pages take (bbolt grows the
+// file itself in large steps ahead of them).
+func usedBytes(tb testing.TB, db *DB) int64 {
+	tb.Helper()
+	var n int64
+	if err := db.bolt.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil }); err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+// TestOutboxKeepsNoTicketCopies opens a ticket for a 2 MiB request with a
+// desk of 12 agents: the new-ticket alert owed to each of them must not
+// store the request (or the ticket) once per agent. The store keeps the
+// request twice by design (the ticket's body and its opening history entry),
+// so the file may grow by a few times the request, never by one copy per
+// recipient.
+func TestOutboxKeepsNoTicketCopies(t *testing.T) {
+	const agents = 12
+	var members []string
+	for i := range agents {
+		members = append(members, fmt.Sprintf("agente%d@oti.example", i))
+	}
+	dir, err := ticket.NewDirectory([]ticket.Group{{Name: "mesa", Level: ticket.Level1, Members: members}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	desk, err := ticket.NewDesk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, path := newDB(t)
+	openTicket(t, db, desk, "<warm-up@example.org>", t0) // the buckets exist
+	before, fileBefore := usedBytes(t, db), fileSize(t, path)
+	body := strings.Repeat("Adjunto el registro del error, línea a línea.\n", 2<<20/47)
+	var notices int
+	mustUpdate(t, db, func(tx *Tx) error {
+		id, err := tx.NextID("OTI", t0)
+		if err != nil {
+			return err
+		}
+		o := desk.Open(id, ticket.Inbound{MessageID: "<big@example.org>", From: ticket.Address{Addr: requester},
+			Subject: "Registro del error", Text: body}, "", t0)
+		if err := tx.PutTicket(o.Ticket); err != nil {
+			return err
+		}
+		ps, err := tx.Enqueue(owe(o.Notices), t0)
+		notices = len(ps)
+		return err
+	})
+	grew, fileGrew := usedBytes(t, db)-before, fileSize(t, path)-fileBefore
+	t.Logf("a %d-byte request owing %d notices grew the store's pages by %d bytes (%.1f× the request), the file by %d",
+		len(body), notices, grew, float64(grew)/float64(len(body)), fileGrew)
+	if notices != agents+1 {
+		t.Fatalf("%d notices owed, want %d", notices, agents+1)
+	}
+	if limit := int64(4 * len(body)); grew > limit {
+		t.Errorf("the store grew by %d bytes, more than %d (4× the request): the outbox keeps copies per recipient", grew, limit)
+	}
+}
+
+func fileSize(tb testing.TB, path string) int64 {
+	tb.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return fi.Size()
+}

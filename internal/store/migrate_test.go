@@ -1,0 +1,145 @@
+package store
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ticketd/ticketd/ticket"
+	bolt "go.etcd.io/bbolt"
+)
+
+// v1Outbox reads the outbox items of a schema-1 file as they were stored.
+func v1Outbox(t *testing.T, path string) []v1Pending {
+	t.Helper()
+	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var out []v1Pending
+	if err := b.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketOutbox).ForEach(func(_, v []byte) error {
+			var p v1Pending
+			err := json.Unmarshal(v, &p)
+			out = append(out, p)
+			return err
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestMigrateSchema1 opens a copy of a data file written by schema version
+// 1 (testdata/schema1.db, see testdata/README.md) and checks that
+// everything in it survives the upgrade: tickets and their verified
+// histories, the pending notifications (same Seq, Message-ID and delivery
+// state, and the same notice once rebuilt from the ticket), quarantine,
+// unthreaded mail, checkpoint and auto-reply counters.
+func TestMigrateSchema1(t *testing.T) {
+	raw, err := os.ReadFile("testdata/schema1.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ticketd.db")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := v1Outbox(t, path)
+	if len(old) == 0 {
+		t.Fatal("the fixture has no pending notices")
+	}
+	db := openAt(t, path)
+	mustView(t, db, func(tx *Tx) error {
+		if v := tx.tx.Bucket(bucketMeta).Get(keySchema); len(v) != 8 || v[7] != SchemaVersion {
+			t.Errorf("schema version after Open = %x, want %d", v, SchemaVersion)
+		}
+		return nil
+	})
+	if n := verifyClean(t, db); n != 19 {
+		t.Errorf("VerifyAll checked %d tickets, want the fixture's 19", n)
+	}
+	var states = map[ticket.State]int{}
+	var levels = map[ticket.Level]int{}
+	mustView(t, db, func(tx *Tx) error {
+		ts, err := tx.List(Filter{})
+		for _, tk := range ts {
+			states[tk.State]++
+			levels[tk.Level]++
+		}
+		return err
+	})
+	if states[ticket.StateOpen] == 0 || states[ticket.StateResolved] == 0 || states[ticket.StateClosed] == 0 ||
+		levels[ticket.Level2] == 0 || levels[ticket.Level3] == 0 {
+		t.Errorf("tickets by state %v and level %v: some did not survive", states, levels)
+	}
+
+	items := pending(t, db)
+	if len(items) != len(old) {
+		t.Fatalf("%d pending notices after the migration, want %d", len(items), len(old))
+	}
+	retried := 0
+	for i, it := range items {
+		o := old[i]
+		if it.Seq != o.Seq || it.MessageID != o.MessageID || it.To != o.Notice.To[0] || it.Delivery != o.Delivery ||
+			!it.CreatedAt.Equal(o.CreatedAt) || it.Owed.TicketID != o.Notice.Ticket.ID {
+			t.Errorf("notice %d after the migration = %+v, want %+v", o.Seq, it, o)
+		}
+		if o.Attempts > 0 {
+			retried++
+		}
+		// Still deliverable: rebuilt from the ticket, it is the notice owed.
+		p, err := it.Pending(loadTicket(t, db, it.Owed.TicketID))
+		if err != nil {
+			t.Errorf("notice %d cannot be rebuilt: %v", o.Seq, err)
+			continue
+		}
+		if got, want := jsonString(t, p.Notice), jsonString(t, o.Notice); got != want {
+			t.Errorf("notice %d rebuilt = %s\nwant %s", o.Seq, got, want)
+		}
+		if id, ok := messageTicket(t, db, it.MessageID); !ok || id != it.Owed.TicketID {
+			t.Errorf("Message-ID %s threads to %q, %v; want %s", it.MessageID, id, ok, it.Owed.TicketID)
+		}
+	}
+	if retried == 0 {
+		t.Error("the fixture's notices with failed attempts are gone")
+	}
+	// A notice sent after the migration leaves the outbox.
+	if err := (Outbox{DB: db}).Sent(t.Context(), items[0].Seq, t0); err != nil {
+		t.Errorf("Sent(migrated notice) = %v", err)
+	}
+
+	mustUpdate(t, db, func(tx *Tx) error {
+		qs, err := tx.QuarantineList()
+		if err != nil || len(qs) != 1 || qs[0].MessageID != "broken1@example.org" || qs[0].UID != 41 || qs[0].Retries != 1 {
+			t.Errorf("QuarantineList() = %+v, %v; want the fixture's record", qs, err)
+		}
+		us, err := tx.UnthreadedList()
+		if err != nil || len(us) != 1 || us[0].MessageID != "ooo1@example.org" {
+			t.Errorf("UnthreadedList() = %+v, %v; want the fixture's record", us, err)
+		}
+		cp, err := tx.Checkpoint("INBOX")
+		if err != nil || cp != (Checkpoint{UIDValidity: 1700000000, UID: 42}) {
+			t.Errorf("Checkpoint(INBOX) = %+v, %v; want 1700000000/42", cp, err)
+		}
+		// The fixture's loop sender got nine automatic answers that day.
+		evening := time.Date(2026, time.March, 2, 18, 0, 0, 0, time.UTC)
+		if ok, err := tx.TakeAutoReply("loop@example.net", evening, 9, 24*time.Hour); ok || err != nil {
+			t.Errorf("TakeAutoReply(loop sender) = %v, %v; want its counters kept (false)", ok, err)
+		}
+		return nil
+	})
+	// The next ticket continues the fixture's sequence.
+	if got, want := nextID(t, db, t0), ticket.NewID("OTI", 2026, 20); got != want {
+		t.Errorf("NextID after the migration = %s, want %s", got, want)
+	}
+}
+
+func messageTicket(t *testing.T, db *DB, msgID string) (id ticket.ID, ok bool) {
+	t.Helper()
+	mustView(t, db, func(tx *Tx) error { id, ok = tx.Message(msgID); return nil })
+	return id, ok
+}
