@@ -53,6 +53,13 @@ type RendererOptions struct {
 	Hostname string
 	// Location is the time zone dates are shown in. Nil means UTC.
 	Location *time.Location
+	// ReplyTo, when set, returns the Reply-To address of a notice about
+	// ticket id to its one recipient rcpt, committed at issued: a reply
+	// address of that person's (package notify/replytoken). It must be
+	// deterministic, so that a retry sends the very same message. Used
+	// only for notices that reveal their ticket; nil, or "", means From's
+	// address.
+	ReplyTo func(id ticket.ID, rcpt string, issued time.Time) string
 }
 
 // Renderer turns notices into mail. It parses its templates once, in
@@ -64,6 +71,7 @@ type Renderer struct {
 	loc      *time.Location
 	blobs    func(string) (io.ReadCloser, error)
 	maxTotal int64
+	replyTo  func(ticket.ID, string, time.Time) string
 	kinds    map[ticket.NoticeKind]*kindTemplates
 }
 
@@ -100,6 +108,7 @@ func NewRenderer(opts RendererOptions) (*Renderer, error) {
 		loc:      opts.Location,
 		blobs:    opts.Attachments,
 		maxTotal: opts.MaxAttachTotal,
+		replyTo:  opts.ReplyTo,
 		kinds:    make(map[ticket.NoticeKind]*kindTemplates),
 	}
 	if r.hostname == "" {
@@ -276,7 +285,7 @@ func (r *Renderer) Message(p ticket.Pending) (*mail.Msg, error) {
 
 	m := mail.NewMsg(mail.WithNoDefaultUserAgent())
 	m.SetAddrHeaderFromMailAddress(mail.HeaderFrom, &netmail.Address{Name: r.from.Name, Address: r.from.Addr})
-	m.SetAddrHeaderFromMailAddress(mail.HeaderReplyTo, &netmail.Address{Name: r.from.Name, Address: r.from.Addr})
+	m.SetAddrHeaderFromMailAddress(mail.HeaderReplyTo, &netmail.Address{Name: r.from.Name, Address: r.replyAddress(p)})
 	to := make([]*netmail.Address, 0, len(n.To))
 	for _, a := range n.To {
 		if _, err := netmail.ParseAddress(a.Addr); err != nil {
@@ -349,6 +358,19 @@ func (r *Renderer) Message(p ticket.Pending) (*mail.Msg, error) {
 		}
 	}
 	return m, nil
+}
+
+// replyAddress is the Reply-To address of p: its recipient's reply address
+// when there is one, else From's.
+func (r *Renderer) replyAddress(p ticket.Pending) string {
+	n := p.Notice
+	if r.replyTo == nil || !n.Kind.RevealsTicket() || len(n.To) != 1 {
+		return r.from.Addr
+	}
+	if a := r.replyTo(n.Ticket.ID, n.To[0].Addr, p.CreatedAt); a != "" {
+		return a
+	}
+	return r.from.Addr
 }
 
 // Bytes renders p as the bytes of a complete message, as [Renderer.Message]
