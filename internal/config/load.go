@@ -461,7 +461,7 @@ func (c *Config) resolve() {
 	} {
 		*s = strings.ToLower(strings.TrimSpace(*s))
 	}
-	c.Security.normalize()
+	c.Security.normalize(c.DataDir)
 	for name, g := range c.Groups {
 		g.Kind = strings.ToLower(strings.TrimSpace(g.Kind))
 		c.Groups[name] = g

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,18 +48,50 @@ type SecurityConfig struct {
 	DNSResolver string `mapstructure:"dns_resolver"`
 	// DNSTimeout bounds each DNS lookup. Default 5s.
 	DNSTimeout time.Duration `mapstructure:"dns_timeout"`
+	// ReplyTokenKeyFile holds the secret key of reply tokens (made with
+	// mode 0600 at first start when missing). Default
+	// "<data_dir>/reply.key".
+	ReplyTokenKeyFile string `mapstructure:"reply_token_key_file"`
+	// ReplyTokenTTL is how long a notification's reply address is valid.
+	// Default 30 days (720h).
+	ReplyTokenTTL time.Duration `mapstructure:"reply_token_ttl"`
+	// ReplyTokenSeparator joins the support address's local part and the
+	// token, as the mail server's recipient delimiter. Default "+".
+	ReplyTokenSeparator string `mapstructure:"reply_token_separator"`
 }
+
+// The bounds of security.reply_token_ttl: long enough to answer after a
+// holiday, short enough that an old mail's address stops working.
+const (
+	minReplyTokenTTL = time.Hour
+	maxReplyTokenTTL = 366 * 24 * time.Hour
+)
+
+// replyTokenSeparators are the separators a reply address may use: not a
+// letter or digit (those could be part of the token), and what Postfix,
+// Exchange and Google accept as a recipient delimiter.
+const replyTokenSeparators = "+-_="
+
+// replyTokenLen is the length of a reply token (package notify/replytoken).
+const replyTokenLen = 32
 
 func defaultSecurity() SecurityConfig {
 	return SecurityConfig{
 		CommandAuth: []string{EvidenceDMARC, EvidenceDKIM, EvidenceInternal},
 		AuthservID:  []string{},
 		DNSTimeout:  5 * time.Second,
+
+		ReplyTokenTTL:       30 * 24 * time.Hour,
+		ReplyTokenSeparator: "+",
 	}
 }
 
-// normalize lower-cases the evidence words and trims the ids.
-func (s *SecurityConfig) normalize() {
+// normalize lower-cases the evidence words and trims the ids; the key file
+// defaults to reply.key in dataDir.
+func (s *SecurityConfig) normalize(dataDir string) {
+	if strings.TrimSpace(s.ReplyTokenKeyFile) == "" {
+		s.ReplyTokenKeyFile = filepath.Join(dataDir, "reply.key")
+	}
 	for i, w := range s.CommandAuth {
 		s.CommandAuth[i] = strings.ToLower(strings.TrimSpace(w))
 	}
@@ -67,8 +100,9 @@ func (s *SecurityConfig) normalize() {
 	}
 }
 
-// validate checks the security section.
-func (s SecurityConfig) validate(p *problems) {
+// validate checks the security section; support is the support address,
+// whose reply addresses must stay within RFC 5321's 64-character local part.
+func (s SecurityConfig) validate(p *problems, support string) {
 	if len(s.CommandAuth) == 0 {
 		p.add("security.command_auth", "must list at least one kind of evidence (%s)", orList(evidenceWords))
 	}
@@ -97,6 +131,15 @@ func (s SecurityConfig) validate(p *problems) {
 	}
 	if s.DNSTimeout <= 0 || s.DNSTimeout > maxDNSTimeout {
 		p.add("security.dns_timeout", "%v: must be positive and at most %v", s.DNSTimeout, maxDNSTimeout)
+	}
+	if s.ReplyTokenTTL < minReplyTokenTTL || s.ReplyTokenTTL > maxReplyTokenTTL {
+		p.add("security.reply_token_ttl", "%v: must be between %v and %v", s.ReplyTokenTTL, minReplyTokenTTL, maxReplyTokenTTL)
+	}
+	if sep := s.ReplyTokenSeparator; len(sep) != 1 || !strings.Contains(replyTokenSeparators, sep) {
+		p.add("security.reply_token_separator", "%q: must be one of the characters %s", sep, replyTokenSeparators)
+	} else if local, _, _ := strings.Cut(support, "@"); slices.Contains(s.CommandAuth, EvidenceReplyToken) && len(local)+1+replyTokenLen > 64 {
+		p.add("security.command_auth", "reply_token: the local part of smtp.support_address %q is %d characters; with the separator and the %d-character token it must fit in 64 (RFC 5321), so at most %d",
+			support, len(local), replyTokenLen, 64-1-replyTokenLen)
 	}
 }
 

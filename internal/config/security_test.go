@@ -62,6 +62,10 @@ func TestSecurityInvalid(t *testing.T) {
 		{"resolver bad port", "security.dns_resolver", "127.0.0.1:dns", "security.dns_resolver", "bad port"},
 		{"zero timeout", "security.dns_timeout", "0s", "security.dns_timeout", "must be positive"},
 		{"timeout too long", "security.dns_timeout", "2h", "security.dns_timeout", "at most 1m0s"},
+		{"reply token ttl zero", "security.reply_token_ttl", "0s", "security.reply_token_ttl", "must be between 1h0m0s"},
+		{"reply token ttl two years", "security.reply_token_ttl", "17520h", "security.reply_token_ttl", "must be between"},
+		{"reply token separator a letter", "security.reply_token_separator", "x", "security.reply_token_separator", "must be one of"},
+		{"reply token separator two characters", "security.reply_token_separator", "++", "security.reply_token_separator", "must be one of"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,4 +156,34 @@ func FuzzConfigLoad(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestReplyTokenDefaults(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg, _, err := loadMap(t, dir, base(dir))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	s := cfg.Security
+	if s.ReplyTokenKeyFile != filepath.Join(cfg.DataDir, "reply.key") || s.ReplyTokenTTL != 30*24*time.Hour || s.ReplyTokenSeparator != "+" {
+		t.Errorf("reply token settings = %q, %v, %q; want <data_dir>/reply.key, 720h, +", s.ReplyTokenKeyFile, s.ReplyTokenTTL, s.ReplyTokenSeparator)
+	}
+}
+
+func TestReplyTokenAddressTooLong(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m := base(dir)
+	set(m, "security.command_auth", []any{"dkim", "reply_token"})
+	set(m, "smtp.support_address", strings.Repeat("a", 32)+"@example.org")
+	_, _, err := loadMap(t, dir, m)
+	if err == nil || !strings.Contains(err.Error(), "security.command_auth: reply_token") || !strings.Contains(err.Error(), "at most 31") {
+		t.Errorf("Load with a 32-character local part = %v, want an error on security.command_auth", err)
+	}
+
+	set(m, "smtp.support_address", strings.Repeat("a", 31)+"@example.org")
+	if _, _, err := loadMap(t, dir, m); err != nil {
+		t.Errorf("Load with a 31-character local part: %v", err)
+	}
 }

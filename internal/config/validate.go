@@ -126,7 +126,7 @@ func (c Config) Validate() error {
 	}
 
 	c.validateGroups(p)
-	c.Security.validate(p)
+	c.Security.validate(p, c.SMTP.SupportAddress)
 	c.Limits.validate(p)
 
 	// templates
