@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/mail"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -29,6 +30,7 @@ import (
 	"github.com/ticketd/ticketd/mailbox"
 	"github.com/ticketd/ticketd/mailbox/parse"
 	"github.com/ticketd/ticketd/notify"
+	"github.com/ticketd/ticketd/notify/replytoken"
 	"github.com/ticketd/ticketd/ticket"
 )
 
@@ -77,6 +79,23 @@ type Core struct {
 	Blobs     *blob.Store
 	Directory *ticket.Directory
 	Service   *service.Service
+	// ReplyTokens makes and checks the reply addresses of notifications;
+	// nil unless security.command_auth lists reply_token.
+	ReplyTokens *replytoken.Tokens
+}
+
+// ReplyTokens returns the reply tokens of the security section, reading
+// (at first start making) their key file; nil when security.command_auth
+// does not list reply_token.
+func ReplyTokens(cfg config.Config) (*replytoken.Tokens, error) {
+	if !slices.Contains(cfg.Security.CommandAuth, config.EvidenceReplyToken) {
+		return nil, nil
+	}
+	key, err := replytoken.LoadKey(cfg.Security.ReplyTokenKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("security.reply_token_key_file: %w", err)
+	}
+	return replytoken.New(replytoken.Options{Key: key, TTL: cfg.Security.ReplyTokenTTL, Separator: cfg.Security.ReplyTokenSeparator})
 }
 
 // Open opens the store (failing with store.ErrLocked when a daemon holds
@@ -101,14 +120,23 @@ func Open(cfg config.Config, log *slog.Logger, now func() time.Time) (*Core, err
 		db.Close()
 		return nil, err
 	}
-	svc, err := service.New(service.Options{DB: db, Desk: desk, Prefix: cfg.Ticket.IDPrefix, MessageIDHost: host,
+	tokens, err := ReplyTokens(cfg)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	var checker service.ReplyTokens
+	if tokens != nil { // a nil *Tokens in the interface would not be nil
+		checker = tokens
+	}
+	svc, err := service.New(service.Options{DB: db, Desk: desk, Prefix: cfg.Ticket.IDPrefix, ReplyTokens: checker, MessageIDHost: host,
 		Self:           []string{from.Addr, cfg.SMTP.SupportAddress, cfg.IMAP.Username},
 		AutoReplyLimit: cfg.Ticket.AutoReplyLimit, AutoReplyWindow: cfg.Ticket.AutoReplyWindow, Now: now, Logger: log})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	return &Core{Cfg: cfg, Log: log, DB: db, Blobs: blobs, Directory: dir, Service: svc}, nil
+	return &Core{Cfg: cfg, Log: log, DB: db, Blobs: blobs, Directory: dir, Service: svc, ReplyTokens: tokens}, nil
 }
 
 // NewToken returns the OAuth token source of one protocol's section

@@ -18,6 +18,7 @@ import (
 	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/mailbox"
 	"github.com/ticketd/ticketd/notify"
+	"github.com/ticketd/ticketd/ticket"
 )
 
 // Options are what [Build] takes besides the configuration.
@@ -83,7 +84,7 @@ func Build(cfg config.Config, o Options) (*Daemon, error) {
 	}
 	render, err := notify.NewRenderer(notify.RendererOptions{
 		From: fromAddress(cfg), Lang: cfg.Ticket.Lang, TemplateDir: cfg.Templates.Dir,
-		Attachments: c.Blobs.Open, MaxAttachTotal: cfg.SMTP.MaxAttachTotal,
+		Attachments: c.Blobs.Open, MaxAttachTotal: cfg.SMTP.MaxAttachTotal, ReplyTo: c.replyTo(),
 	})
 	if err != nil {
 		return fail(err)
@@ -136,6 +137,17 @@ func (d *Daemon) adminHandler() (http.Handler, error) {
 		Listen:   d.Cfg.Admin.Listen,
 		Logger:   d.Log,
 	})
+}
+
+// replyTo returns the Reply-To of each recipient's notification: the
+// support address with that recipient's reply token; nil without tokens.
+func (c *Core) replyTo() func(ticket.ID, string, time.Time) string {
+	if c.ReplyTokens == nil {
+		return nil
+	}
+	return func(id ticket.ID, rcpt string, at time.Time) string {
+		return c.ReplyTokens.Address(c.Cfg.SMTP.SupportAddress, id, rcpt, at)
+	}
 }
 
 // Run starts the daemon's goroutines (the outbox worker, the poller with

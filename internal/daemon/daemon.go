@@ -327,6 +327,11 @@ func toServiceMail(pm *parse.Mail) service.Mail {
 		InReplyTo:  pm.InReplyTo,
 		References: pm.References,
 	}
+	for _, list := range [][]parse.Address{pm.DeliveredTo, pm.To, pm.Cc} {
+		for _, a := range list {
+			m.Recipients = append(m.Recipients, a.Addr)
+		}
+	}
 	for _, a := range pm.Attachments {
 		m.Attachments = append(m.Attachments, ticket.Attachment{Filename: a.Filename, ContentType: a.ContentType, Size: a.Size, SHA256: a.SHA256, Inline: a.Inline})
 	}

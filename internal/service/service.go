@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/internal/store"
+	"github.com/ticketd/ticketd/notify/replytoken"
 	"github.com/ticketd/ticketd/ticket"
 )
 
@@ -35,9 +36,25 @@ type Options struct {
 	// help) one sender gets within AutoReplyWindow; zero means 10 an hour.
 	AutoReplyLimit  int
 	AutoReplyWindow time.Duration
+	// ReplyTokens, when set, checks the per-person reply addresses of
+	// ticketd's notifications: a mail about an existing ticket from a
+	// sender the intake did not verify is verified ("reply_token") when one
+	// of its [Mail.Recipients] carries a token valid for that ticket and
+	// its From. Nil (reply_token not in security.command_auth) checks none.
+	ReplyTokens ReplyTokens
 	// Now is the clock; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+}
+
+// ReplyTokens checks reply tokens; *replytoken.Tokens is one.
+type ReplyTokens interface {
+	// Check returns nil when one of addrs carries a token valid for
+	// ticket id and sender from at now, an error wrapping
+	// replytoken.ErrNone when none carries a token, and another error
+	// (replytoken.ErrExpired, replytoken.ErrInvalid) when the tokens do
+	// not hold.
+	Check(addrs []string, id ticket.ID, from string, now time.Time) error
 }
 
 // Service routes and applies mail. It is safe for concurrent use.
@@ -93,6 +110,10 @@ type Mail struct {
 	ticket.Inbound
 	InReplyTo  []string
 	References []string
+	// Recipients are the addresses the mail was delivered to
+	// (Delivered-To, X-Original-To) and addressed to (To, Cc), where a
+	// reply token may be.
+	Recipients []string
 	Bounce     *Bounce
 }
 
@@ -163,6 +184,7 @@ func (s *Service) IngestTx(tx *store.Tx, m Mail) (Result, error) {
 		// Activity 12 is final: a later mail about a closed case is a new case.
 		return s.open(tx, m.Inbound, t.ID, now)
 	}
+	m.Sender = s.replyToken(m, id, from, now)
 	o := s.opts.Desk.Reply(t, m.Inbound, now)
 	n, err := s.persist(tx, o, m.Inbound, now)
 	return Result{Outcome: Threaded, TicketID: id, Notices: n, Refused: o.Refused, Results: o.Results}, err
@@ -199,6 +221,46 @@ func (s *Service) OpenByPhone(ctx context.Context, requester ticket.Address, age
 		return err
 	})
 	return res, err
+}
+
+// replyToken returns the verification of m, a mail about ticket id from
+// from: the intake's, upgraded to "reply_token" when m was sent to a reply
+// address of ticketd's made for from and this ticket and not expired. The
+// ticket is the one the mail routes to (its subject's ID or its threading),
+// so a token of one ticket proves nothing on another, and a token made for
+// someone else proves nothing for from. A token that does not hold adds why
+// to the reasons the sender was not verified.
+func (s *Service) replyToken(m Mail, id ticket.ID, from string, now time.Time) ticket.Verification {
+	v := m.Sender
+	if v.Verified || s.opts.ReplyTokens == nil {
+		return v
+	}
+	err := s.opts.ReplyTokens.Check(m.Recipients, id, from, now)
+	var es, en string
+	switch {
+	case err == nil:
+		return ticket.Trusted(EvidenceReplyToken)
+	case errors.Is(err, replytoken.ErrNone):
+		return v
+	case errors.Is(err, replytoken.ErrExpired):
+		es, en = "su dirección de respuesta caducó", "its reply address has expired"
+	default:
+		es, en = "la dirección de respuesta no es la de una notificación de este caso a quien escribe",
+			"the reply address is not that of a notification of this case to the sender"
+	}
+	s.log.Info("reply token refused", "ticket_id", id, "message_id", m.MessageID, "err", err)
+	v.Reason, v.ReasonEN = joinReason(v.Reason, es), joinReason(v.ReasonEN, en)
+	return v
+}
+
+// EvidenceReplyToken is the Evidence of a sender verified by a reply token.
+const EvidenceReplyToken = "reply_token"
+
+func joinReason(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
 
 // route finds the ticket m belongs to: a known ID in brackets in the subject

@@ -144,6 +144,10 @@ type Mail struct {
 	From    Address
 	ReplyTo []Address
 	To, Cc  []Address
+	// DeliveredTo are the addresses of the Delivered-To and X-Original-To
+	// fields: where the receiving servers delivered the mail (the support
+	// address, or one of its plus-addresses).
+	DeliveredTo []Address `json:",omitempty"`
 	// ReturnPath is the Return-Path address without angle brackets, empty
 	// when the header is absent or is the null path "<>" (RFC 5321 §4.5.5),
 	// which sets ReturnPathEmpty.

@@ -861,6 +861,15 @@ func (p *parser) headers(h gomail.Header) {
 		}
 	}
 
+	// Every Delivered-To and X-Original-To field: the receiving servers
+	// add one per delivery, above the others (no RFC; Postfix and Dovecot).
+	for _, k := range []string{"Delivered-To", "X-Original-To"} {
+		for _, v := range h.Values(k) {
+			list, _ := parseAddressList(v) // what parses; never evidence of anything alone
+			m.DeliveredTo = append(m.DeliveredTo, list...)
+		}
+	}
+
 	if h.Has("Return-Path") {
 		rp := strings.TrimSpace(get("Return-Path"))
 		rp = strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(rp, "<"), ">"))

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf16"
@@ -764,5 +765,22 @@ func TestLimits(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestDeliveredTo(t *testing.T) {
+	t.Parallel()
+	raw := "Delivered-To: soporte+abc@example.org\r\nX-Original-To: soporte.oti+abc@example.org\r\nDelivered-To: other@example.org\r\n" +
+		"From: a@example.org\r\nTo: soporte.oti@example.org\r\nSubject: x\r\n\r\nbody"
+	m, err := Read(strings.NewReader(raw), Options{Sink: newSink(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range m.DeliveredTo {
+		got = append(got, a.Addr)
+	}
+	if want := []string{"soporte+abc@example.org", "other@example.org", "soporte.oti+abc@example.org"}; !slices.Equal(got, want) {
+		t.Errorf("DeliveredTo = %q, want %q", got, want)
 	}
 }
