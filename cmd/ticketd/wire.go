@@ -11,7 +11,6 @@ import (
 	"github.com/ticketd/ticketd/internal/admin"
 	"github.com/ticketd/ticketd/internal/app"
 	"github.com/ticketd/ticketd/internal/config"
-	"github.com/ticketd/ticketd/internal/daemon"
 	"github.com/ticketd/ticketd/internal/store"
 )
 
@@ -63,8 +62,13 @@ func (c *cli) backend(ctx context.Context) (admin.Backend, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	loop, err := daemon.New(daemon.Options{DB: co.DB, Service: co.Service, Blobs: co.Blobs, Mailbox: cfg.IMAP.Mailbox,
-		MaxSize: cfg.IMAP.MaxMessageSize, Limits: app.ParseLimits(cfg), Logger: co.Log})
+	// Re-runs of quarantined mail check each sender again, as the daemon does.
+	senders, _, err := app.NewSenderChecker(cfg, co.Log)
+	if err != nil {
+		co.DB.Close()
+		return nil, nil, err
+	}
+	loop, err := app.NewLoop(co, senders, nil, nil, nil, time.Now)
 	if err != nil {
 		co.DB.Close()
 		return nil, nil, err

@@ -24,11 +24,13 @@ import (
 
 	"github.com/ticketd/ticketd/internal/blob"
 	"github.com/ticketd/ticketd/internal/config"
+	"github.com/ticketd/ticketd/internal/daemon"
 	"github.com/ticketd/ticketd/internal/oauth"
 	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/mailbox"
 	"github.com/ticketd/ticketd/mailbox/parse"
+	"github.com/ticketd/ticketd/mailbox/sender"
 	"github.com/ticketd/ticketd/notify"
 	"github.com/ticketd/ticketd/notify/replytoken"
 	"github.com/ticketd/ticketd/ticket"
@@ -155,6 +157,32 @@ func NewPoller(cfg config.Config, log *slog.Logger, tok *oauth.Token) (*mailbox.
 		PollInterval: cfg.IMAP.PollInterval, IdleRestart: cfg.IMAP.IdleRestart, MaxSize: cfg.IMAP.MaxMessageSize,
 		Logger: log,
 	})
+}
+
+// NewSenderChecker returns the checker of who sent each mail, from the
+// security section, and the warnings its policy asks every start to log.
+func NewSenderChecker(cfg config.Config, log *slog.Logger) (*sender.Checker, []string, error) {
+	sc := cfg.Security
+	p, err := sender.NewPolicy(sc.CommandAuth, sc.AuthservID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("security section: %w", err)
+	}
+	c, err := sender.New(sender.Options{Policy: p, Resolver: sc.DNSResolver, DNSTimeout: sc.DNSTimeout, Logger: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, p.Warnings(), nil
+}
+
+// NewLoop returns the intake loop over c's store and service, checking
+// senders with senders; fetcher and outbox may be nil for a loop that only
+// re-runs quarantined mail. The sender check of one mail, DNS included,
+// takes at most security.dns_timeout in all.
+func NewLoop(c *Core, senders daemon.SenderChecker, fetcher daemon.Fetcher, outbox daemon.Outbox, metrics *daemon.Metrics, now func() time.Time) (*daemon.Loop, error) {
+	cfg := c.Cfg
+	return daemon.New(daemon.Options{DB: c.DB, Service: c.Service, Blobs: c.Blobs, Senders: senders, VerifyTimeout: cfg.Security.DNSTimeout,
+		Fetcher: fetcher, Outbox: outbox, Mailbox: cfg.IMAP.Mailbox, MaxSize: cfg.IMAP.MaxMessageSize, Limits: ParseLimits(cfg),
+		Metrics: metrics, Now: now, Logger: c.Log})
 }
 
 // NewSender returns the SMTP sender of the smtp section; tok may be nil.

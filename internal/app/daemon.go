@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,10 +42,12 @@ type Daemon struct {
 	poller  *mailbox.Poller
 	sender  *notify.Sender
 	// tokens are the OAuth token sources in use (nil entries when none).
-	tokens   []*oauth.Token
-	worker   *notify.Worker
-	loop     *daemon.Loop
-	watcher  *alert.Watcher // nil without admin.alert_to
+	tokens  []*oauth.Token
+	worker  *notify.Worker
+	loop    *daemon.Loop
+	watcher *alert.Watcher // nil without admin.alert_to
+	// warnings are the sender policy's, logged at every start.
+	warnings []string
 	registry *prometheus.Registry
 	admin    http.Handler // nil without admin.listen
 	// flushTimeout bounds how long Run waits for the outbox to drain.
@@ -94,9 +97,12 @@ func Build(cfg config.Config, o Options) (*Daemon, error) {
 	if err != nil {
 		return fail(err)
 	}
-	d.loop, err = daemon.New(daemon.Options{DB: c.DB, Service: c.Service, Blobs: c.Blobs, Fetcher: d.poller, Outbox: d.worker,
-		Mailbox: cfg.IMAP.Mailbox, MaxSize: cfg.IMAP.MaxMessageSize, Limits: ParseLimits(cfg), Metrics: daemon.NewMetrics(d.registry), Now: now, Logger: log})
+	senders, warnings, err := NewSenderChecker(cfg, log)
 	if err != nil {
+		return fail(err)
+	}
+	d.warnings = warnings
+	if d.loop, err = NewLoop(c, senders, d.poller, d.worker, daemon.NewMetrics(d.registry), now); err != nil {
 		return fail(err)
 	}
 	if len(cfg.Admin.AlertTo) > 0 {
@@ -164,7 +170,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer d.sender.Close()
 	cfg, log := d.Cfg, d.Log
 	log.Info("ticketd starting", "version", d.version, "mailbox", cfg.IMAP.Mailbox, "imap", fmt.Sprintf("%s:%d", cfg.IMAP.Host, cfg.IMAP.Port),
-		"smtp", fmt.Sprintf("%s:%d", cfg.SMTP.Host, cfg.SMTP.Port), "data_dir", cfg.DataDir)
+		"smtp", fmt.Sprintf("%s:%d", cfg.SMTP.Host, cfg.SMTP.Port), "data_dir", cfg.DataDir,
+		"command_auth", cfg.Security.CommandAuth, "authserv_id", cfg.Security.AuthservID)
+	for _, w := range d.warnings {
+		if !slices.Contains(cfg.Warnings, w) { // the configuration's own are logged where it is loaded
+			log.Warn(w)
+		}
+	}
 
 	failed := make(chan struct{}, 1)
 	base := context.WithoutCancel(ctx)

@@ -28,7 +28,7 @@ func BenchmarkHandleNewRequest(b *testing.B) {
 	d, _ := ticket.NewDirectory([]ticket.Group{{Name: "mesa", Level: 1, Members: []string{agentAddr, "otro@oti.test"}}})
 	desk, _ := ticket.NewDesk(d)
 	svc, _ := service.New(service.Options{DB: db, Desk: desk, AutoReplyLimit: 1 << 30})
-	l, err := New(Options{DB: db, Service: svc, Blobs: blobs})
+	l, err := New(Options{DB: db, Service: svc, Blobs: blobs, Senders: checker(b)})
 	if err != nil {
 		b.Fatal(err)
 	}

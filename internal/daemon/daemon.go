@@ -40,11 +40,18 @@ type Outbox interface {
 	Kick()
 }
 
-// Options configures a [Loop]. DB, Service and Blobs are required.
+// Options configures a [Loop]. DB, Service, Blobs and Senders are
+// required.
 type Options struct {
 	DB      *store.DB
 	Service *service.Service
 	Blobs   *blob.Store
+	// Senders checks who sent each mail; only a verified sender's commands
+	// change a ticket.
+	Senders SenderChecker
+	// VerifyTimeout bounds the sender check of one mail, DNS lookups of
+	// DKIM keys included; zero means 10s.
+	VerifyTimeout time.Duration
 	// Fetcher and Outbox may be nil for a loop that only processes mail
 	// handed to it (tests, quarantine re-runs).
 	Fetcher Fetcher
@@ -72,8 +79,11 @@ type Loop struct {
 
 // New checks opts and returns a Loop; it does no I/O.
 func New(opts Options) (*Loop, error) {
-	if opts.DB == nil || opts.Service == nil || opts.Blobs == nil {
-		return nil, errors.New("daemon: DB, Service and Blobs are required")
+	if opts.DB == nil || opts.Service == nil || opts.Blobs == nil || opts.Senders == nil {
+		return nil, errors.New("daemon: DB, Service, Blobs and Senders are required")
+	}
+	if opts.VerifyTimeout == 0 {
+		opts.VerifyTimeout = 10 * time.Second
 	}
 	if opts.Mailbox == "" {
 		opts.Mailbox = "INBOX"
@@ -149,11 +159,18 @@ func (l *Loop) Handle(ctx context.Context, m *mailbox.Message) error {
 // a transaction of its own that also moves the checkpoint); a failure to
 // write returns an error and commits nothing.
 func (l *Loop) commit(ctx context.Context, pm *parse.Mail, cp *store.Checkpoint, arrived time.Time, log *slog.Logger) (service.Result, error) {
-	mail := toServiceMail(pm)
+	verified, err := l.verify(ctx, pm)
+	if err != nil {
+		return service.Result{}, err
+	}
+	mail := toServiceMail(pm, verified)
 	log = log.With("message_id", mail.MessageID)
+	if !verified.Verified {
+		log.Info("sender not verified", "from", mail.From.Addr, "reason", verified.ReasonEN)
+	}
 	var res service.Result
 	var procErr error
-	err := l.opts.DB.Update(ctx, func(tx *store.Tx) error {
+	err = l.opts.DB.Update(ctx, func(tx *store.Tx) error {
 		res, procErr = l.ingest(tx, mail)
 		if procErr != nil {
 			return procErr
@@ -249,7 +266,13 @@ func (l *Loop) RetryQuarantined(ctx context.Context, id uint64) (service.Result,
 	if err != nil {
 		return service.Result{}, fmt.Errorf("read raw mail of quarantine record %d: %w", id, err)
 	}
-	mail := toServiceMail(pm)
+	// The sender is checked again, as at first intake: a re-run is no
+	// shortcut around verification.
+	verified, err := l.verify(ctx, pm)
+	if err != nil {
+		return service.Result{}, fmt.Errorf("re-run quarantine record %d: %w", id, err)
+	}
+	mail := toServiceMail(pm, verified)
 	var res service.Result
 	err = l.opts.DB.Update(ctx, func(tx *store.Tx) error {
 		var err error
@@ -305,9 +328,10 @@ func (b blobSink) Put(r io.Reader) (string, int64, error) {
 	return ref.SHA256, ref.Size, err
 }
 
-// toServiceMail maps a parsed mail onto what the service routes and applies;
-// parse has already settled its identity and every note on its degradation.
-func toServiceMail(pm *parse.Mail) service.Mail {
+// toServiceMail maps a parsed mail and what was established about its
+// sender onto what the service routes and applies; parse has already
+// settled its identity and every note on its degradation.
+func toServiceMail(pm *parse.Mail, sender ticket.Verification) service.Mail {
 	m := service.Mail{
 		Inbound: ticket.Inbound{
 			MessageID:  pm.MessageID,
@@ -319,10 +343,7 @@ func toServiceMail(pm *parse.Mail) service.Mail {
 			Auto:       pm.AutoReason,
 			Problems:   append([]string(nil), pm.Problems...),
 			ReturnPath: pm.ReturnPath,
-			// TODO(issue 10): the verdict of the sender-verification package
-			// goes here. Until it is wired, From is trusted as it always was,
-			// and every mail is verified.
-			Sender: ticket.Verification{Verified: true, Evidence: "unchecked"},
+			Sender:     sender,
 		},
 		InReplyTo:  pm.InReplyTo,
 		References: pm.References,
@@ -331,6 +352,9 @@ func toServiceMail(pm *parse.Mail) service.Mail {
 		for _, a := range list {
 			m.Recipients = append(m.Recipients, a.Addr)
 		}
+	}
+	for _, a := range pm.Cc {
+		m.Cc = append(m.Cc, ticket.Address{Name: a.Name, Addr: a.Addr})
 	}
 	for _, a := range pm.Attachments {
 		m.Attachments = append(m.Attachments, ticket.Attachment{Filename: a.Filename, ContentType: a.ContentType, Size: a.Size, SHA256: a.SHA256, Inline: a.Inline})

@@ -20,6 +20,7 @@ import (
 	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/mailbox"
+	"github.com/ticketd/ticketd/mailbox/sender"
 	"github.com/ticketd/ticketd/notify"
 	"github.com/ticketd/ticketd/ticket"
 )
@@ -116,7 +117,7 @@ func (r *rig) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.loop, err = New(Options{DB: r.db, Service: svc, Blobs: r.blobs, Fetcher: poller, Outbox: worker, Logger: log})
+	r.loop, err = New(Options{DB: r.db, Service: svc, Blobs: r.blobs, Senders: checker(t), Fetcher: poller, Outbox: worker, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,12 +148,44 @@ func (r *rig) start(t *testing.T) {
 	})
 }
 
+// send sends a mail as from, logged in to devmail's SMTP server as from
+// (AUTH PLAIN), as a member of the organisation sends through its
+// submission server: devmail then records auth=pass for from.
 func send(t *testing.T, sys *devmail.System, from, to, headers, body string) {
 	t.Helper()
+	sendAs(t, sys, smtp.PlainAuth("", from, password, "127.0.0.1"), from, to, headers, body)
+}
+
+// forge sends a mail whose From is from without logging in, as anyone on
+// the Internet can: devmail records auth=none.
+func forge(t *testing.T, sys *devmail.System, from, to, headers, body string) {
+	t.Helper()
+	sendAs(t, sys, nil, from, to, headers, body)
+}
+
+func sendAs(t *testing.T, sys *devmail.System, auth smtp.Auth, from, to, headers, body string) {
+	t.Helper()
 	msg := fmt.Sprintf("From: %s\r\nTo: %s\r\n%s\r\n\r\n%s\r\n", from, to, headers, body)
-	if err := smtp.SendMail(sys.SMTPAddr(), nil, from, []string{to}, []byte(msg)); err != nil {
+	if err := smtp.SendMail(sys.SMTPAddr(), auth, from, []string{to}, []byte(msg)); err != nil {
 		t.Fatalf("send: %v", err)
 	}
+}
+
+// checker returns the sender checker of the tests: devmail's own
+// Authentication-Results (authserv-id oti.test) count, and auth, DKIM,
+// DMARC and accept lists extra evidence (e.g. "internal"), all as
+// configured in security.command_auth.
+func checker(t testing.TB, extra ...string) *sender.Checker {
+	t.Helper()
+	p, err := sender.NewPolicy(append([]string{"dmarc", "dkim", "auth"}, extra...), []string{"oti.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sender.New(sender.Options{Policy: p, DNSTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // inbox returns the subjects and Message-IDs in user's INBOX.
@@ -287,7 +320,7 @@ func TestBrokenMailNeverBlocks(t *testing.T) {
 	defer db.Close()
 	blobs, _ := blob.Open(filepath.Join(dir, "blobs"))
 	svc, _ := service.New(service.Options{DB: db, Desk: &ticket.Desk{}}) // a Desk without a directory panics
-	l, err := New(Options{DB: db, Service: svc, Blobs: blobs, Logger: logger(t)})
+	l, err := New(Options{DB: db, Service: svc, Blobs: blobs, Senders: checker(t), Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +356,7 @@ func TestBrokenMailNeverBlocks(t *testing.T) {
 	d, _ := ticket.NewDirectory([]ticket.Group{{Name: "mesa", Level: 1, Members: []string{agentAddr}}})
 	desk, _ := ticket.NewDesk(d)
 	fixed, _ := service.New(service.Options{DB: db, Desk: desk})
-	l2, _ := New(Options{DB: db, Service: fixed, Blobs: blobs, Logger: logger(t)})
+	l2, _ := New(Options{DB: db, Service: fixed, Blobs: blobs, Senders: checker(t), Logger: logger(t)})
 	res, err := l2.RetryQuarantined(t.Context(), qs[0].ID)
 	if err != nil || res.Outcome != service.Opened {
 		t.Fatalf("re-run after the fix = %+v, %v", res, err)
@@ -348,7 +381,7 @@ func TestHandleDoesNotCommitWhenTheStoreFails(t *testing.T) {
 	d, _ := ticket.NewDirectory([]ticket.Group{{Name: "mesa", Level: 1, Members: []string{agentAddr}}})
 	desk, _ := ticket.NewDesk(d)
 	svc, _ := service.New(service.Options{DB: db, Desk: desk})
-	l, err := New(Options{DB: db, Service: svc, Blobs: blobs, Logger: logger(t)})
+	l, err := New(Options{DB: db, Service: svc, Blobs: blobs, Senders: checker(t), Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,7 +406,7 @@ func newIngestLoop(t *testing.T, maxSize int64) (*store.DB, *Loop) {
 	d, _ := ticket.NewDirectory([]ticket.Group{{Name: "mesa", Level: 1, Members: []string{agentAddr}}})
 	desk, _ := ticket.NewDesk(d)
 	svc, _ := service.New(service.Options{DB: db, Desk: desk})
-	l, err := New(Options{DB: db, Service: svc, Blobs: blobs, MaxSize: maxSize, Logger: logger(t)})
+	l, err := New(Options{DB: db, Service: svc, Blobs: blobs, Senders: checker(t), MaxSize: maxSize, Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

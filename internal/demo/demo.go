@@ -105,7 +105,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	for i, p := range People {
 		users[i] = p.Addr
 	}
-	ms, err := devmail.Start(devmail.Options{IMAPAddr: o.IMAPAddr, SMTPAddr: o.SMTPAddr, Domain: Domain, Users: users,
+	ms, err := devmail.Start(devmail.Options{IMAPAddr: o.IMAPAddr, SMTPAddr: o.SMTPAddr, Domain: Domain, AuthservID: Domain, Users: users,
 		Password: Password, OnDeliver: func(d devmail.Delivery) { tl.mail(decodeDeliveries([]devmail.Delivery{d})[0]) }, Logger: log})
 	if err != nil {
 		return err
@@ -259,6 +259,10 @@ func DaemonConfig(dir, imapAddr, smtpAddr, adminAddr string, poll time.Duration)
 	cfg.Outbox.RetryMin = time.Second
 	cfg.Outbox.RetryMax = 10 * time.Second
 	cfg.Admin.Listen = adminAddr
+	// Real evidence, not none: the embedded SMTP server records who logged
+	// in (auth=pass smtp.auth=…) under its authserv-id, the domain.
+	cfg.Security.AuthservID = []string{Domain}
+	cfg.Security.CommandAuth = []string{config.EvidenceDMARC, config.EvidenceDKIM, config.EvidenceAuth}
 	kinds := map[string]string{"mesa": config.KindDesk, "redes": config.KindSpecialist, "sitio": config.KindOnSite, "proveedor": config.KindProvider}
 	levels := map[string]int{"mesa": 1, "redes": 2, "sitio": 2, "proveedor": 3}
 	cfg.Groups = map[string]config.GroupConfig{}
@@ -302,6 +306,11 @@ func WriteConfig(cfg config.Config) error {
 	fmt.Fprintf(&b, "smtp:\n  host: %q\n  port: %d\n  tls: %s\n  from: %q\n", cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.TLS, cfg.SMTP.From)
 	fmt.Fprintf(&b, "outbox:\n  retry_min: %s\n  retry_max: %s\n", cfg.Outbox.RetryMin, cfg.Outbox.RetryMax)
 	fmt.Fprintf(&b, "admin:\n  listen: %q\n", cfg.Admin.Listen)
+	ids := make([]string, len(cfg.Security.AuthservID))
+	for i, id := range cfg.Security.AuthservID {
+		ids[i] = strconv.Quote(id)
+	}
+	fmt.Fprintf(&b, "security:\n  command_auth: [%s]\n  authserv_id: [%s]\n", strings.Join(cfg.Security.CommandAuth, ", "), strings.Join(ids, ", "))
 	b.WriteString("groups:\n")
 	for _, name := range sortedKeys(cfg.Groups) {
 		g := cfg.Groups[name]

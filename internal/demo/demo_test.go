@@ -58,7 +58,7 @@ func TestDemoScriptOnly(t *testing.T) {
 
 	// Every step, in order.
 	last := -1
-	for n := 1; n <= 7; n++ {
+	for n := 1; n <= 8; n++ {
 		i := strings.Index(got, "STEP    "+strconv.Itoa(n)+". ")
 		if i < 0 || i < last {
 			t.Fatalf("step %d missing or out of order in the timeline:\n%s", n, got)
@@ -77,10 +77,13 @@ func TestDemoScriptOnly(t *testing.T) {
 		"category=redes priority=alta",
 		string(id) + " #3 escalated by " + Agent.Addr + " -> open, level 2, group redes",
 		string(id) + " #4 escalated by " + Network.Addr + " -> open, level 3, group proveedor",
-		string(id) + " #5 resolved by " + Provider.Addr + " -> resolved, level 3, group proveedor",
-		string(id) + " #6 reopened by " + Requester.Addr + " -> open, level 1, group mesa",
-		string(id) + " #7 resolved by " + Agent.Addr + " -> resolved, level 1, group mesa",
-		string(id) + " #8 closed by " + Agent.Addr + " -> closed, level 1, group mesa",
+		// The forged #cerrar forzar: refused, the ticket as it was.
+		string(id) + " #5 refused by " + Agent.Addr + " -> open, level 3, group proveedor",
+		"command=#cerrar forzar ya quedó reason=no se aplicó porque no se pudo verificar el remitente",
+		string(id) + " #6 resolved by " + Provider.Addr + " -> resolved, level 3, group proveedor",
+		string(id) + " #7 reopened by " + Requester.Addr + " -> open, level 1, group mesa",
+		string(id) + " #8 resolved by " + Agent.Addr + " -> resolved, level 1, group mesa",
+		string(id) + " #9 closed by " + Agent.Addr + " -> closed, level 1, group mesa",
 		"state: closed   level: 1   group: mesa", // printTicket
 		"Demo complete: ticket " + string(id) + " is closed.",
 	} {
@@ -106,7 +109,7 @@ func TestDemoScriptOnly(t *testing.T) {
 		{Requester, []string{tag + " " + demoSubject, subjLevel2, subjLevel3, subjResolved, subjReopenedUser, subjApplied, subjResolved, subjClosed}},
 		{Network, []string{subjAssigned2, subjApplied}},
 		{Provider, []string{subjAssigned3, subjApplied}},
-		{Agent, []string{subjNewTicket, subjApplied, subjResolvedDesk, subjReopened, subjApplied, subjApplied}},
+		{Agent, []string{subjNewTicket, subjApplied, subjUnverified, subjResolvedDesk, subjReopened, subjApplied, subjApplied}},
 		{OnSite, nil},
 	}
 	for _, w := range wantMail {
@@ -126,8 +129,8 @@ func TestDemoScriptOnly(t *testing.T) {
 			t.Errorf("INBOX of %s holds %q, want nothing", w.who.Addr, subjects)
 		}
 	}
-	if n := len(boxes[Desk.Addr]); n != 7 {
-		t.Errorf("the support mailbox holds %d mails, want the 7 the script sent", n)
+	if n := len(boxes[Desk.Addr]); n != 8 {
+		t.Errorf("the support mailbox holds %d mails, want the 8 the script sent", n)
 	}
 
 	// The temporary folder is removed at exit.

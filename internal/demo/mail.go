@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
 	"github.com/ticketd/ticketd/internal/devmail"
@@ -121,13 +122,17 @@ func firstLines(text string, n int) []string {
 	return out
 }
 
-// demoMUA is one person's mail program: it sends through the SMTP server
-// and reads the person's INBOX over IMAP.
+// demoMUA is one person's mail program: it sends through the SMTP server,
+// logged in as the person (AUTH PLAIN, as to an organisation's submission
+// server, which then records auth=pass for them), and reads the person's
+// INBOX over IMAP. A forger's mail program (forged set) does not log in: it
+// writes the person's address into From, as anyone on the Internet can.
 type demoMUA struct {
 	me       Person
 	smtpAddr string
 	imapAddr string
 	password string
+	forged   bool
 }
 
 // send composes a plain-text mail from the person and sends it over SMTP.
@@ -170,6 +175,11 @@ func (a demoMUA) send(ctx context.Context, to Person, subject, body string, pare
 	defer stop()
 	c := smtp.NewClient(conn)
 	defer c.Close()
+	if !a.forged {
+		if err := c.Auth(sasl.NewPlainClient("", a.me.Addr, a.password)); err != nil {
+			return "", fmt.Errorf("log in to smtp %s as %s: %w", a.smtpAddr, a.me.Addr, err)
+		}
+	}
 	if err := c.SendMail(a.me.Addr, []string{to.Addr}, &buf); err != nil {
 		return "", fmt.Errorf("send as %s to %s: %w", a.me.Addr, to.Addr, err)
 	}

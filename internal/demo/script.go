@@ -152,11 +152,18 @@ type expect struct {
 	what   string
 	to     Person // mail
 	marker string // mail: part of the subject
-	ticket func(admin.TicketJSON) bool
+	// untagged: the mail's subject need not hold the ticket's tag (the
+	// answer to an unverified sender names no ticket).
+	untagged bool
+	ticket   func(admin.TicketJSON) bool
 }
 
 func mailTo(p Person, marker, what string) expect {
 	return expect{what: what, to: p, marker: marker}
+}
+
+func untaggedMailTo(p Person, marker, what string) expect {
+	return expect{what: what, to: p, marker: marker, untagged: true}
 }
 
 func ticketIs(what string, f func(admin.TicketJSON) bool) expect {
@@ -236,6 +243,8 @@ func (s *demoScript) check(ctx context.Context, ds []delivery, want []expect) ([
 		switch {
 		case w.ticket != nil:
 			ok = s.id != "" && w.ticket(t)
+		case w.untagged:
+			ok = s.id != "" && hasMail(ds, w.to.Addr, "", w.marker)
 		default:
 			ok = s.id != "" && hasMail(ds, w.to.Addr, ticket.ID(s.id).Tag(), w.marker)
 		}
@@ -308,9 +317,10 @@ const (
 	subjReopenedUser = "Su caso fue reabierto:"
 	subjApplied      = "Órdenes aplicadas:"
 	subjClosed       = "Caso cerrado:"
+	subjUnverified   = "Órdenes no aplicadas: no se pudo verificar el remitente"
 )
 
-// play runs the seven steps of the scripted case.
+// play runs the eight steps of the scripted case.
 func (s *demoScript) play(ctx context.Context) error {
 	laura, carlos, andres, prov := Requester, Agent, Network, Provider
 	steps := []struct {
@@ -349,6 +359,23 @@ func (s *demoScript) play(ctx context.Context) error {
 				mailTo(prov, subjAssigned3, "assignment to the provider"),
 				mailTo(laura, subjLevel3, "level-3 notice to Laura"),
 				mailTo(andres, subjApplied, "receipt to the specialist"),
+			},
+		},
+		{
+			title: "a forger writes as the Mesa, without logging in, to close the case for good: refused, the ticket does not change",
+			act: func(ctx context.Context) error {
+				forger := s.mua(carlos)
+				forger.forged = true
+				_, err := forger.send(ctx, Desk, "Re: "+s.id.Tag()+" "+demoSubject, demoForgedClose, nil)
+				return err
+			},
+			want: []expect{
+				ticketIs("a refused entry for the forged #cerrar, the ticket still open at level 3", func(t admin.TicketJSON) bool {
+					last := t.History[len(t.History)-1]
+					return last.Kind == ticket.KindRefused && last.Actor == carlos.Addr && last.Data["verified"] == "false" &&
+						t.State == ticket.StateOpen && t.Level == ticket.Level3 && t.Group == "proveedor"
+				}),
+				untaggedMailTo(carlos, subjUnverified, "the answer to the forged address, naming no ticket"),
 			},
 		},
 		{
@@ -443,6 +470,10 @@ para que lo reemplacen hoy.
 
 Andrés Rojas
 Redes - OTI
+`
+	demoForgedClose = `#cerrar forzar ya quedó
+
+Mesa de servicios
 `
 	demoProviderResolve = `#resolver Se reemplazó el switch del piso 3
 

@@ -345,6 +345,9 @@ func (c *Checker) authResults(f *facts, h textproto.Header, from, domain string)
 		f.fail(Auth, "auth_none", "the sender did not log in to the organisation's server")
 	case len(rs) > 1:
 		f.fail(Auth, "auth_conflict", "several auth results")
+	case rs[0].Value == "none":
+		// RFC 8601 §2.7.4: auth=none is a server saying nobody logged in.
+		f.fail(Auth, "auth_none", "the sender did not log in to the organisation's server")
 	case rs[0].Value != "pass":
 		f.fail(Auth, "auth_fail", "login %s", rs[0].Value)
 	case !strings.EqualFold(rs[0].Props["smtp.auth"], from):
