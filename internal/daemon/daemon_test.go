@@ -29,6 +29,7 @@ const (
 	deskAddr  = "soporte@oti.test"
 	agentAddr = "agente@oti.test"
 	userAddr  = "ana@unidad.test"
+	provAddr  = "proveedor@oti.test"
 	password  = "pw"
 )
 
@@ -41,12 +42,14 @@ type rig struct {
 	blobs *blob.Store
 	loop  *Loop
 	stop  func()
+	// senders checks who sent each mail; nil means checker(t).
+	senders SenderChecker
 }
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
 	sys, err := devmail.Start(devmail.Options{IMAPAddr: "127.0.0.1:0", SMTPAddr: "127.0.0.1:0", Domain: "oti.test",
-		Users: []string{deskAddr, agentAddr, userAddr}, Password: password})
+		Users: []string{deskAddr, agentAddr, userAddr, provAddr}, Password: password})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +91,8 @@ func (r *rig) start(t *testing.T) {
 	if r.blobs, err = blob.Open(filepath.Join(r.dir, "blobs")); err != nil {
 		t.Fatal(err)
 	}
-	dir, err := ticket.NewDirectory([]ticket.Group{{Name: "mesa", Level: 1, Members: []string{agentAddr}}})
+	dir, err := ticket.NewDirectory([]ticket.Group{{Name: "mesa", Level: 1, Members: []string{agentAddr}},
+		{Name: "proveedor", Level: 3, Default: true, Members: []string{provAddr}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +121,11 @@ func (r *rig) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.loop, err = New(Options{DB: r.db, Service: svc, Blobs: r.blobs, Senders: checker(t), Fetcher: poller, Outbox: worker, Logger: log})
+	senders := r.senders
+	if senders == nil {
+		senders = checker(t)
+	}
+	r.loop, err = New(Options{DB: r.db, Service: svc, Blobs: r.blobs, Senders: senders, Fetcher: poller, Outbox: worker, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
