@@ -85,6 +85,12 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
+	if signer, err = startDKIM(stk.domain); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: dkim:", err)
+		return 1
+	}
+	defer signer.stop()
+	fmt.Fprintf(os.Stderr, "e2e: dkim key %s._domainkey.%s served by %s\n", dkimSelector, stk.domain, signer.dnsAddr)
 	fmt.Fprintf(os.Stderr, "e2e: stack in %s: smtp %s, imap %s, lmtp %s; ticketd %s\n", stk.dir, stk.smtpAddr, stk.imapAddr, stk.lmtpAddr, ticketdBin)
 	return m.Run()
 }

@@ -143,9 +143,13 @@ log:
 outbox:
   retry_min: 1s
   retry_max: 5s
+security:
+  command_auth: [dkim]
+  dns_resolver: %[14]s
+  dns_timeout: 2s
 `, d.dataDir, limit, host, imapPort, d.desk, filepath.Join(dir, "imap.password"), processed, smtpPort,
 		members("mesa", "mesa1", "mesa2"), members("redes", "redes1", "redes2"), members("proveedor", "proveedor3"),
-		members("infra", "infra3"), d.sockPath)
+		members("infra", "infra3"), d.sockPath, signer.dnsAddr)
 	writeFile(t, d.cfgPath, []byte(cfg), 0o600)
 	t.Cleanup(func() {
 		d.stop()
