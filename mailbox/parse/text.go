@@ -6,7 +6,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/k3a/html2text"
 	"golang.org/x/text/encoding/charmap"
 )
 
@@ -72,29 +71,8 @@ func truncateRunes(s string, n int) (string, bool) {
 	return s, false
 }
 
-var (
-	htmlComment = regexp.MustCompile(`(?s)<!--.*?-->`)
-	// Block elements the converter joins without a line break.
-	htmlBlock = regexp.MustCompile(`(?i)<(/?(?:div|tr|table|blockquote|hr|h[1-6]|pre|address|center)\b[^>]*)>`)
-	htmlCell  = regexp.MustCompile(`(?i)<(t[dh])\b`)
-	blankRuns = regexp.MustCompile(`\n{3,}`)
-)
-
-// htmlToText converts an HTML body to readable plain text with
-// github.com/k3a/html2text, after marking the block elements it ignores.
-func htmlToText(html string) string {
-	html = htmlComment.ReplaceAllString(html, "")
-	html = htmlBlock.ReplaceAllString(html, "<br><$1>")
-	html = htmlCell.ReplaceAllString(html, " <$1")
-	s := html2text.HTML2TextWithOptions(html, html2text.WithUnixLineBreaks(), html2text.WithLinksInnerText())
-	s = strings.ReplaceAll(s, "\u00a0", " ")
-	lines := strings.Split(normalizeNewlines(s), "\n")
-	for i, l := range lines {
-		lines[i] = strings.TrimSpace(l)
-	}
-	s = blankRuns.ReplaceAllString(strings.Join(lines, "\n"), "\n\n")
-	return strings.Trim(s, "\n")
-}
+// blankRuns are runs of blank lines, cut to one.
+var blankRuns = regexp.MustCompile(`\n{3,}`)
 
 // maxFilename is the longest file name kept, in bytes, as most file
 // systems allow.
