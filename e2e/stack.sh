@@ -151,6 +151,8 @@ service lmtp {
 protocol imap {
   mail_max_userip_connections = 100
 }
+# soporte+<token>@ is soporte's mailbox (ticketd's reply addresses).
+recipient_delimiter = +
 protocol lmtp {
   postmaster_address = postmaster@$DOMAIN
 }
@@ -182,6 +184,8 @@ smtpd_relay_restrictions = permit_mynetworks, reject
 virtual_alias_domains =
 virtual_alias_maps =
 virtual_mailbox_domains = $DOMAIN
+# soporte+<token>@ goes to soporte (ticketd's reply addresses).
+recipient_delimiter = +
 virtual_transport = lmtp:inet:127.0.0.1:$LMTP_PORT
 relay_domains =
 relayhost =

@@ -33,6 +33,8 @@ type daemonOpts struct {
 	autoReplyLimit int
 	// noStart leaves the daemon stopped: the test calls start.
 	noStart bool
+	// commandAuth is security.command_auth; "" means [dkim].
+	commandAuth string
 }
 
 // daemon is one ticketd process (and its restarts) with its own data
@@ -78,6 +80,10 @@ func newDaemon(t testing.TB, ppl *people, o daemonOpts) *daemon {
 	limit := o.autoReplyLimit
 	if limit == 0 {
 		limit = 10
+	}
+	commandAuth := o.commandAuth
+	if commandAuth == "" {
+		commandAuth = "[dkim]"
 	}
 	host, imapPort, _ := net.SplitHostPort(stk.imapAddr)
 	_, smtpPort, _ := net.SplitHostPort(stk.smtpAddr)
@@ -144,12 +150,12 @@ outbox:
   retry_min: 1s
   retry_max: 5s
 security:
-  command_auth: [dkim]
+  command_auth: %[15]s
   dns_resolver: %[14]s
   dns_timeout: 2s
 `, d.dataDir, limit, host, imapPort, d.desk, filepath.Join(dir, "imap.password"), processed, smtpPort,
 		members("mesa", "mesa1", "mesa2"), members("redes", "redes1", "redes2"), members("proveedor", "proveedor3"),
-		members("infra", "infra3"), d.sockPath, signer.dnsAddr)
+		members("infra", "infra3"), d.sockPath, signer.dnsAddr, commandAuth)
 	writeFile(t, d.cfgPath, []byte(cfg), 0o600)
 	t.Cleanup(func() {
 		d.stop()
