@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/internal/blob"
+	"github.com/ticketd/ticketd/internal/record"
 	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/ticket"
@@ -73,7 +74,7 @@ func TestClientAgainstServer(t *testing.T) {
 
 	// A client with a wrong token is told so, and changes nothing.
 	wrong := NewClient(ln.Addr().String(), strings.Repeat("x", MinTokenLen))
-	if _, err := wrong.Tickets(ctx, store.Filter{}); !errors.Is(err, ErrUnauthorized) {
+	if _, err := wrong.Tickets(ctx, ticket.Filter{}); !errors.Is(err, ErrUnauthorized) {
 		t.Errorf("Tickets with a wrong token: %v, want ErrUnauthorized", err)
 	}
 	if _, err := wrong.Open(ctx, OpenRequest{Requester: "ana@unidad.example", Subject: "x", Agent: "agente@oti.example"}); !errors.Is(err, ErrUnauthorized) {
@@ -100,18 +101,18 @@ func TestClientAgainstServer(t *testing.T) {
 	if _, err := c.Open(ctx, OpenRequest{Requester: "ana@unidad.example"}); err == nil {
 		t.Error("Open without subject succeeded")
 	}
-	ts, err := c.Tickets(ctx, store.Filter{State: ticket.StateOpen, Level: 1, Group: "mesa"})
+	ts, err := c.Tickets(ctx, ticket.Filter{State: ticket.StateOpen, Level: 1, Group: "mesa"})
 	if err != nil || len(ts) != 1 || ts[0].Requester != "ana@unidad.example" || ts[0].History != nil {
 		t.Fatalf("Tickets = %+v, %v", ts, err)
 	}
-	if ts, err := c.Tickets(ctx, store.Filter{State: ticket.StateClosed}); err != nil || len(ts) != 0 {
+	if ts, err := c.Tickets(ctx, ticket.Filter{State: ticket.StateClosed}); err != nil || len(ts) != 0 {
 		t.Errorf("closed tickets = %+v, %v", ts, err)
 	}
 	one, err := c.Ticket(ctx, res.ID)
 	if err != nil || len(one.History) != 1 || one.History[0].Kind != ticket.KindOpened || one.LevelTimes == nil || one.Body != "No imprime" {
 		t.Fatalf("Ticket = %+v, %v", one, err)
 	}
-	if _, err := c.Ticket(ctx, "OTI-2026-999999"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := c.Ticket(ctx, "OTI-2026-999999"); !errors.Is(err, record.ErrNotFound) {
 		t.Errorf("missing ticket: %v, want ErrNotFound", err)
 	}
 	rep, err := c.Verify(ctx)
@@ -138,7 +139,7 @@ func TestClientAgainstServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = local.DB.Update(ctx, func(tx *store.Tx) error {
-		_, err := tx.Quarantine(store.Quarantined{MessageID: "q@x", Reason: "boom", ReceivedAt: time.Now(), RawSHA256: ref.SHA256})
+		_, err := tx.Quarantine(record.Quarantined{MessageID: "q@x", Reason: "boom", ReceivedAt: time.Now(), RawSHA256: ref.SHA256})
 		return err
 	})
 	if err != nil {
@@ -152,7 +153,7 @@ func TestClientAgainstServer(t *testing.T) {
 	if err != nil || !strings.Contains(d.Raw, "Subject: roto") {
 		t.Errorf("QuarantineShow = %+v, %v", d, err)
 	}
-	if _, err := c.QuarantineShow(ctx, 99); !errors.Is(err, store.ErrNotFound) {
+	if _, err := c.QuarantineShow(ctx, 99); !errors.Is(err, record.ErrNotFound) {
 		t.Errorf("QuarantineShow(99) = %v", err)
 	}
 	if r, err := c.QuarantineRetry(ctx, qs[0].ID); err != nil || r.ID != "OTI-2026-000009" {
@@ -195,10 +196,10 @@ func TestListenUnixSocket(t *testing.T) {
 	if !c.Ping(t.Context()) {
 		t.Fatal("no answer over the unix socket")
 	}
-	if ts, err := c.Tickets(t.Context(), store.Filter{}); err != nil || len(ts) != 0 {
+	if ts, err := c.Tickets(t.Context(), ticket.Filter{}); err != nil || len(ts) != 0 {
 		t.Errorf("Tickets = %v, %v", ts, err)
 	}
-	if _, err := NewClient("unix:"+path, "").Tickets(t.Context(), store.Filter{}); !errors.Is(err, ErrUnauthorized) {
+	if _, err := NewClient("unix:"+path, "").Tickets(t.Context(), ticket.Filter{}); !errors.Is(err, ErrUnauthorized) {
 		t.Errorf("Tickets without a token over the socket: %v, want ErrUnauthorized", err)
 	}
 	if _, err := Listen("256.0.0.1:bad"); err == nil {

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/ticketd/ticketd/internal/store"
+	"github.com/ticketd/ticketd/ticket"
 )
 
 // testToken is the token of the servers started by serveAPI.
@@ -128,7 +128,7 @@ func TestAPIRequiresToken(t *testing.T) {
 			}
 		}
 	}
-	if ts, err := local.Tickets(t.Context(), store.Filter{}); err != nil || len(ts) != 0 {
+	if ts, err := local.Tickets(t.Context(), ticket.Filter{}); err != nil || len(ts) != 0 {
 		t.Errorf("refused requests opened tickets: %v, %v", ts, err)
 	}
 	log := logs.String()
@@ -180,7 +180,7 @@ func TestPostNeedsJSON(t *testing.T) {
 			}
 		}
 	}
-	if ts, err := local.Tickets(t.Context(), store.Filter{}); err != nil || len(ts) != 0 || kicked != 0 {
+	if ts, err := local.Tickets(t.Context(), ticket.Filter{}); err != nil || len(ts) != 0 || kicked != 0 {
 		t.Errorf("a non-JSON POST opened tickets: %v, %v (outbox kicked %d times)", ts, err, kicked)
 	}
 	h := bearer(testToken)
@@ -244,7 +244,7 @@ func TestNoCORS(t *testing.T) {
 	if code, _, _ := call(t, "POST", "http://"+addr+"/api/tickets", protected[6].body, h); code < 400 {
 		t.Errorf("cross-site POST = %d, want a refusal", code)
 	}
-	if ts, _ := local.Tickets(t.Context(), store.Filter{}); len(ts) != 0 {
+	if ts, _ := local.Tickets(t.Context(), ticket.Filter{}); len(ts) != 0 {
 		t.Errorf("a cross-site POST opened %d tickets", len(ts))
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/internal/blob"
+	"github.com/ticketd/ticketd/internal/record"
 	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/ticket"
@@ -21,10 +22,10 @@ import (
 
 // Backend is what operators can do. [Local] and [Client] implement it.
 type Backend interface {
-	Tickets(ctx context.Context, f store.Filter) ([]TicketJSON, error)
+	Tickets(ctx context.Context, f ticket.Filter) ([]TicketJSON, error)
 	Ticket(ctx context.Context, id ticket.ID) (TicketJSON, error)
 	Open(ctx context.Context, req OpenRequest) (OpenResult, error)
-	Quarantine(ctx context.Context) ([]store.Quarantined, error)
+	Quarantine(ctx context.Context) ([]record.Quarantined, error)
 	QuarantineShow(ctx context.Context, id uint64) (QuarantineDetail, error)
 	QuarantineRetry(ctx context.Context, id uint64) (OpenResult, error)
 	Verify(ctx context.Context) (VerifyReport, error)
@@ -87,7 +88,7 @@ type OpenResult struct {
 
 // QuarantineDetail is a quarantine record with the start of its raw mail.
 type QuarantineDetail struct {
-	store.Quarantined
+	record.Quarantined
 	// Raw is the beginning of the raw mail as received (at most 64 KiB).
 	Raw string `json:"raw"`
 }
@@ -124,7 +125,7 @@ type Local struct {
 }
 
 // ErrNotFound is matched by errors.Is when a ticket or record does not exist.
-var ErrNotFound = store.ErrNotFound
+var ErrNotFound = record.ErrNotFound
 
 func (l *Local) now() time.Time {
 	if l.Now != nil {
@@ -134,7 +135,7 @@ func (l *Local) now() time.Time {
 }
 
 // Tickets lists tickets matching f.
-func (l *Local) Tickets(ctx context.Context, f store.Filter) ([]TicketJSON, error) {
+func (l *Local) Tickets(ctx context.Context, f ticket.Filter) ([]TicketJSON, error) {
 	out := []TicketJSON{}
 	err := l.DB.View(ctx, func(tx *store.Tx) error {
 		ts, err := tx.List(f)
@@ -180,8 +181,8 @@ func (l *Local) Open(ctx context.Context, req OpenRequest) (OpenResult, error) {
 }
 
 // Quarantine lists the quarantined mails.
-func (l *Local) Quarantine(ctx context.Context) ([]store.Quarantined, error) {
-	out := []store.Quarantined{}
+func (l *Local) Quarantine(ctx context.Context) ([]record.Quarantined, error) {
+	out := []record.Quarantined{}
 	err := l.DB.View(ctx, func(tx *store.Tx) error {
 		qs, err := tx.QuarantineList()
 		out = append(out, qs...)

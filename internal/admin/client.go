@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ticketd/ticketd/internal/store"
+	"github.com/ticketd/ticketd/internal/record"
 	"github.com/ticketd/ticketd/ticket"
 )
 
@@ -73,7 +73,7 @@ func (c *Client) Health(ctx context.Context) (Health, error) {
 }
 
 // Tickets lists tickets.
-func (c *Client) Tickets(ctx context.Context, f store.Filter) ([]TicketJSON, error) {
+func (c *Client) Tickets(ctx context.Context, f ticket.Filter) ([]TicketJSON, error) {
 	q := url.Values{}
 	if f.State != "" {
 		q.Set("state", string(f.State))
@@ -104,8 +104,8 @@ func (c *Client) Open(ctx context.Context, req OpenRequest) (OpenResult, error) 
 }
 
 // Quarantine lists quarantined mail.
-func (c *Client) Quarantine(ctx context.Context) ([]store.Quarantined, error) {
-	var qs []store.Quarantined
+func (c *Client) Quarantine(ctx context.Context) ([]record.Quarantined, error) {
+	var qs []record.Quarantined
 	err := c.do(ctx, http.MethodGet, "/api/quarantine", nil, &qs)
 	return qs, err
 }
@@ -204,7 +204,7 @@ func answerError(resp *http.Response) error {
 	}
 	switch resp.StatusCode {
 	case http.StatusNotFound:
-		return fmt.Errorf("%w: %v", store.ErrNotFound, err)
+		return fmt.Errorf("%w: %v", record.ErrNotFound, err)
 	case http.StatusUnauthorized:
 		return fmt.Errorf("%w: %v", ErrUnauthorized, err)
 	}

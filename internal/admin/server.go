@@ -19,7 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/ticketd/ticketd/internal/store"
+	"github.com/ticketd/ticketd/internal/record"
 	"github.com/ticketd/ticketd/ticket"
 )
 
@@ -242,8 +242,8 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 
 // ParseFilter reads a ticket filter from its textual form; it is shared by
 // the HTTP API and the command line so both accept the same values.
-func ParseFilter(state, level, group string) (store.Filter, error) {
-	var f store.Filter
+func ParseFilter(state, level, group string) (ticket.Filter, error) {
+	var f ticket.Filter
 	if state != "" {
 		st, err := ticket.ParseState(state)
 		if err != nil {
@@ -327,7 +327,7 @@ func (s *server) backup(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) reply(w http.ResponseWriter, v any, err error) {
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, record.ErrNotFound):
 		s.fail(w, http.StatusNotFound, err)
 	case err != nil:
 		s.fail(w, http.StatusInternalServerError, err)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/internal/blob"
+	"github.com/ticketd/ticketd/internal/record"
 	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/mailbox"
@@ -117,7 +118,7 @@ func (l *Loop) Run(ctx context.Context) error {
 }
 
 func (l *Loop) checkpoint(ctx context.Context) (mailbox.Checkpoint, error) {
-	var cp store.Checkpoint
+	var cp record.Checkpoint
 	err := l.opts.DB.View(ctx, func(tx *store.Tx) error {
 		var err error
 		cp, err = tx.Checkpoint(l.opts.Mailbox)
@@ -144,7 +145,7 @@ func (l *Loop) Handle(ctx context.Context, m *mailbox.Message) error {
 		l.opts.Metrics.ProcessFailures.Inc()
 		return fmt.Errorf("read uid %d: %w", m.UID, err)
 	}
-	cp := store.Checkpoint{UIDValidity: m.UIDValidity, UID: m.UID}
+	cp := record.Checkpoint{UIDValidity: m.UIDValidity, UID: m.UID}
 	res, err := l.commit(ctx, pm, &cp, m.InternalDate, log)
 	if err != nil {
 		l.opts.Metrics.ProcessFailures.Inc()
@@ -158,7 +159,7 @@ func (l *Loop) Handle(ctx context.Context, m *mailbox.Message) error {
 // transaction. A failure of the processing itself quarantines the mail (in
 // a transaction of its own that also moves the checkpoint); a failure to
 // write returns an error and commits nothing.
-func (l *Loop) commit(ctx context.Context, pm *parse.Mail, cp *store.Checkpoint, arrived time.Time, log *slog.Logger) (service.Result, error) {
+func (l *Loop) commit(ctx context.Context, pm *parse.Mail, cp *record.Checkpoint, arrived time.Time, log *slog.Logger) (service.Result, error) {
 	verified, err := l.verify(ctx, pm)
 	if err != nil {
 		return service.Result{}, err
@@ -190,7 +191,7 @@ func (l *Loop) commit(ctx context.Context, pm *parse.Mail, cp *store.Checkpoint,
 	case procErr == nil:
 		return res, fmt.Errorf("commit mail %s: %w", mail.MessageID, err)
 	}
-	q := store.Quarantined{MessageID: mail.MessageID, Reason: procErr.Error(), ReceivedAt: l.opts.Now().UTC(),
+	q := record.Quarantined{MessageID: mail.MessageID, Reason: procErr.Error(), ReceivedAt: l.opts.Now().UTC(),
 		RawSHA256: pm.RawSHA256, RawSize: pm.RawSize, Mailbox: l.opts.Mailbox}
 	if cp != nil {
 		q.UID = cp.UID
@@ -249,7 +250,7 @@ func (l *Loop) observe(res service.Result, arrived time.Time) {
 func (l *Loop) RetryQuarantined(ctx context.Context, id uint64) (service.Result, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var q store.Quarantined
+	var q record.Quarantined
 	if err := l.opts.DB.View(ctx, func(tx *store.Tx) error {
 		var err error
 		q, err = tx.Quarantined(id)

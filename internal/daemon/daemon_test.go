@@ -17,6 +17,7 @@ import (
 
 	"github.com/ticketd/ticketd/internal/blob"
 	"github.com/ticketd/ticketd/internal/devmail"
+	"github.com/ticketd/ticketd/internal/record"
 	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/mailbox"
@@ -241,7 +242,7 @@ func (r *rig) tickets(t *testing.T) []ticket.Ticket {
 	var ts []ticket.Ticket
 	err := r.db.View(t.Context(), func(tx *store.Tx) error {
 		var err error
-		ts, err = tx.List(store.Filter{})
+		ts, err = tx.List(ticket.Filter{})
 		return err
 	})
 	if err != nil {
@@ -336,8 +337,8 @@ func TestBrokenMailNeverBlocks(t *testing.T) {
 	if err := l.Handle(t.Context(), m); err != nil {
 		t.Fatalf("Handle = %v, want nil (quarantined)", err)
 	}
-	var qs []store.Quarantined
-	var cp store.Checkpoint
+	var qs []record.Quarantined
+	var cp record.Checkpoint
 	_ = db.View(t.Context(), func(tx *store.Tx) error {
 		qs, _ = tx.QuarantineList()
 		cp, _ = tx.Checkpoint("INBOX")
@@ -346,7 +347,7 @@ func TestBrokenMailNeverBlocks(t *testing.T) {
 	if len(qs) != 1 || qs[0].MessageID != "q@x" || qs[0].UID != 41 || !strings.Contains(qs[0].Reason, "internal error") || qs[0].RawSHA256 == "" {
 		t.Fatalf("quarantine = %+v", qs)
 	}
-	if cp != (store.Checkpoint{UIDValidity: 9, UID: 41}) {
+	if cp != (record.Checkpoint{UIDValidity: 9, UID: 41}) {
 		t.Errorf("checkpoint = %+v, want past the quarantined mail", cp)
 	}
 	if _, err := l.RetryQuarantined(t.Context(), qs[0].ID); err == nil {
@@ -502,7 +503,7 @@ func TestTruncationNotedOnce(t *testing.T) {
 	}
 	var id ticket.ID
 	_ = db.View(t.Context(), func(tx *store.Tx) error {
-		list, _ := tx.List(store.Filter{})
+		list, _ := tx.List(ticket.Filter{})
 		for _, tk := range list {
 			if tk.Subject == "grande" && tk.ID != res.TicketID {
 				id = tk.ID

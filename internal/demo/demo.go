@@ -25,7 +25,6 @@ import (
 	"github.com/ticketd/ticketd/internal/app"
 	"github.com/ticketd/ticketd/internal/config"
 	"github.com/ticketd/ticketd/internal/devmail"
-	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/internal/view"
 	"github.com/ticketd/ticketd/ticket"
 )
@@ -439,7 +438,7 @@ func watchTickets(ctx context.Context, tl *timeline, adm *admin.Client, printed 
 			return
 		case <-t.C:
 		}
-		ts, err := adm.Tickets(ctx, store.Filter{})
+		ts, err := adm.Tickets(ctx, ticket.Filter{})
 		if err != nil {
 			continue
 		}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/ticketd/ticketd/internal/admin"
 	"github.com/ticketd/ticketd/internal/config"
-	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/ticket"
 )
 
@@ -213,7 +212,7 @@ func TestDemoStaysUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	adm := admin.NewClient(cfg.Admin.Listen, token)
-	ts, err := adm.Tickets(ctx, store.Filter{})
+	ts, err := adm.Tickets(ctx, ticket.Filter{})
 	if err != nil || len(ts) != 1 || ts[0].State != ticket.StateClosed {
 		t.Fatalf("tickets = %+v (%v), want one closed ticket", ts, err)
 	}
@@ -240,7 +239,7 @@ func TestDemoStaysUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, ctx, done, "a second ticket and its acknowledgement", func() bool {
-		ts, err := adm.Tickets(ctx, store.Filter{State: ticket.StateOpen})
+		ts, err := adm.Tickets(ctx, ticket.Filter{State: ticket.StateOpen})
 		if err != nil || len(ts) != 1 {
 			return false
 		}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/ticketd/ticketd/internal/admin"
 	"github.com/ticketd/ticketd/internal/devmail"
-	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/ticket"
 )
 
@@ -217,7 +216,7 @@ func (s *demoScript) step(ctx context.Context, n int, title string, act func(ctx
 func (s *demoScript) check(ctx context.Context, ds []delivery, want []expect) ([]string, error) {
 	var t admin.TicketJSON
 	if s.id == "" {
-		ts, err := s.adm.Tickets(ctx, store.Filter{})
+		ts, err := s.adm.Tickets(ctx, ticket.Filter{})
 		if err != nil {
 			return nil, err
 		}

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ticketd/ticketd/internal/record"
 	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/notify/replytoken"
 	"github.com/ticketd/ticketd/ticket"
@@ -171,7 +172,7 @@ func (s *Service) IngestTx(tx *store.Tx, m Mail) (Result, error) {
 	}
 	switch {
 	case id == "" && m.Auto != "":
-		return Result{Outcome: Unthreaded}, tx.RecordUnthreaded(store.Unthreaded{
+		return Result{Outcome: Unthreaded}, tx.RecordUnthreaded(record.Unthreaded{
 			MessageID: m.MessageID, From: from, Subject: m.Subject, Reason: m.Auto, At: now, RawSHA256: m.RawSHA256})
 	case id == "":
 		return s.open(tx, m.Inbound, "", now)
@@ -270,7 +271,7 @@ func (s *Service) route(tx *store.Tx, m Mail) (ticket.ID, error) {
 	for _, id := range ticket.IDsInSubject(s.opts.Prefix, m.Subject) {
 		if _, err := tx.Ticket(id); err == nil {
 			return id, nil
-		} else if !errors.Is(err, store.ErrNotFound) {
+		} else if !errors.Is(err, record.ErrNotFound) {
 			return "", err
 		}
 	}
@@ -300,8 +301,8 @@ func (s *Service) bounce(tx *store.Tx, m Mail, now time.Time) (Result, error) {
 		id = got
 	}
 	t, err := tx.Ticket(id)
-	if id == "" || errors.Is(err, store.ErrNotFound) {
-		return Result{Outcome: Unthreaded}, tx.RecordUnthreaded(store.Unthreaded{
+	if id == "" || errors.Is(err, record.ErrNotFound) {
+		return Result{Outcome: Unthreaded}, tx.RecordUnthreaded(record.Unthreaded{
 			MessageID: m.MessageID, From: m.From.Addr, Subject: m.Subject, Reason: "bounce about no known ticket", At: now, RawSHA256: m.RawSHA256})
 	}
 	if err != nil {
@@ -328,7 +329,7 @@ var errIdle = errors.New("service: nothing to commit")
 // Tick applies the passing of time to ticket id at now ([ticket.Desk.Tick])
 // in its own transaction, and persists what it did and owes exactly as a
 // mail's outcome is persisted. A tick that does nothing writes nothing.
-// The error matches store.ErrNotFound when there is no such ticket.
+// The error matches record.ErrNotFound when there is no such ticket.
 func (s *Service) Tick(ctx context.Context, id ticket.ID, now time.Time) (Result, error) {
 	now = now.UTC()
 	res := Result{Outcome: Ticked, TicketID: id}

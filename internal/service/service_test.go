@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketd/ticketd/internal/record"
 	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/ticket"
 )
@@ -471,11 +472,11 @@ func TestAutoReplies(t *testing.T) {
 		if e.count() != 0 || len(e.pending()) != 0 {
 			t.Errorf("%d tickets, %d notices after an auto-reply; want none", e.count(), len(e.pending()))
 		}
-		var list []store.Unthreaded
+		var list []record.Unthreaded
 		if err := e.db.View(t.Context(), func(tx *store.Tx) (err error) { list, err = tx.UnthreadedList(); return err }); err != nil {
 			t.Fatal(err)
 		}
-		want := store.Unthreaded{MessageID: "<ooo@example.org>", From: "jefe@example.org", Subject: "Fuera de la oficina", Reason: m.Auto, At: t0, RawSHA256: "cd34"}
+		want := record.Unthreaded{MessageID: "<ooo@example.org>", From: "jefe@example.org", Subject: "Fuera de la oficina", Reason: m.Auto, At: t0, RawSHA256: "cd34"}
 		if len(list) != 1 || list[0] != want {
 			t.Errorf("UnthreadedList() = %+v, want [%+v]", list, want)
 		}
@@ -687,7 +688,7 @@ func TestIngestTxIsOneTransaction(t *testing.T) {
 		if res.Outcome != Opened || res.TicketID != "OTI-2026-000001" {
 			t.Errorf("IngestTx = %+v, want OTI-2026-000001 opened", res)
 		}
-		return tx.SetCheckpoint("INBOX", store.Checkpoint{UIDValidity: 1, UID: 5})
+		return tx.SetCheckpoint("INBOX", record.Checkpoint{UIDValidity: 1, UID: 5})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -760,8 +761,8 @@ func TestTick(t *testing.T) {
 	}
 	e.verify()
 
-	if _, err := e.svc.Tick(t.Context(), "OTI-2026-999999", due); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("Tick of a missing ticket = %v, want store.ErrNotFound", err)
+	if _, err := e.svc.Tick(t.Context(), "OTI-2026-999999", due); !errors.Is(err, record.ErrNotFound) {
+		t.Errorf("Tick of a missing ticket = %v, want record.ErrNotFound", err)
 	}
 }
 

@@ -118,7 +118,7 @@ func TestCrashLosesNoCommittedTicket(t *testing.T) {
 	var outbox []outbox.Item
 	mustView(t, db, func(tx *Tx) error {
 		var err error
-		if stored, err = tx.List(Filter{}); err != nil {
+		if stored, err = tx.List(ticket.Filter{}); err != nil {
 			return err
 		}
 		if outbox, err = tx.Pending(); err != nil {

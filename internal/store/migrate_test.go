@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ticketd/ticketd/internal/record"
 	"github.com/ticketd/ticketd/ticket"
 	bolt "go.etcd.io/bbolt"
 )
@@ -65,7 +66,7 @@ func TestMigrateSchema1(t *testing.T) {
 	var states = map[ticket.State]int{}
 	var levels = map[ticket.Level]int{}
 	mustView(t, db, func(tx *Tx) error {
-		ts, err := tx.List(Filter{})
+		ts, err := tx.List(ticket.Filter{})
 		for _, tk := range ts {
 			states[tk.State]++
 			levels[tk.Level]++
@@ -122,7 +123,7 @@ func TestMigrateSchema1(t *testing.T) {
 			t.Errorf("UnthreadedList() = %+v, %v; want the fixture's record", us, err)
 		}
 		cp, err := tx.Checkpoint("INBOX")
-		if err != nil || cp != (Checkpoint{UIDValidity: 1700000000, UID: 42}) {
+		if err != nil || cp != (record.Checkpoint{UIDValidity: 1700000000, UID: 42}) {
 			t.Errorf("Checkpoint(INBOX) = %+v, %v; want 1700000000/42", cp, err)
 		}
 		// The fixture's loop sender got nine automatic answers that day.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/internal/outbox"
+	"github.com/ticketd/ticketd/internal/record"
 	"github.com/ticketd/ticketd/ticket"
 	bolt "go.etcd.io/bbolt"
 )
@@ -159,7 +160,7 @@ func (o Outbox) Ticket(ctx context.Context, id ticket.ID) (*ticket.Ticket, error
 // removed is no error (a retry after a lost acknowledgement).
 func (o Outbox) Sent(ctx context.Context, seq uint64, _ time.Time) error {
 	return o.DB.Update(ctx, func(tx *Tx) error {
-		if _, err := tx.removeItem(seq); !errors.Is(err, ErrNotFound) {
+		if _, err := tx.removeItem(seq); !errors.Is(err, record.ErrNotFound) {
 			return err
 		}
 		return nil
@@ -182,9 +183,9 @@ func (o Outbox) Retry(ctx context.Context, seq uint64, next time.Time, reason st
 }
 
 // Failed records a permanent failure of notice seq: it leaves the outbox,
-// and record (the caller's, which appends the failure to the history) is
+// and apply (the caller's, which appends the failure to the history) is
 // applied to its ticket, in one transaction.
-func (o Outbox) Failed(ctx context.Context, seq uint64, record func(*ticket.Ticket)) error {
+func (o Outbox) Failed(ctx context.Context, seq uint64, apply func(*ticket.Ticket)) error {
 	return o.DB.Update(ctx, func(tx *Tx) error {
 		id, err := tx.removeItem(seq)
 		if err != nil {
@@ -194,7 +195,7 @@ func (o Outbox) Failed(ctx context.Context, seq uint64, record func(*ticket.Tick
 		if err != nil {
 			return fmt.Errorf("fail notice %d: %w", seq, err)
 		}
-		record(tk)
+		apply(tk)
 		return tx.PutTicket(tk)
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/internal/outbox"
+	"github.com/ticketd/ticketd/internal/record"
 	"github.com/ticketd/ticketd/ticket"
 )
 
@@ -164,8 +165,8 @@ func TestDueKeepsEachTicketInOrder(t *testing.T) {
 	if p := pending(t, db)[0]; p.Attempts != 2 || p.LastError != "again" {
 		t.Errorf("after a second Retry: attempts %d, error %q; want 2, \"again\"", p.Attempts, p.LastError)
 	}
-	if err := ob.Retry(ctx, 999, next, "x"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Retry(unknown seq) = %v, want ErrNotFound", err)
+	if err := ob.Retry(ctx, 999, next, "x"); !errors.Is(err, record.ErrNotFound) {
+		t.Errorf("Retry(unknown seq) = %v, want record.ErrNotFound", err)
 	}
 
 	// Once the blocking notice is sent, A's next ones are due.
@@ -245,8 +246,8 @@ func TestFailed(t *testing.T) {
 	}
 	verifyClean(t, db)
 
-	if err := ob.Failed(ctx, ack.Seq, deliveryFailed("again", at)); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Failed(already removed) = %v, want ErrNotFound", err)
+	if err := ob.Failed(ctx, ack.Seq, deliveryFailed("again", at)); !errors.Is(err, record.ErrNotFound) {
+		t.Errorf("Failed(already removed) = %v, want record.ErrNotFound", err)
 	}
 
 	// The removal and the history entry are one transaction: when the
@@ -257,8 +258,8 @@ func TestFailed(t *testing.T) {
 			Ticket: &ticket.Ticket{ID: "OTI-2026-999999"}}}), t0)
 		return err
 	})
-	if err := ob.Failed(ctx, orphan[0].Seq, deliveryFailed("550", at)); !errors.Is(err, ErrNotFound) {
-		t.Errorf("Failed(notice of a missing ticket) = %v, want ErrNotFound", err)
+	if err := ob.Failed(ctx, orphan[0].Seq, deliveryFailed("550", at)); !errors.Is(err, record.ErrNotFound) {
+		t.Errorf("Failed(notice of a missing ticket) = %v, want record.ErrNotFound", err)
 	}
 	if got := pending(t, db); !slices.Contains(seqs(got), orphan[0].Seq) {
 		t.Errorf("Pending() = %v lost notice %d although Failed rolled back", seqs(got), orphan[0].Seq)

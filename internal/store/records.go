@@ -4,49 +4,27 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/ticketd/ticketd/internal/record"
 )
 
-// Checkpoint is how far the mailbox has been processed: the last UID whose
-// mail is committed, under a UIDVALIDITY (RFC 9051 §2.3.1.1: UIDs are only
-// stable while UIDVALIDITY is unchanged).
-type Checkpoint struct {
-	UIDValidity uint32 `json:"uidvalidity"`
-	UID         uint32 `json:"uid"`
-}
-
 // Checkpoint returns the checkpoint of mailbox (zero when none).
-func (t *Tx) Checkpoint(mailbox string) (Checkpoint, error) {
-	var cp Checkpoint
+func (t *Tx) Checkpoint(mailbox string) (record.Checkpoint, error) {
+	var cp record.Checkpoint
 	err := getJSON(t.tx.Bucket(bucketCheckpoint), []byte(mailbox), &cp)
-	if err == ErrNotFound {
-		return Checkpoint{}, nil
+	if err == record.ErrNotFound {
+		return record.Checkpoint{}, nil
 	}
 	return cp, err
 }
 
 // SetCheckpoint records the checkpoint of mailbox.
-func (t *Tx) SetCheckpoint(mailbox string, cp Checkpoint) error {
+func (t *Tx) SetCheckpoint(mailbox string, cp record.Checkpoint) error {
 	return putJSON(t.tx.Bucket(bucketCheckpoint), []byte(mailbox), cp)
 }
 
-// Quarantined is a mail that could not be turned into a ticket change. The
-// raw mail stays in the blob store under RawSHA256 so that an operator can
-// re-run it after a fix.
-type Quarantined struct {
-	ID         uint64    `json:"id"`
-	MessageID  string    `json:"message_id"`
-	Reason     string    `json:"reason"`
-	ReceivedAt time.Time `json:"received_at"`
-	RawSHA256  string    `json:"raw_sha256"`
-	RawSize    int64     `json:"raw_size"`
-	Mailbox    string    `json:"mailbox,omitempty"`
-	UID        uint32    `json:"uid,omitempty"`
-	// Retries counts operator re-runs that failed again.
-	Retries int `json:"retries,omitempty"`
-}
-
 // Quarantine records q and returns it with its ID.
-func (t *Tx) Quarantine(q Quarantined) (Quarantined, error) {
+func (t *Tx) Quarantine(q record.Quarantined) (record.Quarantined, error) {
 	b := t.tx.Bucket(bucketQuarantine)
 	if q.ID == 0 {
 		id, err := b.NextSequence()
@@ -59,8 +37,8 @@ func (t *Tx) Quarantine(q Quarantined) (Quarantined, error) {
 }
 
 // Quarantined returns the quarantine record id.
-func (t *Tx) Quarantined(id uint64) (Quarantined, error) {
-	var q Quarantined
+func (t *Tx) Quarantined(id uint64) (record.Quarantined, error) {
+	var q record.Quarantined
 	if err := getJSON(t.tx.Bucket(bucketQuarantine), u64(id), &q); err != nil {
 		return q, fmt.Errorf("quarantine record %d: %w", id, err)
 	}
@@ -68,10 +46,10 @@ func (t *Tx) Quarantined(id uint64) (Quarantined, error) {
 }
 
 // QuarantineList returns every quarantine record, oldest first.
-func (t *Tx) QuarantineList() ([]Quarantined, error) {
-	var out []Quarantined
+func (t *Tx) QuarantineList() ([]record.Quarantined, error) {
+	var out []record.Quarantined
 	err := t.tx.Bucket(bucketQuarantine).ForEach(func(_, v []byte) error {
-		var q Quarantined
+		var q record.Quarantined
 		if err := json.Unmarshal(v, &q); err != nil {
 			return fmt.Errorf("decode quarantine record: %w", err)
 		}
@@ -89,19 +67,8 @@ func (t *Tx) Release(id uint64) error {
 	return t.tx.Bucket(bucketQuarantine).Delete(u64(id))
 }
 
-// Unthreaded is a mail recorded without a ticket: an automatic mail (out of
-// office, list, bounce) that belongs to no ticket and must not open one.
-type Unthreaded struct {
-	MessageID string    `json:"message_id"`
-	From      string    `json:"from"`
-	Subject   string    `json:"subject"`
-	Reason    string    `json:"reason"`
-	At        time.Time `json:"at"`
-	RawSHA256 string    `json:"raw_sha256"`
-}
-
 // RecordUnthreaded keeps u and marks its Message-ID as seen.
-func (t *Tx) RecordUnthreaded(u Unthreaded) error {
+func (t *Tx) RecordUnthreaded(u record.Unthreaded) error {
 	b := t.tx.Bucket(bucketUnthreaded)
 	seq, err := b.NextSequence()
 	if err != nil {
@@ -114,10 +81,10 @@ func (t *Tx) RecordUnthreaded(u Unthreaded) error {
 }
 
 // UnthreadedList returns the mails recorded without a ticket.
-func (t *Tx) UnthreadedList() ([]Unthreaded, error) {
-	var out []Unthreaded
+func (t *Tx) UnthreadedList() ([]record.Unthreaded, error) {
+	var out []record.Unthreaded
 	err := t.tx.Bucket(bucketUnthreaded).ForEach(func(_, v []byte) error {
-		var u Unthreaded
+		var u record.Unthreaded
 		if err := json.Unmarshal(v, &u); err != nil {
 			return fmt.Errorf("decode unthreaded mail: %w", err)
 		}

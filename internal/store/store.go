@@ -29,6 +29,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"github.com/ticketd/ticketd/internal/record"
 )
 
 // SchemaVersion is the layout version this code writes.
@@ -36,8 +38,7 @@ const SchemaVersion = 2
 
 // Errors matched with errors.Is.
 var (
-	ErrNotFound = errors.New("store: not found")
-	ErrLocked   = errors.New("store: the data file is in use by another process (is the daemon running?)")
+	ErrLocked = errors.New("store: the data file is in use by another process (is the daemon running?)")
 	// ErrDamaged is returned by [Open] for a file that is not a whole store:
 	// empty, cut short, or with pages that do not check.
 	ErrDamaged = errors.New("store: the data file is damaged")
@@ -270,7 +271,7 @@ func putJSON(b *bolt.Bucket, key []byte, v any) error {
 func getJSON(b *bolt.Bucket, key []byte, v any) error {
 	raw := b.Get(key)
 	if raw == nil {
-		return ErrNotFound
+		return record.ErrNotFound
 	}
 	if err := json.Unmarshal(raw, v); err != nil {
 		return fmt.Errorf("decode %q: %w", key, err)

@@ -16,6 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/ticketd/ticketd/internal/outbox"
+	"github.com/ticketd/ticketd/internal/record"
 	"github.com/ticketd/ticketd/ticket"
 )
 
@@ -157,15 +158,15 @@ func TestReopenKeepsEverything(t *testing.T) {
 	id, _ := openTicket(t, db, desk, "<m1@example.org>", t0)
 	reply(t, db, desk, id, agent, "<m2@oti.example>", "#clasificar impresoras alta\nRevisamos hoy.", t0.Add(time.Minute))
 	reply(t, db, desk, id, requester, "<m3@example.org>", "Gracias, sigo sin imprimir.", t0.Add(2*time.Minute))
-	cp := Checkpoint{UIDValidity: 7, UID: 42}
-	var q Quarantined
-	un := Unthreaded{MessageID: "<ooo@example.org>", From: "jefe@example.org", Subject: "Fuera de la oficina", Reason: "auto-submitted", At: t0, RawSHA256: "ab12"}
+	cp := record.Checkpoint{UIDValidity: 7, UID: 42}
+	var q record.Quarantined
+	un := record.Unthreaded{MessageID: "<ooo@example.org>", From: "jefe@example.org", Subject: "Fuera de la oficina", Reason: "auto-submitted", At: t0, RawSHA256: "ab12"}
 	mustUpdate(t, db, func(tx *Tx) error {
 		if err := tx.SetCheckpoint("INBOX", cp); err != nil {
 			return err
 		}
 		var err error
-		q, err = tx.Quarantine(Quarantined{MessageID: "<bad@example.org>", Reason: "no From", ReceivedAt: t0, RawSHA256: "cd34", RawSize: 900, Mailbox: "INBOX", UID: 41})
+		q, err = tx.Quarantine(record.Quarantined{MessageID: "<bad@example.org>", Reason: "no From", ReceivedAt: t0, RawSHA256: "cd34", RawSize: 900, Mailbox: "INBOX", UID: 41})
 		if err != nil {
 			return err
 		}
@@ -288,7 +289,7 @@ func TestOpenReadOnly(t *testing.T) {
 		_, err := tx.Ticket(id)
 		return err
 	})
-	err := ro.Update(t.Context(), func(tx *Tx) error { return tx.SetCheckpoint("INBOX", Checkpoint{UID: 1}) })
+	err := ro.Update(t.Context(), func(tx *Tx) error { return tx.SetCheckpoint("INBOX", record.Checkpoint{UID: 1}) })
 	if err == nil {
 		t.Error("Update on a read-only store succeeded")
 	}
@@ -393,7 +394,7 @@ func TestTransactions(t *testing.T) {
 		if _, err := tx.NextID("OTI", t0); err != nil {
 			return err
 		}
-		if err := tx.SetCheckpoint("INBOX", Checkpoint{UIDValidity: 1, UID: 9}); err != nil {
+		if err := tx.SetCheckpoint("INBOX", record.Checkpoint{UIDValidity: 1, UID: 9}); err != nil {
 			return err
 		}
 		return boom
@@ -402,7 +403,7 @@ func TestTransactions(t *testing.T) {
 		t.Fatalf("Update = %v, want %v", err, boom)
 	}
 	mustUpdate(t, db, func(tx *Tx) error {
-		if cp, err := tx.Checkpoint("INBOX"); err != nil || cp != (Checkpoint{}) {
+		if cp, err := tx.Checkpoint("INBOX"); err != nil || cp != (record.Checkpoint{}) {
 			t.Errorf("Checkpoint after rollback = %+v, %v; want zero", cp, err)
 		}
 		id, err := tx.NextID("OTI", t0)
@@ -423,7 +424,7 @@ func TestBackup(t *testing.T) {
 		}
 	}
 	var want []ticket.Ticket
-	mustView(t, db, func(tx *Tx) (err error) { want, err = tx.List(Filter{}); return err })
+	mustView(t, db, func(tx *Tx) (err error) { want, err = tx.List(ticket.Filter{}); return err })
 
 	path := filepath.Join(t.TempDir(), "backup.db")
 	f, err := os.Create(path)
@@ -443,7 +444,7 @@ func TestBackup(t *testing.T) {
 
 	bk := openAt(t, path)
 	var got []ticket.Ticket
-	mustView(t, bk, func(tx *Tx) (err error) { got, err = tx.List(Filter{}); return err })
+	mustView(t, bk, func(tx *Tx) (err error) { got, err = tx.List(ticket.Filter{}); return err })
 	if len(got) != 20 || jsonString(t, got) != jsonString(t, want) {
 		t.Errorf("backup lists %d tickets %s,\nwant %d: %s", len(got), jsonString(t, got), len(want), jsonString(t, want))
 	}
@@ -463,10 +464,10 @@ func (failingWriter) Write([]byte) (int, error) { return 0, io.ErrShortWrite }
 func TestCheckpoint(t *testing.T) {
 	db, _ := newDB(t)
 	mustUpdate(t, db, func(tx *Tx) error {
-		if cp, err := tx.Checkpoint("INBOX"); err != nil || cp != (Checkpoint{}) {
+		if cp, err := tx.Checkpoint("INBOX"); err != nil || cp != (record.Checkpoint{}) {
 			t.Errorf("Checkpoint(INBOX) of a new store = %+v, %v; want zero", cp, err)
 		}
-		for _, cp := range []Checkpoint{{UIDValidity: 3, UID: 10}, {UIDValidity: 3, UID: 11}, {UIDValidity: 4, UID: 1}} {
+		for _, cp := range []record.Checkpoint{{UIDValidity: 3, UID: 10}, {UIDValidity: 3, UID: 11}, {UIDValidity: 4, UID: 1}} {
 			if err := tx.SetCheckpoint("INBOX", cp); err != nil {
 				return err
 			}
@@ -474,7 +475,7 @@ func TestCheckpoint(t *testing.T) {
 				t.Errorf("Checkpoint(INBOX) = %+v, %v; want %+v", got, err, cp)
 			}
 		}
-		if cp, err := tx.Checkpoint("Otros"); err != nil || cp != (Checkpoint{}) {
+		if cp, err := tx.Checkpoint("Otros"); err != nil || cp != (record.Checkpoint{}) {
 			t.Errorf("Checkpoint(Otros) = %+v, %v; want zero", cp, err)
 		}
 		return nil
@@ -487,11 +488,11 @@ func TestQuarantine(t *testing.T) {
 		if n := tx.QuarantineCount(); n != 0 {
 			t.Errorf("QuarantineCount() = %d, want 0", n)
 		}
-		a, err := tx.Quarantine(Quarantined{MessageID: "<a@x>", Reason: "parse", ReceivedAt: t0})
+		a, err := tx.Quarantine(record.Quarantined{MessageID: "<a@x>", Reason: "parse", ReceivedAt: t0})
 		if err != nil {
 			return err
 		}
-		b, err := tx.Quarantine(Quarantined{MessageID: "<b@x>", Reason: "parse", ReceivedAt: t0.Add(time.Second)})
+		b, err := tx.Quarantine(record.Quarantined{MessageID: "<b@x>", Reason: "parse", ReceivedAt: t0.Add(time.Second)})
 		if err != nil {
 			return err
 		}
@@ -512,8 +513,8 @@ func TestQuarantine(t *testing.T) {
 		if err := tx.Release(a.ID); err != nil {
 			return err
 		}
-		if _, err := tx.Quarantined(a.ID); !errors.Is(err, ErrNotFound) {
-			t.Errorf("Quarantined(%d) after Release = %v, want ErrNotFound", a.ID, err)
+		if _, err := tx.Quarantined(a.ID); !errors.Is(err, record.ErrNotFound) {
+			t.Errorf("Quarantined(%d) after Release = %v, want record.ErrNotFound", a.ID, err)
 		}
 		list, err := tx.QuarantineList()
 		if err != nil {
@@ -551,7 +552,7 @@ func TestCorruptRecords(t *testing.T) {
 		{"ticket put", bucketTickets, []byte("OTI-2026-000001"), inTx(func(tx *Tx) error {
 			return tx.PutTicket(&ticket.Ticket{ID: "OTI-2026-000001", State: ticket.StateOpen, Level: 1})
 		})},
-		{"ticket list", bucketIndex, indexKey(ticket.StateOpen, 1, "OTI-2026-000001"), inTx(func(tx *Tx) error { _, err := tx.List(Filter{}); return err })},
+		{"ticket list", bucketIndex, indexKey(ticket.StateOpen, 1, "OTI-2026-000001"), inTx(func(tx *Tx) error { _, err := tx.List(ticket.Filter{}); return err })},
 		{"history", bucketHistory, historyKey("OTI-2026-000001", 1), inTx(func(tx *Tx) error { _, err := tx.History("OTI-2026-000001"); return err })},
 		{"auto-reply", bucketAutoReply, []byte("x@example.org"), inTx(func(tx *Tx) error {
 			_, err := tx.TakeAutoReply("x@example.org", t0, 3, time.Hour)

@@ -9,13 +9,14 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ticketd/ticketd/internal/record"
 	"github.com/ticketd/ticketd/ticket"
 )
 
-// record is a ticket as stored: without its history, which lives in its own
+// ticketRecord is a ticket as stored: without its history, which lives in its own
 // bucket, but with the length and head of the hash chain so that a removed
 // last entry is noticed.
-type record struct {
+type ticketRecord struct {
 	ticket.Ticket
 	HistoryLen  int    `json:"history_len"`
 	HistoryHead string `json:"history_head"`
@@ -52,8 +53,8 @@ func (t *Tx) Ticket(id ticket.ID) (*ticket.Ticket, error) {
 	return &tk, nil
 }
 
-func (t *Tx) record(id ticket.ID) (*record, error) {
-	var rec record
+func (t *Tx) record(id ticket.ID) (*ticketRecord, error) {
+	var rec ticketRecord
 	if err := getJSON(t.tx.Bucket(bucketTickets), []byte(id), &rec); err != nil {
 		return nil, fmt.Errorf("load ticket %s: %w", id, err)
 	}
@@ -88,14 +89,14 @@ func (t *Tx) PutTicket(tk *ticket.Ticket) error {
 	tickets := t.tx.Bucket(bucketTickets)
 	idx := t.tx.Bucket(bucketIndex)
 	stored := 0
-	var old record
+	var old ticketRecord
 	switch err := getJSON(tickets, []byte(tk.ID), &old); {
 	case err == nil:
 		stored = old.HistoryLen
 		if err := idx.Delete(indexKey(old.State, old.Level, tk.ID)); err != nil {
 			return fmt.Errorf("update index of %s: %w", tk.ID, err)
 		}
-	case err != ErrNotFound:
+	case err != record.ErrNotFound:
 		return err
 	}
 	if len(tk.History) < stored {
@@ -110,7 +111,7 @@ func (t *Tx) PutTicket(tk *ticket.Ticket) error {
 			return fmt.Errorf("store history of %s: %w", tk.ID, err)
 		}
 	}
-	rec := record{Ticket: *tk, HistoryLen: len(tk.History), HistoryHead: tk.Head()}
+	rec := ticketRecord{Ticket: *tk, HistoryLen: len(tk.History), HistoryHead: tk.Head()}
 	rec.History = nil
 	if err := putJSON(tickets, []byte(tk.ID), rec); err != nil {
 		return fmt.Errorf("store ticket %s: %w", tk.ID, err)
@@ -130,17 +131,10 @@ func indexKey(s ticket.State, l ticket.Level, id ticket.ID) []byte {
 	return []byte(string(s) + "\x00" + strconv.Itoa(int(l)) + "\x00" + string(id))
 }
 
-// Filter selects tickets in [Tx.List]. Zero fields match everything.
-type Filter struct {
-	State ticket.State
-	Level ticket.Level
-	Group string
-}
-
 // List returns the tickets that match f, without their history, oldest
 // first. It walks the state/level index, so listing the open tickets of a
 // level does not read the others.
-func (t *Tx) List(f Filter) ([]ticket.Ticket, error) {
+func (t *Tx) List(f ticket.Filter) ([]ticket.Ticket, error) {
 	states := []ticket.State{f.State}
 	if f.State == "" {
 		states = t.indexedStates()
@@ -162,7 +156,7 @@ func (t *Tx) List(f Filter) ([]ticket.Ticket, error) {
 			if err != nil {
 				return nil, err
 			}
-			if f.Group != "" && rec.Group != f.Group {
+			if !f.Match(&rec.Ticket) {
 				continue
 			}
 			out = append(out, rec.Ticket)
@@ -197,7 +191,7 @@ func (t *Tx) indexedStates() []ticket.State {
 func (t *Tx) VerifyAll(bad func(id ticket.ID, err error)) (int, error) {
 	n := 0
 	err := t.tx.Bucket(bucketTickets).ForEach(func(k, v []byte) error {
-		var rec record
+		var rec ticketRecord
 		if err := json.Unmarshal(v, &rec); err != nil {
 			bad(ticket.ID(k), fmt.Errorf("%w: the ticket record does not decode: %v", ticket.ErrTampered, err))
 			n++

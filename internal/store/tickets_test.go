@@ -12,6 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/ticketd/ticketd/internal/record"
 	"github.com/ticketd/ticketd/ticket"
 )
 
@@ -332,21 +333,21 @@ func TestList(t *testing.T) {
 	})
 
 	tests := []struct {
-		f    Filter
+		f    ticket.Filter
 		want []ticket.ID
 	}{
-		{Filter{}, []ticket.ID{id(2), id(3), id(4), id(5), id(6), id(7), id(1)}},
-		{Filter{State: ticket.StateOpen}, []ticket.ID{id(2), id(3), id(1)}},
-		{Filter{State: ticket.StateResolved}, []ticket.ID{id(4), id(6)}},
-		{Filter{State: ticket.StateClosed}, []ticket.ID{id(5), id(7)}},
-		{Filter{Level: 2}, []ticket.ID{id(2), id(3), id(4)}},
-		{Filter{Level: 3}, []ticket.ID{id(6)}},
-		{Filter{State: ticket.StateOpen, Level: 2}, []ticket.ID{id(2), id(3)}},
-		{Filter{State: ticket.StateOpen, Level: 3}, nil},
-		{Filter{Group: "redes"}, []ticket.ID{id(2), id(4)}},
-		{Filter{Group: "mesa", State: ticket.StateOpen}, []ticket.ID{id(1)}},
-		{Filter{State: ticket.StateOpen, Level: 2, Group: "redes"}, []ticket.ID{id(2)}},
-		{Filter{Group: "nadie"}, nil},
+		{ticket.Filter{}, []ticket.ID{id(2), id(3), id(4), id(5), id(6), id(7), id(1)}},
+		{ticket.Filter{State: ticket.StateOpen}, []ticket.ID{id(2), id(3), id(1)}},
+		{ticket.Filter{State: ticket.StateResolved}, []ticket.ID{id(4), id(6)}},
+		{ticket.Filter{State: ticket.StateClosed}, []ticket.ID{id(5), id(7)}},
+		{ticket.Filter{Level: 2}, []ticket.ID{id(2), id(3), id(4)}},
+		{ticket.Filter{Level: 3}, []ticket.ID{id(6)}},
+		{ticket.Filter{State: ticket.StateOpen, Level: 2}, []ticket.ID{id(2), id(3)}},
+		{ticket.Filter{State: ticket.StateOpen, Level: 3}, nil},
+		{ticket.Filter{Group: "redes"}, []ticket.ID{id(2), id(4)}},
+		{ticket.Filter{Group: "mesa", State: ticket.StateOpen}, []ticket.ID{id(1)}},
+		{ticket.Filter{State: ticket.StateOpen, Level: 2, Group: "redes"}, []ticket.ID{id(2)}},
+		{ticket.Filter{Group: "nadie"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%+v", tt.f), func(t *testing.T) {
@@ -379,13 +380,13 @@ func TestListNewState(t *testing.T) {
 		return nil
 	})
 	for _, tt := range []struct {
-		f    Filter
+		f    ticket.Filter
 		want []ticket.ID
 	}{
-		{Filter{}, []ticket.ID{id(1), id(2), id(3), id(4)}},
-		{Filter{Level: 2}, []ticket.ID{id(1), id(2), id(4)}},
-		{Filter{State: "waiting"}, []ticket.ID{id(2)}},
-		{Filter{Level: 1}, []ticket.ID{id(3)}},
+		{ticket.Filter{}, []ticket.ID{id(1), id(2), id(3), id(4)}},
+		{ticket.Filter{Level: 2}, []ticket.ID{id(1), id(2), id(4)}},
+		{ticket.Filter{State: "waiting"}, []ticket.ID{id(2)}},
+		{ticket.Filter{Level: 1}, []ticket.ID{id(3)}},
 	} {
 		var got []ticket.Ticket
 		mustView(t, db, func(tx *Tx) (err error) { got, err = tx.List(tt.f); return err })
@@ -423,7 +424,7 @@ func TestListOpenLevel2AmongManyClosed(t *testing.T) {
 	})
 	var closedIDs []ticket.ID
 	mustView(t, db, func(tx *Tx) error {
-		got, err := tx.List(Filter{State: ticket.StateClosed})
+		got, err := tx.List(ticket.Filter{State: ticket.StateClosed})
 		closedIDs = ids(got)
 		return err
 	})
@@ -438,7 +439,7 @@ func TestListOpenLevel2AmongManyClosed(t *testing.T) {
 
 	var got []ticket.Ticket
 	mustView(t, db, func(tx *Tx) (err error) {
-		got, err = tx.List(Filter{State: ticket.StateOpen, Level: ticket.Level2})
+		got, err = tx.List(ticket.Filter{State: ticket.StateOpen, Level: ticket.Level2})
 		return err
 	})
 	if !slices.Equal(ids(got), want) {
@@ -450,7 +451,7 @@ func TestListOpenLevel2AmongManyClosed(t *testing.T) {
 		}
 	}
 	mustView(t, db, func(tx *Tx) error {
-		if _, err := tx.List(Filter{State: ticket.StateClosed}); err == nil {
+		if _, err := tx.List(ticket.Filter{State: ticket.StateClosed}); err == nil {
 			t.Error("List(closed) read the unreadable records without error: the check above proves nothing")
 		}
 		return nil
@@ -460,8 +461,8 @@ func TestListOpenLevel2AmongManyClosed(t *testing.T) {
 func TestTicketNotFound(t *testing.T) {
 	db, _ := newDB(t)
 	mustView(t, db, func(tx *Tx) error {
-		if _, err := tx.Ticket("OTI-2026-000001"); !errors.Is(err, ErrNotFound) {
-			t.Errorf("Ticket(missing) = %v, want ErrNotFound", err)
+		if _, err := tx.Ticket("OTI-2026-000001"); !errors.Is(err, record.ErrNotFound) {
+			t.Errorf("Ticket(missing) = %v, want record.ErrNotFound", err)
 		}
 		if h, err := tx.History("OTI-2026-000001"); err != nil || h != nil {
 			t.Errorf("History(missing) = %v, %v; want nil, nil", h, err)

@@ -1,0 +1,53 @@
+// Package record holds the values that ticketd's storage keeps besides
+// tickets and that several of its parts read or write: the mailbox
+// checkpoint (internal/daemon), the quarantine of mails that could not
+// become a ticket change (internal/daemon, internal/admin), and the mails
+// kept aside without a ticket (internal/service). They are plain values,
+// stored as JSON by whichever storage implements the consumers' interfaces
+// (internal/store is the bbolt one); this package does no I/O.
+package record
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrNotFound is matched by errors.Is when a ticket or record does not
+// exist. Every storage implementation returns it (wrapped) for a missing
+// ticket, quarantine record or outbox item.
+var ErrNotFound = errors.New("store: not found")
+
+// Checkpoint is how far the mailbox has been processed: the last UID whose
+// mail is committed, under a UIDVALIDITY (RFC 9051 §2.3.1.1: UIDs are only
+// stable while UIDVALIDITY is unchanged).
+type Checkpoint struct {
+	UIDValidity uint32 `json:"uidvalidity"`
+	UID         uint32 `json:"uid"`
+}
+
+// Quarantined is a mail that could not be turned into a ticket change. The
+// raw mail stays in the blob store under RawSHA256 so that an operator can
+// re-run it after a fix.
+type Quarantined struct {
+	ID         uint64    `json:"id"`
+	MessageID  string    `json:"message_id"`
+	Reason     string    `json:"reason"`
+	ReceivedAt time.Time `json:"received_at"`
+	RawSHA256  string    `json:"raw_sha256"`
+	RawSize    int64     `json:"raw_size"`
+	Mailbox    string    `json:"mailbox,omitempty"`
+	UID        uint32    `json:"uid,omitempty"`
+	// Retries counts operator re-runs that failed again.
+	Retries int `json:"retries,omitempty"`
+}
+
+// Unthreaded is a mail recorded without a ticket: an automatic mail (out of
+// office, list, bounce) that belongs to no ticket and must not open one.
+type Unthreaded struct {
+	MessageID string    `json:"message_id"`
+	From      string    `json:"from"`
+	Subject   string    `json:"subject"`
+	Reason    string    `json:"reason"`
+	At        time.Time `json:"at"`
+	RawSHA256 string    `json:"raw_sha256"`
+}
