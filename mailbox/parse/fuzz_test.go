@@ -22,6 +22,21 @@ func FuzzRead(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add(nestedForwards(4, []byte("datos")))
+	// HTML bodies as mail programs write them, for the HTML walker.
+	htmls, _ := filepath.Glob(filepath.Join("testdata", "html", "*.html"))
+	for _, file := range htmls {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(append([]byte("From: a@b.c\r\nContent-Type: text/html\r\n\r\n"), b...))
+	}
+	// Raw GBK and Shift_JIS header fields, declared and not, and encoded
+	// words with surplus padding, for the header decoder.
+	f.Add([]byte("From: \xd5\xc5\xce\xb0 <a@b.c>\r\nSubject: \xd7\xaa\xb7\xa2: =?gb2312?B?16q3og====?=\r\n" +
+		"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain; charset=gb2312\r\n\r\n\xc4\xfa\xba\xc3\r\n" +
+		"--b\r\nContent-Disposition: attachment; filename=\"\xb1\xa8\xb8\xe6.txt\"\r\n\r\nx\r\n--b--\r\n"))
+	f.Add([]byte("From: \x8eR\x93c <a@b.c>\r\nSubject: \x93]\x91\x97: \x89\xef\x8bc\r\n\r\n\x82\xa0"))
 	f.Add([]byte("Subject: " + strings.Repeat("[OTI-2026-000001] ", 10) + "\r\n" + strings.Repeat("X: y\r\n", 20) + "\r\nhola"))
 	store := newSink(f)
 	// Tight limits, so that the fuzzer reaches every one of them.
@@ -62,6 +77,9 @@ func FuzzRead(f *testing.F) {
 			}
 		}
 		for _, a := range m.Attachments {
+			if !utf8.ValidString(a.Filename) {
+				t.Fatalf("invalid UTF-8 in file name %q", a.Filename)
+			}
 			if strings.ContainsAny(a.Filename, "/\\") || a.Filename == ".." {
 				t.Fatalf("unsafe file name %q", a.Filename)
 			}

@@ -128,6 +128,8 @@ type parser struct {
 	parts    int   // entities walked
 	broken   bool  // a multipart could not be read to its end
 	orphans  string
+	hdrs     headerDecoder  // raw 8-bit header fields
+	rawNames map[int]string // attachment index: its raw 8-bit file name
 
 	hdr         gomail.Header // top-level header; empty when unparseable
 	bounce      *Bounce       // non-nil inside a multipart/report
@@ -154,12 +156,20 @@ func (p *parser) run() error {
 	if err != nil {
 		p.m.problem("%s", describe(err))
 	}
-	p.headers(gomail.Header{Header: e.Header})
+	h := gomail.Header{Header: e.Header}
+	p.report(h)
+	if _, params, _ := h.ContentType(); params != nil {
+		p.hdrs.hint = lookupCharset(params["charset"])
+	}
 
 	text, err := p.walk(e, "1", 0, "")
 	if err != nil {
 		return err
 	}
+	// After the walk, which finds the charset of the text: the best hint
+	// for raw 8-bit header fields.
+	p.headers(h)
+	p.fixNames()
 	if p.orphans != "" {
 		text = join(p.orphans, text)
 	}
@@ -464,7 +474,19 @@ func (p *parser) text(e *message.Entity, mediaType, path string) (string, error)
 	if n, _ := io.Copy(io.Discard, e.Body); n > 0 {
 		p.m.problem("part %s: text over %d bytes cut", path, limit)
 	}
-	s := toUTF8(b)
+	_, params, _ := e.Header.ContentType()
+	declared := lookupCharset(params["charset"])
+	if p.hdrs.hint == nil {
+		p.hdrs.hint = declared
+	}
+	var s string
+	if declared == nil && params["charset"] == "" && !utf8.Valid(b) {
+		// No charset declared: a long text tells the detector its own.
+		s, _ = decodeStrict(detectCharset(b), b)
+	}
+	if s == "" {
+		s = toUTF8(b)
+	}
 	if mediaType == "text/html" {
 		s = htmlToText(s)
 	} else {
@@ -530,10 +552,10 @@ func (p *parser) forwarded(e *message.Entity, filename string, inline bool, path
 				return "", err
 			}
 		}
-		text = join(forwardHeader(inner.Header), body)
+		text = join(p.forwardHeader(inner.Header), body)
 	}
 	if filename == "" {
-		if s := decodeText(inner, "Subject"); s != "" {
+		if s := p.decodeText(inner, "Subject"); s != "" {
 			filename = s + ".eml"
 		}
 	}
@@ -544,22 +566,22 @@ func (p *parser) forwarded(e *message.Entity, filename string, inline bool, path
 }
 
 // decodeText returns the decoded header field key of e, or "".
-func decodeText(e *message.Entity, key string) string {
+func (p *parser) decodeText(e *message.Entity, key string) string {
 	if e == nil {
 		return ""
 	}
-	s, _ := decodeWords(e.Header.Get(key))
+	s, _ := decodeWords(p.hdrs.decode(e.Header.Get(key)))
 	return cleanLine(s)
 }
 
 // forwardHeader introduces the text of a forwarded message.
-func forwardHeader(h message.Header) string {
+func (p *parser) forwardHeader(h message.Header) string {
 	var b strings.Builder
 	b.WriteString("---------- Mensaje reenviado ----------\n")
 	for _, f := range []struct{ key, label string }{
 		{"From", "De"}, {"Date", "Fecha"}, {"Subject", "Asunto"},
 	} {
-		v, _ := decodeWords(h.Get(f.key))
+		v, _ := decodeWords(p.hdrs.decode(h.Get(f.key)))
 		if v = cleanLine(v); v != "" {
 			fmt.Fprintf(&b, "%s: %s\n", f.label, v)
 		}
@@ -568,9 +590,10 @@ func forwardHeader(h message.Header) string {
 }
 
 // decodeWords decodes RFC 2047 encoded words in a header value after
-// reading raw 8-bit bytes as UTF-8 or windows-1252.
+// reading raw 8-bit bytes as UTF-8 or windows-1252 (a value decoded with
+// [headerDecoder] first is valid UTF-8 already).
 func decodeWords(v string) (string, error) {
-	v = fixString(v)
+	v = repairPadding(fixString(v))
 	dec := mime.WordDecoder{CharsetReader: charset.Reader}
 	s, err := dec.DecodeHeader(v)
 	if err != nil {
@@ -627,6 +650,14 @@ func (p *parser) attach(body io.Reader, mediaType, filename string, inline bool,
 }
 
 func (p *parser) addAttachment(ref stored, mediaType, filename string, inline, tnef bool) {
+	if !utf8.ValidString(filename) {
+		// Decoded with the header fields, once the mail's charset is known.
+		if p.rawNames == nil {
+			p.rawNames = make(map[int]string)
+		}
+		p.rawNames[len(p.m.Attachments)] = filename
+		p.hdrs.add(filename)
+	}
 	p.m.Attachments = append(p.m.Attachments, Attachment{
 		Filename:    sanitizeFilename(filename),
 		ContentType: mediaType,
@@ -825,10 +856,29 @@ func (p *parser) cutSubject(s string) string {
 	return kept
 }
 
+// fixNames decodes the raw 8-bit file names of attachments.
+func (p *parser) fixNames() {
+	for i, name := range p.rawNames {
+		p.m.Attachments[i].Filename = sanitizeFilename(p.hdrs.decode(name))
+	}
+}
+
+// report notes a multipart/report of delivery status (RFC 3464), before
+// its parts are walked.
+func (p *parser) report(h gomail.Header) {
+	if ct, params, _ := h.ContentType(); strings.EqualFold(ct, "multipart/report") &&
+		(params["report-type"] == "" || strings.EqualFold(params["report-type"], "delivery-status")) {
+		p.bounce = new(Bounce)
+	}
+}
+
 // headers fills the header fields of the mail.
 func (p *parser) headers(h gomail.Header) {
 	m := p.m
-	get := func(k string) string { return fixString(h.Get(k)) }
+	for _, k := range []string{"Subject", "From", "Sender", "To", "Cc", "Reply-To"} {
+		p.hdrs.add(h.Get(k))
+	}
+	get := func(k string) string { return p.hdrs.decode(h.Get(k)) }
 
 	if v := get("Message-Id"); v != "" {
 		m.MessageID = msgID(v)
@@ -877,7 +927,7 @@ func (p *parser) headers(h gomail.Header) {
 		m.ReturnPathEmpty = rp == ""
 	}
 
-	subject, err := decodeWords(h.Get("Subject"))
+	subject, err := decodeWords(get("Subject"))
 	if err != nil {
 		m.problem("subject: %v", err)
 	}
@@ -889,11 +939,6 @@ func (p *parser) headers(h gomail.Header) {
 		m.problem("invalid Date header %q: %v", cleanLine(v), err)
 	} else {
 		m.Date = t
-	}
-
-	if ct, params, _ := h.ContentType(); strings.EqualFold(ct, "multipart/report") &&
-		(params["report-type"] == "" || strings.EqualFold(params["report-type"], "delivery-status")) {
-		p.bounce = new(Bounce)
 	}
 	p.hdr = h
 }
