@@ -1,7 +1,9 @@
 // Package alert tells the operators (admin.alert_to) by mail what they
 // must act on and ticketd cannot fix by itself: a mailbox that cannot be
 // read for longer than admin.alert_after (and that it can be read again),
-// and an OAuth access token about to expire that nobody renewed. It mails
+// and an OAuth access token about to expire that nobody renewed (a token
+// file or command; never a client-credentials token, which ticketd renews
+// itself). It mails
 // once per event, not once per check, and keeps an alert it could not send
 // to try again. What the daemon's health endpoint says is decided in
 // internal/app; this package only decides and sends the mails.
@@ -69,7 +71,7 @@ func (a *alerter) check(ctx context.Context, now time.Time, st mailbox.Status, t
 		}
 	}
 	for _, t := range tokens {
-		if t == nil {
+		if t == nil || t.RenewsItself() { // nothing for an operator to do
 			continue
 		}
 		exp := t.Expiry()

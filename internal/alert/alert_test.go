@@ -3,6 +3,8 @@ package alert
 import (
 	"encoding/base64"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,5 +87,28 @@ func TestAlerterTokenExpiry(t *testing.T) {
 	}
 	if got := a2.check(t.Context(), now, st, []*oauth.Token{tok2}); len(got) != 0 {
 		t.Errorf("warned although the file holds a fresh token: %+v", got)
+	}
+}
+
+// TestAlerterSelfRenewingToken: a client-credentials token (Microsoft 365's
+// app-only access) is renewed by ticketd itself before it expires, so its
+// nearing expiry is no reason to alert, however often the lifetime ends.
+func TestAlerterSelfRenewingToken(t *testing.T) {
+	calls := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"access_token":"tok%d","token_type":"Bearer","expires_in":1200}`, calls) // 20 min, under the warning
+	}))
+	defer srv.Close()
+	tok := oauth.New("imap", oauth.Config{ClientID: "app", ClientSecret: "s", TokenURL: srv.URL})
+	if _, err := tok.Token(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	a := &alerter{after: time.Hour, started: now}
+	st := mailbox.Status{LastPoll: now}
+	if got := a.check(t.Context(), now, st, []*oauth.Token{tok}); len(got) != 0 {
+		t.Errorf("alerts %+v about a token ticketd renews itself", got)
 	}
 }

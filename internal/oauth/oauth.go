@@ -45,6 +45,9 @@ type Config struct {
 type Token struct {
 	name  string // "imap" or "smtp", for messages
 	fetch func(ctx context.Context) (token string, expiry time.Time, err error)
+	// renews is true for the client-credentials grant: ticketd asks the
+	// token endpoint for a new token itself when the one in hand expires.
+	renews bool
 
 	mu     sync.Mutex
 	expiry time.Time // zero when unknown
@@ -86,6 +89,7 @@ func New(name string, o Config) *Token {
 			return tok, jwtExpiry(tok), nil
 		}
 	case o.ClientID != "":
+		t.renews = true
 		cc := &clientcredentials.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret, TokenURL: o.TokenURL, Scopes: o.Scopes}
 		var mu sync.Mutex
 		var cached *oauth2.Token
@@ -127,6 +131,13 @@ func (t *Token) Expiry() time.Time {
 	defer t.mu.Unlock()
 	return t.expiry
 }
+
+// RenewsItself reports whether ticketd obtains a new token by itself when
+// the one in hand expires (the client-credentials grant), so that an
+// expiry near is no reason to warn anyone: a failed renewal shows as a
+// failed connection. A token file or command is renewed by another
+// program, which may stop doing so.
+func (t *Token) RenewsItself() bool { return t.renews }
 
 // Name returns what the token is for ("imap", "smtp"), as given to [New].
 func (t *Token) Name() string { return t.name }
