@@ -38,6 +38,8 @@ type conn struct {
 	c           *imapclient.Client
 	caps        imap.CapSet
 	uidValidity uint32
+	// uidNext is the UIDNEXT the server announced at SELECT, zero if none.
+	uidNext uint32
 	// wake receives a token when the server reports new messages (EXISTS);
 	// it has room for one, so the client's reader goroutine never blocks.
 	wake chan struct{}
@@ -241,7 +243,7 @@ func (p *Poller) dial(ctx context.Context) (*conn, error) {
 		}
 		return nil, cn.wrap(fmt.Sprintf("select %q", o.Mailbox), err)
 	}
-	cn.uidValidity = sel.UIDValidity
+	cn.uidValidity, cn.uidNext = sel.UIDValidity, uint32(sel.UIDNext)
 	ok = true
 	return cn, nil
 }

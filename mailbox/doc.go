@@ -5,7 +5,12 @@
 // plain TCP, authenticates with LOGIN/PLAIN, XOAUTH2 or OAUTHBEARER
 // (RFC 7628), selects the mailbox and hands every message whose UID is above
 // the caller's [Checkpoint] to a [Handler], in UID order, as a raw RFC 5322
-// byte stream. After the handler has committed a message the poller flags it
+// byte stream. The messages already in the mailbox when it is first followed
+// (no checkpoint yet, or a new UIDVALIDITY) are taken by a [FirstStart] rule
+// (by default the unseen ones); the rule and the highest UID it covers are
+// saved in the checkpoint before any message is handed over, so a first
+// start cut short goes on after a restart with the same choice, and the mail
+// it skipped is never taken nor touched. After the handler has committed a message the poller flags it
 // \Seen and, optionally, moves it to a "processed" mailbox (RFC 6851 MOVE, or
 // COPY + UID EXPUNGE with UIDPLUS, RFC 4315). It waits for new mail with IDLE
 // (RFC 2177) when the server offers it and polls otherwise.

@@ -199,10 +199,17 @@ func newRecorder(cp Checkpoint) *recorder {
 	return &recorder{cp: cp, attempts: map[uint32]int{}, changed: make(chan struct{}, 1)}
 }
 
-func (r *recorder) checkpoint(context.Context) (Checkpoint, error) {
+func (r *recorder) Checkpoint(context.Context) (Checkpoint, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.cp, nil
+}
+
+func (r *recorder) SetCheckpoint(_ context.Context, cp Checkpoint) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cp = cp
+	return nil
 }
 
 func (r *recorder) handle(_ context.Context, m *Message) error {
@@ -222,7 +229,7 @@ func (r *recorder) handle(_ context.Context, m *Message) error {
 	}
 	r.mu.Lock()
 	r.msgs = append(r.msgs, got{m.UIDValidity, m.UID, m.Size, int64(len(body)) < m.Size, body, time.Now()})
-	r.cp = Checkpoint{m.UIDValidity, m.UID}
+	r.cp = m.Checkpoint()
 	r.mu.Unlock()
 	select {
 	case r.changed <- struct{}{}:
@@ -322,7 +329,7 @@ func run(tb testing.TB, p *Poller, r *recorder) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(tb.Context())
 	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx, r.checkpoint, r.handle) }()
+	go func() { done <- p.Run(ctx, r, r.handle) }()
 	tb.Cleanup(func() {
 		cancel()
 		select {

@@ -96,6 +96,11 @@ type Options struct {
 	// created if missing). "" means processed mail is only flagged \Seen.
 	ProcessedMailbox string
 
+	// FirstStart says which of the messages already in the mailbox are
+	// taken when the caller has no checkpoint (and after a UIDVALIDITY
+	// change); the zero value takes the unseen ones.
+	FirstStart FirstStart
+
 	// PollInterval is the delay between checks when the server lacks IDLE,
 	// and the safety re-check while idling; zero means [DefaultPollInterval].
 	PollInterval time.Duration
@@ -199,6 +204,15 @@ func (opts Options) withDefaults() (Options, error) {
 		errs = append(errs, fmt.Errorf("max size %d: must not be negative", opts.MaxSize))
 	} else if opts.MaxSize == 0 {
 		opts.MaxSize = DefaultMaxSize
+	}
+	switch opts.FirstStart.mode() {
+	case FirstStartUnseen, FirstStartAll, FirstStartNew:
+	case FirstStartSince:
+		if opts.FirstStart.Since.IsZero() {
+			errs = append(errs, errors.New("first start since: needs a date"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("first start %q: want unseen, all, new or since", opts.FirstStart.Mode))
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()

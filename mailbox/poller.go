@@ -14,11 +14,30 @@ import (
 )
 
 // Checkpoint is the position of the last message fully processed: its UID
-// under the mailbox's UIDVALIDITY. The zero value means nothing was processed
-// yet. RFC 3501 §2.3.1.1: a UID means something only together with the
-// UIDVALIDITY it was assigned under.
+// under the mailbox's UIDVALIDITY. The zero value means the mailbox was never
+// followed: the next round is a first start. RFC 3501 §2.3.1.1: a UID means
+// something only together with the UIDVALIDITY it was assigned under.
 type Checkpoint struct {
 	UIDValidity, UID uint32
+	// Base is the highest UID the mailbox had when it was first followed
+	// under this UIDVALIDITY (its first start, or a resync). The messages
+	// up to Base are taken only if Select takes them; while UID is below
+	// Base the first start is under way. Zero when nothing is skipped.
+	Base uint32
+	// Select is the rule of that first start.
+	Select FirstStart
+}
+
+// Checkpoints is the caller's store of the [Checkpoint]. The handler
+// commits each message's checkpoint with its effects; the poller itself
+// saves one only where no message is committed: when a first start or a
+// resync decides what it takes, and when it has taken it all.
+type Checkpoints interface {
+	// Checkpoint reads the committed checkpoint; it is called at the
+	// start of every round.
+	Checkpoint(ctx context.Context) (Checkpoint, error)
+	// SetCheckpoint durably records cp.
+	SetCheckpoint(ctx context.Context, cp Checkpoint) error
 }
 
 // Message is one message handed to a [Handler].
@@ -32,6 +51,10 @@ type Message struct {
 	Size int64
 	// InternalDate is when the server received the message.
 	InternalDate time.Time
+	// base and sel are carried from the round's checkpoint into the one
+	// this message commits.
+	base uint32
+	sel  FirstStart
 	// Body streams the raw message (RFC 5322) from the server. It is valid
 	// only during the handler call. A read that fails, including a
 	// connection lost before the last byte, returns an error rather than
@@ -40,9 +63,14 @@ type Message struct {
 	Body io.Reader
 }
 
+// Checkpoint returns the checkpoint the handler commits with m.
+func (m *Message) Checkpoint() Checkpoint {
+	return Checkpoint{UIDValidity: m.UIDValidity, UID: m.UID, Base: m.base, Select: m.sel}
+}
+
 // Handler processes one message. It returns nil only after it has durably
 // committed the message's effects together with the checkpoint
-// {m.UIDValidity, m.UID}; the poller then flags the message \Seen (and moves
+// m.Checkpoint(); the poller then flags the message \Seen (and moves
 // it). A non-nil error means nothing was committed: the poller leaves the
 // message alone, stops the round, logs the error and retries from the
 // checkpoint after a backoff. A message that cannot become a ticket is the
@@ -52,10 +80,6 @@ type Message struct {
 // the message in hand is finished (the connection stays open for it up to
 // [HandlerGrace]) and no new one is started.
 type Handler func(ctx context.Context, m *Message) error
-
-// CheckpointFunc reads the committed [Checkpoint] from the caller's store.
-// It is called at the start of every round.
-type CheckpointFunc func(ctx context.Context) (Checkpoint, error)
 
 // Status is a snapshot of a [Poller]'s health.
 type Status struct {
@@ -95,8 +119,7 @@ type Poller struct {
 	status Status
 
 	// Used only by the goroutine running Run.
-	warnedUIDValidity uint32 // UIDVALIDITY whose resync was logged
-	warnedNoMove      bool
+	warnedNoMove bool
 }
 
 // New validates opts and returns a Poller. It does no I/O. The error lists
@@ -127,13 +150,14 @@ func (p *Poller) update(f func(s *Status)) {
 }
 
 // Run reads the mailbox until ctx ends: it connects, hands every message
-// above the checkpoint returned by cp to h, waits for new mail (IDLE or
+// above the checkpoint read from cps to h (on a first start, those that
+// [Options.FirstStart] takes), waits for new mail (IDLE or
 // polling), and reconnects with backoff whenever the connection fails. It
 // logs problems instead of returning them and returns nil when ctx ends; it
 // returns an error only if cp or h is nil or Run is already running.
-func (p *Poller) Run(ctx context.Context, cp CheckpointFunc, h Handler) error {
+func (p *Poller) Run(ctx context.Context, cp Checkpoints, h Handler) error {
 	if cp == nil || h == nil {
-		return errors.New("mailbox: Run needs a CheckpointFunc and a Handler")
+		return errors.New("mailbox: Run needs Checkpoints and a Handler")
 	}
 	if !p.running.CompareAndSwap(false, true) {
 		return errors.New("mailbox: Run is already running")
@@ -240,7 +264,7 @@ const outageLogInterval = time.Hour
 // checkpoint store failed, or the server did not send a body. The round is
 // retried from the checkpoint after a backoff, without reconnecting.
 type retryError struct {
-	op  string // "handler", "checkpoint read", "body fetch"
+	op  string // "handler", "checkpoint read", "checkpoint write", "body fetch"
 	uid uint32 // zero for a checkpoint read
 	err error
 }
@@ -256,7 +280,7 @@ func (e *retryError) Unwrap() error { return e.err }
 
 // serve runs rounds on one connection until it fails or ctx ends. It calls
 // healthy after each round that the server let through.
-func (p *Poller) serve(ctx context.Context, cn *conn, cp CheckpointFunc, h Handler, bo *backoff, healthy func()) error {
+func (p *Poller) serve(ctx context.Context, cn *conn, cp Checkpoints, h Handler, bo *backoff, healthy func()) error {
 	log := p.log.With("uidvalidity", cn.uidValidity)
 	moving := p.opts.ProcessedMailbox != "" && canMove(cn.caps)
 	if p.opts.ProcessedMailbox != "" && !moving && !p.warnedNoMove {

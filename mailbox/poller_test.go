@@ -51,8 +51,9 @@ func TestNewMailProcessedOnceAndFlagged(t *testing.T) {
 	if got, want := uidsOf(msgs), []uint32{1, 2, 3, 4}; !slices.Equal(got, want) {
 		t.Errorf("handled uids %v, want %v", got, want)
 	}
-	if _, cp := r.snapshot(); cp != (Checkpoint{uv, 4}) {
-		t.Errorf("checkpoint %+v, want {%d 4}", cp, uv)
+	unseen := FirstStart{Mode: FirstStartUnseen}
+	if _, cp := r.snapshot(); cp != (Checkpoint{UIDValidity: uv, UID: 4, Base: 3, Select: unseen}) {
+		t.Errorf("checkpoint %+v, want {%d 4} after a first start below 3", cp, uv)
 	}
 	st := p.Status()
 	if !st.Connected || st.UIDValidity != uv || st.LastPoll.IsZero() || st.LastFetch.IsZero() {
@@ -222,7 +223,7 @@ func TestUIDValidityChangeResyncs(t *testing.T) {
 	if !slices.Equal(after, []uint32{1, 2, 3}) {
 		t.Errorf("uids after the change %v, want [1 2 3] (all present mail is new)", after)
 	}
-	if _, cp := r.snapshot(); cp != (Checkpoint{newUV, 3}) {
+	if _, cp := r.snapshot(); cp != (Checkpoint{UIDValidity: newUV, UID: 3, Base: 3, Select: FirstStart{Mode: FirstStartUnseen}}) {
 		t.Errorf("checkpoint %+v, want {%d 3}", cp, newUV)
 	}
 	if n := countLines(logs.String(), "uidvalidity changed"); n != 1 {
@@ -259,7 +260,7 @@ func TestRestartFromCheckpoint(t *testing.T) {
 	// them; the new poller must flag them without handing them over.
 	_, uv := s.flags(t, "INBOX")
 	opts, _ := testOptions(t, s)
-	r := newRecorder(Checkpoint{uv, 3})
+	r := newRecorder(Checkpoint{UIDValidity: uv, UID: 3})
 	run(t, newPoller(t, opts), r)
 
 	r.waitFor(t, 2)
@@ -276,7 +277,7 @@ func TestRestartFromCheckpoint(t *testing.T) {
 	if got := uidsOf(msgs); !slices.Equal(got, []uint32{4, 5}) {
 		t.Errorf("handled uids %v, want [4 5]", got)
 	}
-	if cp != (Checkpoint{uv, 5}) {
+	if cp != (Checkpoint{UIDValidity: uv, UID: 5}) {
 		t.Errorf("checkpoint %+v, want {%d 5}", cp, uv)
 	}
 }
@@ -293,7 +294,7 @@ func TestOldMailNotFetchedAgain(t *testing.T) {
 	before := len(s.debug.String())
 
 	opts, _ := testOptions(t, s)
-	r := newRecorder(Checkpoint{uv, old})
+	r := newRecorder(Checkpoint{UIDValidity: uv, UID: old})
 	run(t, newPoller(t, opts), r)
 	msgs := r.waitFor(t, 1)
 
@@ -515,7 +516,7 @@ func TestRestartFinishesMoves(t *testing.T) {
 	_, uv := s.flags(t, "INBOX")
 	opts, _ := testOptions(t, s)
 	opts.ProcessedMailbox = "Done"
-	r := newRecorder(Checkpoint{uv, 2})
+	r := newRecorder(Checkpoint{UIDValidity: uv, UID: 2})
 	run(t, newPoller(t, opts), r)
 
 	r.waitFor(t, 1)
@@ -601,7 +602,7 @@ func TestShutdownFinishesTheMailInHand(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- p.Run(ctx, func(context.Context) (Checkpoint, error) { return Checkpoint{}, nil }, h)
+		done <- p.Run(ctx, newRecorder(Checkpoint{}), h)
 	}()
 	<-started
 	t0 := time.Now()

@@ -39,7 +39,7 @@ type meta struct {
 // round hands every message above the checkpoint to h, in UID order, and
 // flags (and moves) the ones committed. With housekeep it first finishes
 // messages at or below the checkpoint that a crash left unflagged.
-func (p *Poller) round(ctx context.Context, cn *conn, cp CheckpointFunc, h Handler, moving, housekeep bool) error {
+func (p *Poller) round(ctx context.Context, cn *conn, cp Checkpoints, h Handler, moving, housekeep bool) error {
 	for {
 		err := p.roundOnce(ctx, cn, cp, h, moving, housekeep)
 		var nb *noBodyError
@@ -79,7 +79,7 @@ func isConnError(err error) bool {
 }
 
 // roundOnce is one attempt at a round.
-func (p *Poller) roundOnce(ctx context.Context, cn *conn, cp CheckpointFunc, h Handler, moving, housekeep bool) error {
+func (p *Poller) roundOnce(ctx context.Context, cn *conn, cps Checkpoints, h Handler, moving, housekeep bool) error {
 	// New mail announced from here on is either found by the search below
 	// or wakes the next round.
 	select {
@@ -87,37 +87,55 @@ func (p *Poller) roundOnce(ctx context.Context, cn *conn, cp CheckpointFunc, h H
 	default:
 	}
 
-	cpt, err := cp(ctx)
+	cpt, err := cps.Checkpoint(ctx)
 	if err != nil {
 		return &retryError{op: "checkpoint read", err: err}
 	}
-	uv := cn.uidValidity
-	var after uint32
-	switch {
-	case cpt.UIDValidity == uv:
-		after = cpt.UID
-		if housekeep && after > 0 {
-			if err := p.housekeep(cn, after, moving); err != nil {
-				return err
-			}
+	if uv := cn.uidValidity; cpt.UIDValidity != uv {
+		fs, resync := p.opts.FirstStart, cpt != (Checkpoint{})
+		if resync {
+			// RFC 3501 §2.3.1.1: a new UIDVALIDITY invalidates every
+			// UID we know. The mail present is taken by the first-start
+			// rule again; the caller dedupes what it already processed
+			// by Message-ID.
+			p.log.Warn("uidvalidity changed: resynchronising the mailbox",
+				"uidvalidity", uv, "old_uidvalidity", cpt.UIDValidity, "uid", cpt.UID)
+			fs = fs.resync()
 		}
-	case p.warnedUIDValidity == uv:
-	case cpt.UIDValidity == 0 && cpt.UID == 0:
-		p.warnedUIDValidity = uv
-		p.log.Info("no checkpoint: reading every message in the mailbox", "uidvalidity", uv)
-	default:
-		// RFC 3501 §2.3.1.1: a new UIDVALIDITY invalidates every UID we
-		// know. Every message present is new again; the caller dedupes
-		// by Message-ID.
-		p.warnedUIDValidity = uv
-		p.log.Warn("uidvalidity changed: resynchronising the whole mailbox",
-			"uidvalidity", uv, "old_uidvalidity", cpt.UIDValidity, "uid", cpt.UID)
+		if cpt, err = p.start(ctx, cn, cps, fs, resync); err != nil {
+			return err
+		}
+		housekeep = false
+	}
+	if housekeep && cpt.UID > 0 {
+		if err := p.housekeep(cn, cpt, moving); err != nil {
+			return err
+		}
 	}
 
-	uids, err := p.searchAfter(cn, after)
+	after := cpt.UID
+	var uids []imap.UID
+	if cpt.UID < cpt.Base {
+		// A first start under way: of the mail that was there, only what
+		// its rule takes. The search is re-run after a crash: what was
+		// committed is at or below cpt.UID, the rest still matches.
+		if uids, err = p.matching(cn, cpt.Select, cpt.UID+1, cpt.Base, nil); err != nil {
+			return err
+		}
+		if len(uids) == 0 {
+			cpt.UID = cpt.Base
+			if err := cps.SetCheckpoint(ctx, cpt); err != nil {
+				return &retryError{op: "checkpoint write", err: err}
+			}
+			p.log.Info("first start done", "uidvalidity", cpt.UIDValidity, "uid", cpt.UID)
+		}
+		after = cpt.Base
+	}
+	newer, err := p.searchAfter(cn, after)
 	if err != nil {
 		return err
 	}
+	uids = append(uids, newer...)
 	for chunk := range slices.Chunk(uids, chunkSize) {
 		metas, err := p.fetchMeta(cn, chunk)
 		if err != nil {
@@ -130,7 +148,7 @@ func (p *Poller) roundOnce(ctx context.Context, cn *conn, cp CheckpointFunc, h H
 				}
 			})
 		}
-		done, err := p.deliver(ctx, cn, metas, h)
+		done, err := p.deliver(ctx, cn, metas, cpt, h)
 		if len(done) > 0 && !isConnError(err) {
 			// After a connection failure, housekeeping on the next
 			// connection flags them instead.
@@ -177,19 +195,27 @@ func (cn *conn) search(crit *imap.SearchCriteria) ([]imap.UID, error) {
 
 // housekeep finishes messages at or below the checkpoint that are still
 // waiting: the handler committed them but the connection or the process died
-// before they were flagged or moved. They are not handed over again.
-func (p *Poller) housekeep(cn *conn, upTo uint32, moving bool) error {
-	crit := &imap.SearchCriteria{UID: []imap.UIDSet{{{Start: 1, Stop: imap.UID(upTo)}}}}
+// before they were flagged or moved. They are not handed over again. Of the
+// messages up to the first start's base, only those its rule took are
+// touched: the mail it skipped stays as it is.
+func (p *Poller) housekeep(cn *conn, cpt Checkpoint, moving bool) error {
+	var extra *imap.SearchCriteria
 	if !moving {
 		// Moved mail leaves the mailbox, so anything still here needs
-		// finishing; in flag-only mode, only what lacks \Seen.
-		crit.NotFlag = []imap.Flag{imap.FlagSeen}
+		// finishing; in flag-only mode, only what lacks \Seen. (A mail
+		// an unseen first start took, flagged but not yet moved, looks
+		// like the read mail it skipped: it stays, flagged.)
+		extra = &imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagSeen}}
 	}
-	uids, err := cn.search(crit)
+	uids, err := p.matching(cn, cpt.Select, 1, min(cpt.UID, cpt.Base), extra)
 	if err != nil {
-		return cn.wrap(fmt.Sprintf("uid search 1:%d", upTo), err)
+		return err
 	}
-	uids = slices.DeleteFunc(uids, func(u imap.UID) bool { return uint32(u) > upTo })
+	later, err := p.matching(cn, FirstStart{Mode: FirstStartAll}, cpt.Base+1, cpt.UID, extra)
+	if err != nil {
+		return err
+	}
+	uids = append(uids, later...)
 	if len(uids) == 0 {
 		return nil
 	}
@@ -222,7 +248,7 @@ func (p *Poller) fetchMeta(cn *conn, uids []imap.UID) ([]meta, error) {
 
 // deliver fetches the bodies of metas and hands them to h one by one. It
 // returns the UIDs committed, even when it fails part way.
-func (p *Poller) deliver(ctx context.Context, cn *conn, metas []meta, h Handler) (committed []imap.UID, err error) {
+func (p *Poller) deliver(ctx context.Context, cn *conn, metas []meta, cpt Checkpoint, h Handler) (committed []imap.UID, err error) {
 	type pending struct {
 		m   meta
 		cmd *imapclient.FetchCommand
@@ -260,7 +286,7 @@ func (p *Poller) deliver(ctx context.Context, cn *conn, metas []meta, h Handler)
 		q := queue[0]
 		queue = queue[1:]
 
-		ok, err := p.deliverOne(ctx, cn, q.m, q.cmd, h)
+		ok, err := p.deliverOne(ctx, cn, q.m, q.cmd, cpt, h)
 		if ok {
 			committed = append(committed, q.m.uid)
 			p.update(func(s *Status) { s.LastFetch = time.Now() })
@@ -273,7 +299,7 @@ func (p *Poller) deliver(ctx context.Context, cn *conn, metas []meta, h Handler)
 
 // deliverOne hands the body that cmd fetches to h. ok reports that h
 // committed the message.
-func (p *Poller) deliverOne(ctx context.Context, cn *conn, m meta, cmd *imapclient.FetchCommand, h Handler) (ok bool, err error) {
+func (p *Poller) deliverOne(ctx context.Context, cn *conn, m meta, cmd *imapclient.FetchCommand, cpt Checkpoint, h Handler) (ok bool, err error) {
 	op := fmt.Sprintf("uid fetch %d", m.uid)
 	// Once Run's context has ended, no new message is started and the
 	// connection is not touched again (conn.shutdown closes it).
@@ -309,6 +335,8 @@ func (p *Poller) deliverOne(ctx context.Context, cn *conn, m meta, cmd *imapclie
 		Size:         m.size,
 		InternalDate: m.date,
 		Body:         body,
+		base:         cpt.Base,
+		sel:          cpt.Select,
 	}
 	// The handler finishes the message in hand even when ctx ends: it gets
 	// a context without cancellation, and the connection stays open for it

@@ -48,6 +48,20 @@ type Inbound struct {
 	// Cc are the other recipients the mail was copied to. When the mail
 	// opens a ticket they take part in it (see [Desk.TakesPart]).
 	Cc []Address
+	// ArrivedAt is when the mail reached the mailbox (the IMAP server's
+	// INTERNALDATE), zero when unknown. A ticket opened from an older mail
+	// (a first start, a backlog after an outage) opens at that time.
+	ArrivedAt time.Time
+}
+
+// openedAt returns when a ticket opened from in opens, recorded at now:
+// when the mail arrived, if that is known and plausible (not after now,
+// not before 1971, as a server without a date says), else now.
+func (in Inbound) openedAt(now time.Time) time.Time {
+	if a := in.ArrivedAt; a.Year() > 1970 && a.Before(now) {
+		return a.UTC()
+	}
+	return now.UTC()
 }
 
 // Outcome is what one inbound mail (or one command-line action) did to a
@@ -111,7 +125,7 @@ func (d *Desk) Open(id ID, in Inbound, relatedTo ID, now time.Time) Outcome {
 		Level:     Level1,
 		Group:     desk.Name,
 		State:     StateOpen,
-		CreatedAt: now.UTC(),
+		CreatedAt: in.openedAt(now),
 		UpdatedAt: now.UTC(),
 		RelatedTo: relatedTo,
 		Cc:        dedupe(in.Cc),
@@ -123,12 +137,17 @@ func (d *Desk) Open(id ID, in Inbound, relatedTo ID, now time.Time) Outcome {
 		actor, via = NormalizeAddr(in.Via), "phone"
 	}
 	data := map[string]string{"via": via}
+	if opened := in.openedAt(now); !opened.Equal(now) {
+		// The register keeps both: the entry is dated when the request
+		// arrived, and says when ticketd recorded it.
+		data["recorded_at"] = now.UTC().Format(time.RFC3339Nano)
+	}
 	if relatedTo != "" {
 		data["related_to"] = string(relatedTo)
 	}
 	addAttachmentData(data, in.Attachments)
 	o := Outcome{Ticket: t, raw: in.RawSHA256, msgID: in.MessageID}
-	o.append(Entry{At: now, Actor: actor, Kind: KindOpened, Text: body, MessageID: in.MessageID, Data: data})
+	o.append(Entry{At: t.CreatedAt, Actor: actor, Kind: KindOpened, Text: body, MessageID: in.MessageID, Data: data})
 	o.degraded(in, now)
 
 	parsed := d.voc.parse(in.Text)

@@ -198,7 +198,7 @@ func TestCheck(t *testing.T) {
 		edit func(*config.Config)
 		want []string
 	}{
-		{"all good", nil, []string{"configuration: ok", "imap " + sys.IMAPAddr() + " (none, mailbox INBOX): ok", ": ok"}},
+		{"all good", nil, []string{"configuration: ok", "imap " + sys.IMAPAddr() + " (none, mailbox INBOX): ok", ": ok", "first start: not yet; it will take"}},
 		{"wrong imap password", func(c *config.Config) { c.IMAP.Password = "mala" }, []string{"imap", "FAILED", "authentication"}},
 		{"unknown imap user", func(c *config.Config) { c.IMAP.Username = "nadie@demo.test" }, []string{"FAILED", "authentication"}},
 		{"unknown mailbox", func(c *config.Config) { c.IMAP.Mailbox = "Soporte" }, []string{"FAILED", "Soporte"}},

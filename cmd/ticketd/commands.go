@@ -190,6 +190,18 @@ func (c *cli) checkCmd() *cobra.Command {
 				err = p.Check(ctx)
 			}
 			report(fmt.Sprintf("imap %s:%d (%s, mailbox %s)", cfg.IMAP.Host, cfg.IMAP.Port, cfg.IMAP.TLS, cfg.IMAP.Mailbox), err)
+			if err == nil {
+				fsr, err := app.FirstStart(ctx, cfg, p)
+				switch {
+				case err != nil:
+					report("first start", err)
+				case fsr.Pending:
+					fmt.Fprintf(c.stdout, "first start: not yet; it will take %d of the %d mails in %s (imap.first_start: %s)\n",
+						fsr.Take, fsr.Total, cfg.IMAP.Mailbox, cfg.IMAP.FirstStart)
+				default:
+					fmt.Fprintf(c.stdout, "first start: done (mailbox read up to uid %d); imap.first_start no longer applies\n", fsr.Checkpoint.UID)
+				}
+			}
 			s, err := app.NewSender(cfg, log, app.NewToken("smtp", cfg.SMTP.OAuth))
 			if err == nil {
 				err = s.Check(ctx)

@@ -150,12 +150,17 @@ func NewToken(name string, o config.OAuthConfig) *oauth.Token {
 
 // NewPoller returns the mailbox poller of the imap section; tok may be nil.
 func NewPoller(cfg config.Config, log *slog.Logger, tok *oauth.Token) (*mailbox.Poller, error) {
+	rule, since, err := cfg.IMAP.FirstStartRule(time.Local)
+	if err != nil {
+		return nil, fmt.Errorf("imap.first_start: %w", err)
+	}
 	return mailbox.New(mailbox.Options{
 		Host: cfg.IMAP.Host, Port: cfg.IMAP.Port, TLS: mailbox.TLSMode(cfg.IMAP.TLS), AllowInsecure: cfg.IMAP.AllowInsecure,
 		Username: cfg.IMAP.Username, Password: cfg.IMAP.Password.Reveal(), Auth: mailbox.Auth(cfg.IMAP.Auth),
 		Token: tok.Func(), Mailbox: cfg.IMAP.Mailbox, ProcessedMailbox: cfg.IMAP.ProcessedMailbox,
 		PollInterval: cfg.IMAP.PollInterval, IdleRestart: cfg.IMAP.IdleRestart, MaxSize: cfg.IMAP.MaxMessageSize,
-		Logger: log,
+		FirstStart: mailbox.FirstStart{Mode: mailbox.FirstStartMode(rule), Since: since},
+		Logger:     log,
 	})
 }
 

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -116,6 +118,36 @@ type IMAPConfig struct {
 	// first part, with a history note that the rest was not kept. Default
 	// 25 MiB.
 	MaxMessageSize int64 `mapstructure:"max_message_size"`
+	// FirstStart says which of the mails already in the mailbox the first
+	// start takes (when the store has no checkpoint for it): "unseen"
+	// (default: those not yet marked read), "all", "new" (none: only what
+	// arrives afterwards) or a date YYYY-MM-DD (those that arrived from that
+	// day on, in the machine's local time zone). See [IMAPConfig.FirstStartRule].
+	FirstStart string `mapstructure:"first_start"`
+}
+
+// The rules of [IMAPConfig.FirstStart] other than a date.
+const (
+	FirstStartUnseen = "unseen"
+	FirstStartAll    = "all"
+	FirstStartNew    = "new"
+	// FirstStartSince is what [IMAPConfig.FirstStartRule] returns for a date.
+	FirstStartSince = "since"
+)
+
+// FirstStartRule returns the rule of FirstStart: "unseen", "all", "new", or
+// "since" with the first instant taken (midnight of the date in loc).
+func (i IMAPConfig) FirstStartRule(loc *time.Location) (rule string, since time.Time, err error) {
+	switch v := strings.ToLower(strings.TrimSpace(i.FirstStart)); v {
+	case FirstStartUnseen, FirstStartAll, FirstStartNew:
+		return v, time.Time{}, nil
+	default:
+		d, err := time.ParseInLocation(time.DateOnly, v, loc)
+		if err != nil {
+			return "", time.Time{}, fmt.Errorf("%q: must be unseen, all, new or a date YYYY-MM-DD", i.FirstStart)
+		}
+		return FirstStartSince, d, nil
+	}
 }
 
 // OAuthConfig says where an OAuth 2.0 access token comes from. For the OAuth
@@ -287,6 +319,7 @@ func Default() Config {
 			PollInterval:   time.Minute,
 			IdleRestart:    25 * time.Minute,
 			MaxMessageSize: 25 << 20,
+			FirstStart:     FirstStartUnseen,
 		},
 		SMTP: SMTPConfig{
 			TLS:            TLSStartTLS,

@@ -89,6 +89,11 @@ func (c Config) Validate() error {
 	if i.MaxMessageSize <= 0 {
 		p.add("imap.max_message_size", "%d: must be a positive number of bytes", i.MaxMessageSize)
 	}
+	if _, since, err := i.FirstStartRule(time.Local); err != nil {
+		p.add("imap.first_start", "%v", err)
+	} else if since.After(time.Now()) {
+		p.add("imap.first_start", "%s: a date in the future would skip every mail until then; use new", i.FirstStart)
+	}
 
 	// smtp
 	s := c.SMTP

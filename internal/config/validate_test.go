@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadInvalid(t *testing.T) {
@@ -56,6 +57,9 @@ func TestLoadInvalid(t *testing.T) {
 		{"poll_interval negative", []kv{{"imap.poll_interval", "-1m"}}, "imap.poll_interval"},
 		{"idle_restart too long", []kv{{"imap.idle_restart", "30m"}}, "imap.idle_restart"},
 		{"max_message_size", []kv{{"imap.max_message_size", 0}}, "imap.max_message_size"},
+		{"first_start word", []kv{{"imap.first_start", "some"}}, "imap.first_start"},
+		{"first_start bad date", []kv{{"imap.first_start", "2026-13-01"}}, "imap.first_start"},
+		{"first_start future", []kv{{"imap.first_start", "2999-01-01"}}, "imap.first_start"},
 		{"subject limit zero", []kv{{"limits.subject_chars", 0}}, "limits.subject_chars"},
 		{"header bytes negative", []kv{{"limits.header_bytes", -1}}, "limits.header_bytes"},
 		{"header fields zero", []kv{{"limits.header_fields", 0}}, "limits.header_fields"},
@@ -203,5 +207,18 @@ func TestValidateZeroPort(t *testing.T) {
 	c.Groups = map[string]GroupConfig{"mesa": {Level: 1, Members: []string{"a@example.org"}}}
 	if err := c.Validate(); err != nil {
 		t.Fatalf("Validate: %v", err)
+	}
+}
+
+func TestFirstStartRule(t *testing.T) {
+	loc := time.FixedZone("UTC-5", -5*3600)
+	for in, want := range map[string]string{"unseen": "unseen", " ALL ": "all", "new": "new", "2026-03-01": "since"} {
+		rule, since, err := IMAPConfig{FirstStart: in}.FirstStartRule(loc)
+		if err != nil || rule != want {
+			t.Errorf("%q: rule %q, %v; want %q", in, rule, err, want)
+		}
+		if want == "since" && !since.Equal(time.Date(2026, 3, 1, 0, 0, 0, 0, loc)) {
+			t.Errorf("%q: since %v, want midnight in the zone", in, since)
+		}
 	}
 }

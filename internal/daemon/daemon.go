@@ -31,7 +31,7 @@ import (
 
 // Fetcher is the mailbox side of the loop; *mailbox.Poller implements it.
 type Fetcher interface {
-	Run(ctx context.Context, cp mailbox.CheckpointFunc, h mailbox.Handler) error
+	Run(ctx context.Context, cps mailbox.Checkpoints, h mailbox.Handler) error
 	Status() mailbox.Status
 }
 
@@ -112,19 +112,36 @@ func (l *Loop) Run(ctx context.Context) error {
 	if l.opts.Fetcher == nil {
 		return errors.New("daemon: Run needs a Fetcher")
 	}
-	err := l.opts.Fetcher.Run(ctx, l.checkpoint, l.Handle)
+	err := l.opts.Fetcher.Run(ctx, checkpoints{l}, l.Handle)
 	l.log.Info("fetching stopped")
 	return err
 }
 
-func (l *Loop) checkpoint(ctx context.Context) (mailbox.Checkpoint, error) {
+// checkpoints is the store's checkpoint of the loop's mailbox.
+type checkpoints struct{ l *Loop }
+
+// Checkpoint implements [mailbox.Checkpoints].
+func (c checkpoints) Checkpoint(ctx context.Context) (mailbox.Checkpoint, error) {
 	var cp record.Checkpoint
-	err := l.opts.DB.View(ctx, func(tx *store.Tx) error {
+	err := c.l.opts.DB.View(ctx, func(tx *store.Tx) error {
 		var err error
-		cp, err = tx.Checkpoint(l.opts.Mailbox)
+		cp, err = tx.Checkpoint(c.l.opts.Mailbox)
 		return err
 	})
-	return mailbox.Checkpoint{UIDValidity: cp.UIDValidity, UID: cp.UID}, err
+	return mailbox.Checkpoint{UIDValidity: cp.UIDValidity, UID: cp.UID, Base: cp.Base,
+		Select: mailbox.FirstStart{Mode: mailbox.FirstStartMode(cp.FirstStart), Since: cp.Since}}, err
+}
+
+// SetCheckpoint implements [mailbox.Checkpoints].
+func (c checkpoints) SetCheckpoint(ctx context.Context, cp mailbox.Checkpoint) error {
+	return c.l.opts.DB.Update(ctx, func(tx *store.Tx) error {
+		return tx.SetCheckpoint(c.l.opts.Mailbox, toStoreCheckpoint(cp))
+	})
+}
+
+func toStoreCheckpoint(cp mailbox.Checkpoint) record.Checkpoint {
+	return record.Checkpoint{UIDValidity: cp.UIDValidity, UID: cp.UID, Base: cp.Base,
+		FirstStart: string(cp.Select.Mode), Since: cp.Select.Since}
 }
 
 // Handle processes one message from the mailbox; it is the poller's
@@ -145,7 +162,7 @@ func (l *Loop) Handle(ctx context.Context, m *mailbox.Message) error {
 		l.opts.Metrics.ProcessFailures.Inc()
 		return fmt.Errorf("read uid %d: %w", m.UID, err)
 	}
-	cp := record.Checkpoint{UIDValidity: m.UIDValidity, UID: m.UID}
+	cp := toStoreCheckpoint(m.Checkpoint())
 	res, err := l.commit(ctx, pm, &cp, m.InternalDate, log)
 	if err != nil {
 		l.opts.Metrics.ProcessFailures.Inc()
@@ -165,6 +182,7 @@ func (l *Loop) commit(ctx context.Context, pm *parse.Mail, cp *record.Checkpoint
 		return service.Result{}, err
 	}
 	mail := toServiceMail(pm, verified)
+	mail.ArrivedAt = arrived
 	log = log.With("message_id", mail.MessageID)
 	if !verified.Verified {
 		log.Info("sender not verified", "from", mail.From.Addr, "reason", verified.ReasonEN)

@@ -23,6 +23,13 @@ var ErrNotFound = errors.New("store: not found")
 type Checkpoint struct {
 	UIDValidity uint32 `json:"uidvalidity"`
 	UID         uint32 `json:"uid"`
+	// Base, FirstStart and Since record the first start under this
+	// UIDVALIDITY (mailbox.Checkpoint): the mail up to UID Base was there
+	// before and was taken only by the rule FirstStart ("unseen", "all",
+	// "new", "since" from Since).
+	Base       uint32    `json:"base,omitempty"`
+	FirstStart string    `json:"first_start,omitempty"`
+	Since      time.Time `json:"since,omitzero"`
 }
 
 // Quarantined is a mail that could not be turned into a ticket change. The
