@@ -73,5 +73,5 @@ func (c *cli) backend(ctx context.Context) (admin.Backend, func(), error) {
 		co.DB.Close()
 		return nil, nil, err
 	}
-	return &admin.Local{DB: co.DB, Service: co.Service, Directory: co.Directory, Retrier: loop, Blobs: co.Blobs}, func() { co.DB.Close() }, nil
+	return &admin.Local{Store: app.AdminStore(co.DB), Service: co.Service, Directory: co.Directory, Retrier: loop, Blobs: co.Blobs}, func() { co.DB.Close() }, nil
 }

@@ -3,7 +3,9 @@
 // of the register and backups. [Local] does it on an open store; [Server]
 // serves it over HTTP on admin.listen (with /healthz and /metrics) while the
 // daemon holds the store; [Client] is what the command line uses to reach a
-// running daemon. bbolt lets one process hold the file, hence the API.
+// running daemon. [Local] reads through [Store] and [Tx], declared here and
+// implemented by internal/store; its bbolt file is held by one process at a
+// time, hence the API.
 package admin
 
 import (
@@ -16,7 +18,6 @@ import (
 	"github.com/ticketd/ticketd/internal/blob"
 	"github.com/ticketd/ticketd/internal/record"
 	"github.com/ticketd/ticketd/internal/service"
-	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/ticket"
 )
 
@@ -110,9 +111,36 @@ type Retrier interface {
 	RetryQuarantined(ctx context.Context, id uint64) (service.Result, error)
 }
 
+// Tx is what [Local] reads of the storage within one transaction.
+type Tx interface {
+	// List returns the tickets f selects, without their history, oldest
+	// first.
+	List(f ticket.Filter) ([]ticket.Ticket, error)
+	// Ticket reads ticket id with its history; the error wraps
+	// [ErrNotFound] when there is none.
+	Ticket(id ticket.ID) (*ticket.Ticket, error)
+	// QuarantineList returns every quarantine record, oldest first.
+	QuarantineList() ([]record.Quarantined, error)
+	// Quarantined returns quarantine record id; the error wraps
+	// [ErrNotFound] when there is none.
+	Quarantined(id uint64) (record.Quarantined, error)
+	// VerifyAll checks every ticket's history, calling bad for each that
+	// fails, and returns how many it checked.
+	VerifyAll(bad func(id ticket.ID, err error)) (int, error)
+}
+
+// Store is the storage [Local] works on: read-only transactions and a
+// consistent copy of everything.
+type Store interface {
+	View(ctx context.Context, fn func(Tx) error) error
+	// Backup writes a consistent copy of the whole store to w while other
+	// transactions go on, and returns how many bytes it wrote.
+	Backup(w io.Writer) (int64, error)
+}
+
 // Local implements Backend on an open store.
 type Local struct {
-	DB        *store.DB
+	Store     Store
 	Service   *service.Service
 	Directory *ticket.Directory
 	Retrier   Retrier
@@ -137,7 +165,7 @@ func (l *Local) now() time.Time {
 // Tickets lists tickets matching f.
 func (l *Local) Tickets(ctx context.Context, f ticket.Filter) ([]TicketJSON, error) {
 	out := []TicketJSON{}
-	err := l.DB.View(ctx, func(tx *store.Tx) error {
+	err := l.Store.View(ctx, func(tx Tx) error {
 		ts, err := tx.List(f)
 		for i := range ts {
 			out = append(out, ToJSON(&ts[i], l.Directory, l.now(), false))
@@ -150,7 +178,7 @@ func (l *Local) Tickets(ctx context.Context, f ticket.Filter) ([]TicketJSON, err
 // Ticket returns one ticket with its history.
 func (l *Local) Ticket(ctx context.Context, id ticket.ID) (TicketJSON, error) {
 	var out TicketJSON
-	err := l.DB.View(ctx, func(tx *store.Tx) error {
+	err := l.Store.View(ctx, func(tx Tx) error {
 		t, err := tx.Ticket(id)
 		if err != nil {
 			return err
@@ -183,7 +211,7 @@ func (l *Local) Open(ctx context.Context, req OpenRequest) (OpenResult, error) {
 // Quarantine lists the quarantined mails.
 func (l *Local) Quarantine(ctx context.Context) ([]record.Quarantined, error) {
 	out := []record.Quarantined{}
-	err := l.DB.View(ctx, func(tx *store.Tx) error {
+	err := l.Store.View(ctx, func(tx Tx) error {
 		qs, err := tx.QuarantineList()
 		out = append(out, qs...)
 		return err
@@ -194,7 +222,7 @@ func (l *Local) Quarantine(ctx context.Context) ([]record.Quarantined, error) {
 // QuarantineShow returns quarantine record id with the start of its raw mail.
 func (l *Local) QuarantineShow(ctx context.Context, id uint64) (QuarantineDetail, error) {
 	var d QuarantineDetail
-	err := l.DB.View(ctx, func(tx *store.Tx) error {
+	err := l.Store.View(ctx, func(tx Tx) error {
 		var err error
 		d.Quarantined, err = tx.Quarantined(id)
 		return err
@@ -227,7 +255,7 @@ func (l *Local) QuarantineRetry(ctx context.Context, id uint64) (OpenResult, err
 // Verify checks the hash chain of every ticket's history.
 func (l *Local) Verify(ctx context.Context) (VerifyReport, error) {
 	rep := VerifyReport{Bad: []BadTicket{}}
-	err := l.DB.View(ctx, func(tx *store.Tx) error {
+	err := l.Store.View(ctx, func(tx Tx) error {
 		n, err := tx.VerifyAll(func(id ticket.ID, err error) {
 			rep.Bad = append(rep.Bad, BadTicket{ID: id, Error: err.Error()})
 		})
@@ -242,7 +270,7 @@ func (l *Local) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	n, err := l.DB.Backup(w)
+	n, err := l.Store.Backup(w)
 	if err != nil {
 		return n, fmt.Errorf("backup: %w", err)
 	}

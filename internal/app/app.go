@@ -131,7 +131,7 @@ func Open(cfg config.Config, log *slog.Logger, now func() time.Time) (*Core, err
 	if tokens != nil { // a nil *Tokens in the interface would not be nil
 		checker = tokens
 	}
-	svc, err := service.New(service.Options{DB: db, Desk: desk, Prefix: cfg.Ticket.IDPrefix, ReplyTokens: checker, MessageIDHost: host,
+	svc, err := service.New(service.Options{Store: serviceStore(db), Desk: desk, Prefix: cfg.Ticket.IDPrefix, ReplyTokens: checker, MessageIDHost: host,
 		Self:           []string{from.Addr, cfg.SMTP.SupportAddress, cfg.IMAP.Username},
 		AutoReplyLimit: cfg.Ticket.AutoReplyLimit, AutoReplyWindow: cfg.Ticket.AutoReplyWindow, Now: now, Logger: log})
 	if err != nil {
@@ -185,7 +185,7 @@ func NewSenderChecker(cfg config.Config, log *slog.Logger) (*sender.Checker, []s
 // takes at most security.dns_timeout in all.
 func NewLoop(c *Core, senders daemon.SenderChecker, fetcher daemon.Fetcher, outbox daemon.Outbox, metrics *daemon.Metrics, now func() time.Time) (*daemon.Loop, error) {
 	cfg := c.Cfg
-	return daemon.New(daemon.Options{DB: c.DB, Service: c.Service, Blobs: c.Blobs, Senders: senders, VerifyTimeout: cfg.Security.DNSTimeout,
+	return daemon.New(daemon.Options{Store: loopStore(c.DB), Service: c.Service, Blobs: c.Blobs, Senders: senders, VerifyTimeout: cfg.Security.DNSTimeout,
 		Fetcher: fetcher, Outbox: outbox, Mailbox: cfg.IMAP.Mailbox, MaxSize: cfg.IMAP.MaxMessageSize, Limits: ParseLimits(cfg),
 		Metrics: metrics, Now: now, Logger: c.Log})
 }

@@ -27,8 +27,8 @@ func BenchmarkHandleNewRequest(b *testing.B) {
 	blobs, _ := blob.Open(filepath.Join(dir, "blobs"))
 	d, _ := ticket.NewDirectory([]ticket.Group{{Name: "mesa", Level: 1, Members: []string{agentAddr, "otro@oti.test"}}})
 	desk, _ := ticket.NewDesk(d)
-	svc, _ := service.New(service.Options{DB: db, Desk: desk, AutoReplyLimit: 1 << 30})
-	l, err := New(Options{DB: db, Service: svc, Blobs: blobs, Senders: checker(b)})
+	svc, _ := service.New(service.Options{Store: serviceStore(db), Desk: desk, AutoReplyLimit: 1 << 30})
+	l, err := New(Options{Store: loopStore(db), Service: svc, Blobs: blobs, Senders: checker(b)})
 	if err != nil {
 		b.Fatal(err)
 	}

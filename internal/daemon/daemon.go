@@ -8,6 +8,11 @@
 // never blocks the mails behind it, and can be re-run by an operator. A
 // failure to write (read-only data directory, full disk) commits nothing:
 // the mail is left unflagged on the server and retried with backoff.
+//
+// The storage it needs is declared here, as [Store] and [Tx]: the
+// service's transaction with the checkpoint and the quarantine besides, so
+// that a mail's ticket change and its checkpoint are one transaction.
+// internal/store (bbolt) implements them.
 package daemon
 
 import (
@@ -23,7 +28,6 @@ import (
 	"github.com/ticketd/ticketd/internal/blob"
 	"github.com/ticketd/ticketd/internal/record"
 	"github.com/ticketd/ticketd/internal/service"
-	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/mailbox"
 	"github.com/ticketd/ticketd/mailbox/parse"
 	"github.com/ticketd/ticketd/ticket"
@@ -41,10 +45,36 @@ type Outbox interface {
 	Kick()
 }
 
-// Options configures a [Loop]. DB, Service, Blobs and Senders are
+// Tx is what the loop reads and writes within one transaction: the
+// service's part of a mail ([service.Tx]), and the mailbox checkpoint and
+// the quarantine, committed with it.
+type Tx interface {
+	service.Tx
+	// Checkpoint returns the checkpoint of mailbox (zero when none).
+	Checkpoint(mailbox string) (record.Checkpoint, error)
+	// SetCheckpoint records the checkpoint of mailbox.
+	SetCheckpoint(mailbox string, cp record.Checkpoint) error
+	// Quarantine records q (a new record when q.ID is zero, else in
+	// place) and returns it with its ID.
+	Quarantine(q record.Quarantined) (record.Quarantined, error)
+	// Quarantined returns quarantine record id; the error wraps
+	// [record.ErrNotFound] when there is none.
+	Quarantined(id uint64) (record.Quarantined, error)
+	// Release removes quarantine record id.
+	Release(id uint64) error
+}
+
+// Store runs the loop's transactions: Update commits all of fn's writes
+// when it returns nil and none otherwise; View only reads.
+type Store interface {
+	Update(ctx context.Context, fn func(Tx) error) error
+	View(ctx context.Context, fn func(Tx) error) error
+}
+
+// Options configures a [Loop]. Store, Service, Blobs and Senders are
 // required.
 type Options struct {
-	DB      *store.DB
+	Store   Store
 	Service *service.Service
 	Blobs   *blob.Store
 	// Senders checks who sent each mail; only a verified sender's commands
@@ -80,8 +110,8 @@ type Loop struct {
 
 // New checks opts and returns a Loop; it does no I/O.
 func New(opts Options) (*Loop, error) {
-	if opts.DB == nil || opts.Service == nil || opts.Blobs == nil || opts.Senders == nil {
-		return nil, errors.New("daemon: DB, Service, Blobs and Senders are required")
+	if opts.Store == nil || opts.Service == nil || opts.Blobs == nil || opts.Senders == nil {
+		return nil, errors.New("daemon: Store, Service, Blobs and Senders are required")
 	}
 	if opts.VerifyTimeout == 0 {
 		opts.VerifyTimeout = 10 * time.Second
@@ -123,7 +153,7 @@ type checkpoints struct{ l *Loop }
 // Checkpoint implements [mailbox.Checkpoints].
 func (c checkpoints) Checkpoint(ctx context.Context) (mailbox.Checkpoint, error) {
 	var cp record.Checkpoint
-	err := c.l.opts.DB.View(ctx, func(tx *store.Tx) error {
+	err := c.l.opts.Store.View(ctx, func(tx Tx) error {
 		var err error
 		cp, err = tx.Checkpoint(c.l.opts.Mailbox)
 		return err
@@ -134,7 +164,7 @@ func (c checkpoints) Checkpoint(ctx context.Context) (mailbox.Checkpoint, error)
 
 // SetCheckpoint implements [mailbox.Checkpoints].
 func (c checkpoints) SetCheckpoint(ctx context.Context, cp mailbox.Checkpoint) error {
-	return c.l.opts.DB.Update(ctx, func(tx *store.Tx) error {
+	return c.l.opts.Store.Update(ctx, func(tx Tx) error {
 		return tx.SetCheckpoint(c.l.opts.Mailbox, toStoreCheckpoint(cp))
 	})
 }
@@ -189,7 +219,7 @@ func (l *Loop) commit(ctx context.Context, pm *parse.Mail, cp *record.Checkpoint
 	}
 	var res service.Result
 	var procErr error
-	err = l.opts.DB.Update(ctx, func(tx *store.Tx) error {
+	err = l.opts.Store.Update(ctx, func(tx Tx) error {
 		res, procErr = l.ingest(tx, mail)
 		if procErr != nil {
 			return procErr
@@ -214,7 +244,7 @@ func (l *Loop) commit(ctx context.Context, pm *parse.Mail, cp *record.Checkpoint
 	if cp != nil {
 		q.UID = cp.UID
 	}
-	err = l.opts.DB.Update(ctx, func(tx *store.Tx) error {
+	err = l.opts.Store.Update(ctx, func(tx Tx) error {
 		var err error
 		q, err = tx.Quarantine(q)
 		if err != nil {
@@ -235,7 +265,7 @@ func (l *Loop) commit(ctx context.Context, pm *parse.Mail, cp *record.Checkpoint
 
 // ingest runs the service, turning a panic into an error so that one mail
 // never stops the daemon.
-func (l *Loop) ingest(tx *store.Tx, m service.Mail) (res service.Result, err error) {
+func (l *Loop) ingest(tx Tx, m service.Mail) (res service.Result, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			l.log.Error("panic while processing mail", "message_id", m.MessageID, "panic", r, "stack", string(debug.Stack()))
@@ -269,7 +299,7 @@ func (l *Loop) RetryQuarantined(ctx context.Context, id uint64) (service.Result,
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var q record.Quarantined
-	if err := l.opts.DB.View(ctx, func(tx *store.Tx) error {
+	if err := l.opts.Store.View(ctx, func(tx Tx) error {
 		var err error
 		q, err = tx.Quarantined(id)
 		return err
@@ -293,7 +323,7 @@ func (l *Loop) RetryQuarantined(ctx context.Context, id uint64) (service.Result,
 	}
 	mail := toServiceMail(pm, verified)
 	var res service.Result
-	err = l.opts.DB.Update(ctx, func(tx *store.Tx) error {
+	err = l.opts.Store.Update(ctx, func(tx Tx) error {
 		var err error
 		if res, err = l.ingest(tx, mail); err != nil {
 			return err
@@ -301,7 +331,7 @@ func (l *Loop) RetryQuarantined(ctx context.Context, id uint64) (service.Result,
 		return tx.Release(id)
 	})
 	if err != nil {
-		_ = l.opts.DB.Update(ctx, func(tx *store.Tx) error {
+		_ = l.opts.Store.Update(ctx, func(tx Tx) error {
 			q.Retries++
 			q.Reason = err.Error()
 			_, qerr := tx.Quarantine(q)

@@ -98,7 +98,7 @@ func (r *rig) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	desk, _ := ticket.NewDesk(dir)
-	svc, err := service.New(service.Options{DB: r.db, Desk: desk, Self: []string{deskAddr}, Logger: log})
+	svc, err := service.New(service.Options{Store: serviceStore(r.db), Desk: desk, Self: []string{deskAddr}, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func (r *rig) start(t *testing.T) {
 	if senders == nil {
 		senders = checker(t)
 	}
-	r.loop, err = New(Options{DB: r.db, Service: svc, Blobs: r.blobs, Senders: senders, Fetcher: poller, Outbox: worker, Logger: log})
+	r.loop, err = New(Options{Store: loopStore(r.db), Service: svc, Blobs: r.blobs, Senders: senders, Fetcher: poller, Outbox: worker, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,8 +328,8 @@ func TestBrokenMailNeverBlocks(t *testing.T) {
 	}
 	defer db.Close()
 	blobs, _ := blob.Open(filepath.Join(dir, "blobs"))
-	svc, _ := service.New(service.Options{DB: db, Desk: &ticket.Desk{}}) // a Desk without a directory panics
-	l, err := New(Options{DB: db, Service: svc, Blobs: blobs, Senders: checker(t), Logger: logger(t)})
+	svc, _ := service.New(service.Options{Store: serviceStore(db), Desk: &ticket.Desk{}}) // a Desk without a directory panics
+	l, err := New(Options{Store: loopStore(db), Service: svc, Blobs: blobs, Senders: checker(t), Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,8 +364,8 @@ func TestBrokenMailNeverBlocks(t *testing.T) {
 	// After the fix, the re-run opens the ticket and releases the record.
 	d, _ := ticket.NewDirectory([]ticket.Group{{Name: "mesa", Level: 1, Members: []string{agentAddr}}})
 	desk, _ := ticket.NewDesk(d)
-	fixed, _ := service.New(service.Options{DB: db, Desk: desk})
-	l2, _ := New(Options{DB: db, Service: fixed, Blobs: blobs, Senders: checker(t), Logger: logger(t)})
+	fixed, _ := service.New(service.Options{Store: serviceStore(db), Desk: desk})
+	l2, _ := New(Options{Store: loopStore(db), Service: fixed, Blobs: blobs, Senders: checker(t), Logger: logger(t)})
 	res, err := l2.RetryQuarantined(t.Context(), qs[0].ID)
 	if err != nil || res.Outcome != service.Opened {
 		t.Fatalf("re-run after the fix = %+v, %v", res, err)
@@ -389,8 +389,8 @@ func TestHandleDoesNotCommitWhenTheStoreFails(t *testing.T) {
 	blobs, _ := blob.Open(filepath.Join(dir, "blobs"))
 	d, _ := ticket.NewDirectory([]ticket.Group{{Name: "mesa", Level: 1, Members: []string{agentAddr}}})
 	desk, _ := ticket.NewDesk(d)
-	svc, _ := service.New(service.Options{DB: db, Desk: desk})
-	l, err := New(Options{DB: db, Service: svc, Blobs: blobs, Senders: checker(t), Logger: logger(t)})
+	svc, _ := service.New(service.Options{Store: serviceStore(db), Desk: desk})
+	l, err := New(Options{Store: loopStore(db), Service: svc, Blobs: blobs, Senders: checker(t), Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,6 +400,14 @@ func TestHandleDoesNotCommitWhenTheStoreFails(t *testing.T) {
 		t.Fatal("Handle succeeded on a closed store")
 	}
 }
+
+// serviceStore and loopStore return db as the service's and the loop's
+// Store.
+func serviceStore(db *store.DB) service.Store {
+	return store.Bind(db, func(tx *store.Tx) service.Tx { return tx })
+}
+
+func loopStore(db *store.DB) Store { return store.Bind(db, func(tx *store.Tx) Tx { return tx }) }
 
 // newIngestLoop returns a loop without mailbox or outbox over a fresh store,
 // keeping at most maxSize bytes of each mail.
@@ -414,8 +422,8 @@ func newIngestLoop(t *testing.T, maxSize int64) (*store.DB, *Loop) {
 	blobs, _ := blob.Open(filepath.Join(dir, "blobs"))
 	d, _ := ticket.NewDirectory([]ticket.Group{{Name: "mesa", Level: 1, Members: []string{agentAddr}}})
 	desk, _ := ticket.NewDesk(d)
-	svc, _ := service.New(service.Options{DB: db, Desk: desk})
-	l, err := New(Options{DB: db, Service: svc, Blobs: blobs, Senders: checker(t), MaxSize: maxSize, Logger: logger(t)})
+	svc, _ := service.New(service.Options{Store: serviceStore(db), Desk: desk})
+	l, err := New(Options{Store: loopStore(db), Service: svc, Blobs: blobs, Senders: checker(t), MaxSize: maxSize, Logger: logger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

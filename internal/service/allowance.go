@@ -3,7 +3,6 @@ package service
 import (
 	"time"
 
-	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/ticket"
 )
 
@@ -44,7 +43,7 @@ func (s *Service) allowances(in ticket.Inbound, sender string) []allowance {
 // takeAutoReply takes one answer from each bucket of in's sender, in
 // order, and reports whether the answer may go out; a bucket that is full
 // stops the count there, so the later ones are not spent.
-func (s *Service) takeAutoReply(tx *store.Tx, in ticket.Inbound, sender string, now time.Time) (bool, error) {
+func (s *Service) takeAutoReply(tx Tx, in ticket.Inbound, sender string, now time.Time) (bool, error) {
 	for _, a := range s.allowances(in, sender) {
 		ok, err := tx.TakeAutoReply(a.key, now, a.limit, s.opts.AutoReplyWindow)
 		if err != nil || !ok {

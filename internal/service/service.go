@@ -2,6 +2,10 @@
 // an inbound mail to its ticket (or opens one), applies it, and persists the
 // change, its history and the notifications it owes in the caller's
 // transaction, so that one mail is one atomic ticket change.
+//
+// The storage it needs is declared here, as [Store] and [Tx]; internal/store
+// (bbolt) implements them, and internal/store/storetest is the contract any
+// implementation passes.
 package service
 
 import (
@@ -15,16 +19,47 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ticketd/ticketd/internal/outbox"
 	"github.com/ticketd/ticketd/internal/record"
-	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/notify/replytoken"
 	"github.com/ticketd/ticketd/ticket"
 )
 
+// Tx is what the service reads and writes within one transaction.
+type Tx interface {
+	// Ticket reads ticket id with its history; the error wraps
+	// [record.ErrNotFound] when there is none.
+	Ticket(id ticket.ID) (*ticket.Ticket, error)
+	// PutTicket writes t, the history entries not stored yet (history is
+	// append-only), and indexes its state, level and thread's Message-IDs.
+	PutTicket(t *ticket.Ticket) error
+	// NextID allocates the next ticket ID of now's year, never reused.
+	NextID(prefix string, now time.Time) (ticket.ID, error)
+	// Message reports whether the mail msgID was seen, and the ticket it
+	// belongs to (empty when none).
+	Message(msgID string) (ticket.ID, bool)
+	// RecordUnthreaded keeps a mail that belongs to no ticket and marks its
+	// Message-ID as seen.
+	RecordUnthreaded(u record.Unthreaded) error
+	// Enqueue writes the notices owed and indexes their Message-IDs to
+	// their tickets, returning one item per recipient.
+	Enqueue(notices []ticket.Owed, now time.Time) ([]outbox.Item, error)
+	// TakeAutoReply counts an automatic answer in bucket key at now unless
+	// limit of them were counted within window before now; it reports
+	// whether the answer may go out.
+	TakeAutoReply(key string, now time.Time, limit int, window time.Duration) (bool, error)
+}
+
+// Store runs transactions: fn's writes are committed together when it
+// returns nil, and none of them otherwise.
+type Store interface {
+	Update(ctx context.Context, fn func(Tx) error) error
+}
+
 // Options configures a [Service].
 type Options struct {
-	DB   *store.DB
-	Desk *ticket.Desk
+	Store Store
+	Desk  *ticket.Desk
 	// Prefix of ticket IDs; empty means ticket.DefaultPrefix.
 	Prefix string
 	// MessageIDHost is the right-hand side of the Message-IDs of the
@@ -70,8 +105,8 @@ type Service struct {
 
 // New checks opts and returns a Service. It does no I/O.
 func New(opts Options) (*Service, error) {
-	if opts.DB == nil || opts.Desk == nil {
-		return nil, errors.New("service: DB and Desk are required")
+	if opts.Store == nil || opts.Desk == nil {
+		return nil, errors.New("service: Store and Desk are required")
 	}
 	if opts.Prefix == "" {
 		opts.Prefix = ticket.DefaultPrefix
@@ -141,7 +176,7 @@ type Result struct {
 // Ingest processes m in its own transaction.
 func (s *Service) Ingest(ctx context.Context, m Mail) (Result, error) {
 	var res Result
-	err := s.opts.DB.Update(ctx, func(tx *store.Tx) error {
+	err := s.opts.Store.Update(ctx, func(tx Tx) error {
 		var err error
 		res, err = s.IngestTx(tx, m)
 		return err
@@ -151,7 +186,7 @@ func (s *Service) Ingest(ctx context.Context, m Mail) (Result, error) {
 
 // IngestTx processes m inside tx, so that the caller can commit more with
 // it (the mailbox checkpoint). The same Message-ID twice is a no-op.
-func (s *Service) IngestTx(tx *store.Tx, m Mail) (Result, error) {
+func (s *Service) IngestTx(tx Tx, m Mail) (Result, error) {
 	now := s.opts.Now().UTC()
 	if m.MessageID == "" {
 		return Result{}, errors.New("service: mail without an identity (the caller derives one from the content hash)")
@@ -191,7 +226,7 @@ func (s *Service) IngestTx(tx *store.Tx, m Mail) (Result, error) {
 	return Result{Outcome: Threaded, TicketID: id, Notices: n, Refused: o.Refused, Results: o.Results}, err
 }
 
-func (s *Service) open(tx *store.Tx, in ticket.Inbound, related ticket.ID, now time.Time) (Result, error) {
+func (s *Service) open(tx Tx, in ticket.Inbound, related ticket.ID, now time.Time) (Result, error) {
 	id, err := tx.NextID(s.opts.Prefix, now)
 	if err != nil {
 		return Result{}, err
@@ -208,7 +243,7 @@ func (s *Service) OpenByPhone(ctx context.Context, requester ticket.Address, age
 		return Result{}, fmt.Errorf("service: requester %q is not a mail address", requester.Addr)
 	}
 	var res Result
-	err := s.opts.DB.Update(ctx, func(tx *store.Tx) error {
+	err := s.opts.Store.Update(ctx, func(tx Tx) error {
 		now := s.opts.Now().UTC()
 		in := ticket.Inbound{
 			MessageID: fmt.Sprintf("phone.%d.%s", now.UnixNano(), ticket.NormalizeAddr(requester.Addr)),
@@ -267,7 +302,7 @@ func joinReason(a, b string) string {
 // route finds the ticket m belongs to: a known ID in brackets in the subject
 // first; else a Message-ID named by In-Reply-To or References that the
 // ticket received or that ticketd sent for it. Empty when none.
-func (s *Service) route(tx *store.Tx, m Mail) (ticket.ID, error) {
+func (s *Service) route(tx Tx, m Mail) (ticket.ID, error) {
 	for _, id := range ticket.IDsInSubject(s.opts.Prefix, m.Subject) {
 		if _, err := tx.Ticket(id); err == nil {
 			return id, nil
@@ -291,7 +326,7 @@ func (s *Service) route(tx *store.Tx, m Mail) (ticket.ID, error) {
 	return "", nil
 }
 
-func (s *Service) bounce(tx *store.Tx, m Mail, now time.Time) (Result, error) {
+func (s *Service) bounce(tx Tx, m Mail, now time.Time) (Result, error) {
 	var id ticket.ID
 	if got, ok := tx.Message(m.Bounce.OriginalMessageID); ok && got != "" {
 		id = got
@@ -333,7 +368,7 @@ var errIdle = errors.New("service: nothing to commit")
 func (s *Service) Tick(ctx context.Context, id ticket.ID, now time.Time) (Result, error) {
 	now = now.UTC()
 	res := Result{Outcome: Ticked, TicketID: id}
-	err := s.opts.DB.Update(ctx, func(tx *store.Tx) error {
+	err := s.opts.Store.Update(ctx, func(tx Tx) error {
 		t, err := tx.Ticket(id)
 		if err != nil {
 			return err
@@ -354,7 +389,7 @@ func (s *Service) Tick(ctx context.Context, id ticket.ID, now time.Time) (Result
 // persist stores the outcome and the notices it owes. Automatic answers to
 // the sender (acknowledgement, receipt, help) are capped per sender, the
 // last guard against a mail loop, in the buckets of [Service.allowances].
-func (s *Service) persist(tx *store.Tx, o ticket.Outcome, in ticket.Inbound, now time.Time) (int, error) {
+func (s *Service) persist(tx Tx, o ticket.Outcome, in ticket.Inbound, now time.Time) (int, error) {
 	if err := tx.PutTicket(o.Ticket); err != nil {
 		return 0, err
 	}

@@ -56,7 +56,7 @@ func newEnv(t *testing.T, configure ...func(*Options)) *env {
 	t.Cleanup(func() { db.Close() })
 	e := &env{t: t, db: db, now: t0}
 	opts := Options{
-		DB:            db,
+		Store:         bind(db),
 		MessageIDHost: "oti.example",
 		Desk:          desk,
 		Self:          []string{"Soporte@OTI.example", sender},
@@ -71,6 +71,9 @@ func newEnv(t *testing.T, configure ...func(*Options)) *env {
 	}
 	return e
 }
+
+// bind returns db as the service's Store.
+func bind(db *store.DB) Store { return store.Bind(db, func(tx *store.Tx) Tx { return tx }) }
 
 // testWriter sends the service's log to t.Log.
 type testWriter struct{ t *testing.T }
@@ -190,12 +193,12 @@ func TestNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, o := range []Options{{}, {DB: db}, {Desk: desk}} {
+	for _, o := range []Options{{}, {Store: bind(db)}, {Desk: desk}} {
 		if _, err := New(o); err == nil {
 			t.Errorf("New(%+v) succeeded without DB and Desk", o)
 		}
 	}
-	s, err := New(Options{DB: db, Desk: desk})
+	s, err := New(Options{Store: bind(db), Desk: desk})
 	if err != nil {
 		t.Fatal(err)
 	}
