@@ -765,7 +765,7 @@ func parseAddressList(v string) ([]Address, error) {
 	if err == nil {
 		out := make([]Address, 0, len(list))
 		for _, a := range list {
-			out = append(out, Address{Name: cleanLine(a.Name), Addr: normalizeAddr(a.Address)})
+			out = append(out, Address{Name: cleanLine(a.Name), Addr: addrSpec(a.Address)})
 		}
 		return out, nil
 	}
@@ -782,15 +782,21 @@ func parseAddressList(v string) ([]Address, error) {
 // "Ana García ana@example.com" or "Ana <ana@example.com".
 func salvageAddress(s string) (Address, bool) {
 	if a, err := gomail.ParseAddress(s); err == nil {
-		return Address{Name: cleanLine(a.Name), Addr: normalizeAddr(a.Address)}, true
+		return Address{Name: cleanLine(a.Name), Addr: addrSpec(a.Address)}, true
 	}
 	if i := strings.LastIndexByte(s, '<'); i >= 0 {
+		// What sits between the angle brackets is the address, as a mail
+		// program shows it, even when it cannot be mailed ("c d@x").
 		addr, _, _ := strings.Cut(s[i+1:], ">")
 		addr = strings.TrimSpace(addr)
-		if strings.Contains(addr, "@") && !strings.ContainsAny(addr, " \t<>") {
+		if strings.Contains(addr, "@") && !strings.ContainsAny(addr, "<>") {
 			name, _ := decodeWords(strings.Trim(strings.TrimSpace(s[:i]), `"`))
 			return Address{Name: cleanLine(name), Addr: normalizeAddr(addr)}, true
 		}
+	}
+	if sm := quotedLocal.FindStringSubmatch(s); sm != nil {
+		// A quoted local part ("quoted part"@x) with stray characters.
+		return Address{Addr: normalizeAddr(`"` + sm[1] + `"@` + sm[2])}, true
 	}
 	var name []string
 	var addr string
@@ -806,6 +812,38 @@ func salvageAddress(s string) (Address, bool) {
 	}
 	n, _ := decodeWords(strings.Trim(strings.Join(name, " "), `"`))
 	return Address{Name: cleanLine(n), Addr: normalizeAddr(addr)}, true
+}
+
+// quotedLocal matches an address with a quoted local part.
+var quotedLocal = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"@([^\s<>()\[\],;:"]+)`)
+
+// addrSpec writes an address as net/mail parsed it (local part unquoted)
+// in the form it is mailed to: the local part quoted again when it is not
+// a dot-atom (RFC 5322 §3.4.1), the domain lowercased.
+func addrSpec(a string) string {
+	a = strings.TrimSpace(a)
+	i := strings.LastIndexByte(a, '@')
+	if i < 0 || isDotAtom(a[:i]) {
+		return normalizeAddr(a)
+	}
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+	return normalizeAddr(`"` + r.Replace(a[:i]) + `"` + a[i:])
+}
+
+// isDotAtom reports whether s is a dot-atom (RFC 5322 §3.2.3).
+func isDotAtom(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for _, r := range s {
+		if r >= 0x80 {
+			continue // RFC 6532: UTF-8 is atext
+		}
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-/=?^_`{|}~.", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // normalizeAddr lowercases the domain of an address (RFC 5321 §2.4: the
@@ -872,6 +910,34 @@ func (p *parser) report(h gomail.Header) {
 	}
 }
 
+// from sets the author: the first address of the first From field that
+// has one (RFC 5322 §3.6 allows one field; a mailer that writes two, the
+// first broken, still names its sender in the second).
+func (p *parser) from(h gomail.Header) {
+	m := p.m
+	values := h.Values("From")
+	if len(values) == 0 || strings.TrimSpace(values[0]) == "" && len(values) == 1 {
+		m.problem("missing From header")
+		return
+	}
+	for i, raw := range values {
+		v := p.hdrs.decode(raw)
+		list, err := parseAddressList(v)
+		switch {
+		case len(list) == 0:
+			m.problem("unparseable From header %q: %v", cleanLine(v), err)
+			continue
+		case err != nil:
+			m.problem("malformed From header %q: %v", cleanLine(v), err)
+		}
+		if i > 0 {
+			m.problem("sender taken from From header %d of %d", i+1, len(values))
+		}
+		m.From = list[0]
+		return
+	}
+}
+
 // headers fills the header fields of the mail.
 func (p *parser) headers(h gomail.Header) {
 	m := p.m
@@ -888,18 +954,7 @@ func (p *parser) headers(h gomail.Header) {
 	m.InReplyTo = msgIDs(get("In-Reply-To"))
 	m.References = msgIDs(get("References"))
 
-	from, err := parseAddressList(get("From"))
-	switch {
-	case len(from) > 0:
-		m.From = from[0]
-		if err != nil {
-			m.problem("malformed From header %q: %v", cleanLine(get("From")), err)
-		}
-	case get("From") == "":
-		m.problem("missing From header")
-	default:
-		m.problem("unparseable From header %q: %v", cleanLine(get("From")), err)
-	}
+	p.from(h)
 	for _, f := range []struct {
 		key string
 		dst *[]Address
