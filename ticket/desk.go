@@ -120,7 +120,7 @@ func (d *Desk) Open(id ID, in Inbound, relatedTo ID, now time.Time) Outcome {
 	t := &Ticket{
 		ID:        id,
 		Subject:   cleanSubject(in.Subject),
-		Requester: Address{Name: in.From.Name, Addr: NormalizeAddr(in.From.Addr)},
+		Requester: Address{Name: in.From.Name, Addr: WrittenAddr(in.From.Addr)},
 		Body:      body,
 		Level:     Level1,
 		Group:     desk.Name,
@@ -132,7 +132,7 @@ func (d *Desk) Open(id ID, in Inbound, relatedTo ID, now time.Time) Outcome {
 	}
 	t.Attachments = append(t.Attachments, in.Attachments...)
 	t.AddThread(in.MessageID)
-	actor, via := t.Requester.Addr, "mail"
+	actor, via := NormalizeAddr(t.Requester.Addr), "mail"
 	if in.Via != "" {
 		actor, via = NormalizeAddr(in.Via), "phone"
 	}
@@ -228,7 +228,7 @@ func (d *Desk) recordReply(o *Outcome, in Inbound, now time.Time) {
 	case t.State.Final():
 		// Staff writing on a closed case: recorded, told to no one.
 		o.append(entry)
-	case d.dir.IsStaff(from) && from != t.Requester.Addr:
+	case d.dir.IsStaff(from) && !SameAddr(from, t.Requester.Addr):
 		d.relay(o, entry, sideStaff, Notice{Kind: NoticeReply, To: []Address{t.Requester}, Actor: from, Text: in.Text}, now)
 	default:
 		to := t.Holders(d.dir)
@@ -490,7 +490,7 @@ func (d *Desk) allowed(t *Ticket, from string, verb Verb) error {
 		}
 		return refuse("el caso %s está en nivel %d y usted atiende el nivel %s", "case %s is at level %d and you work at level %s", t.ID, t.Level, joinLevels(levels))
 	}
-	if from == t.Requester.Addr {
+	if SameAddr(from, t.Requester.Addr) {
 		if c.who&byRequester != 0 {
 			return nil
 		}
@@ -572,12 +572,15 @@ func (o *Outcome) notify(n Notice) {
 }
 
 // finish points every notice at the final state of the ticket and drops
-// duplicate and empty recipients.
+// duplicate and empty recipients. A recipient whose address cannot be
+// mailed is dropped too, and the ticket records at once that the notice
+// did not go to them and why (a [KindDeliveryFailed] the desk sees).
 func (o *Outcome) finish() {
 	kept := o.Notices[:0]
 	for _, n := range o.Notices {
 		n.Ticket = o.Ticket
 		n.To = dedupe(n.To)
+		n.To = o.mailable(n)
 		if len(n.To) > 0 {
 			kept = append(kept, n)
 		}
@@ -585,15 +588,39 @@ func (o *Outcome) finish() {
 	o.Notices = kept
 }
 
+// mailable returns the recipients of n that can be mailed, recording a
+// delivery failure for each of the others.
+func (o *Outcome) mailable(n Notice) []Address {
+	var out []Address
+	for _, a := range n.To {
+		err := Mailable(a.Addr)
+		if err == nil {
+			out = append(out, a)
+			continue
+		}
+		at := o.Ticket.UpdatedAt
+		if l := len(o.Ticket.History); l > 0 {
+			at = o.Ticket.History[l-1].At
+		}
+		o.append(Entry{At: at, Actor: "ticketd", Kind: KindDeliveryFailed,
+			Text: fmt.Sprintf("aviso %s no enviado: la dirección %q no admite correo", n.Kind, a.Addr),
+			Data: map[string]string{"recipient": a.Addr, "reason_en": fmt.Sprintf("%s notice not sent: %v", n.Kind, err)}})
+	}
+	return out
+}
+
+// dedupe drops empty recipients and repeated ones (by [NormalizeAddr]),
+// keeping each address as written ([WrittenAddr]).
 func dedupe(as []Address) []Address {
 	seen := make(map[string]bool, len(as))
 	var out []Address
 	for _, a := range as {
-		a.Addr = NormalizeAddr(a.Addr)
-		if a.Addr == "" || seen[a.Addr] {
+		a.Addr = WrittenAddr(a.Addr)
+		k := NormalizeAddr(a.Addr)
+		if k == "" || seen[k] {
 			continue
 		}
-		seen[a.Addr] = true
+		seen[k] = true
 		out = append(out, a)
 	}
 	return out

@@ -284,7 +284,7 @@ func TestOpenNotices(t *testing.T) {
 		Attachments: []Attachment{{Filename: "foto.jpg", Size: 10, SHA256: "def"}},
 		Problems:    []string{"unknown charset x-foo"}}, "OTI-2026-000001", t0)
 	tk := o.Ticket
-	if tk.Subject != "RE: impresora" || tk.Requester.Addr != "ana@unidad.example" || tk.RelatedTo != "OTI-2026-000001" {
+	if tk.Subject != "RE: impresora" || tk.Requester.Addr != "Ana@unidad.example" || tk.RelatedTo != "OTI-2026-000001" {
 		t.Errorf("ticket = %+v", tk)
 	}
 	if got := kinds(tk.History); !slices.Equal(got, []Kind{KindOpened, KindDegraded}) {
@@ -297,7 +297,7 @@ func TestOpenNotices(t *testing.T) {
 	if got := noticeKinds(o.Notices); !slices.Equal(got, []NoticeKind{NoticeAck, NoticeNewTicket}) {
 		t.Fatalf("notices = %v", got)
 	}
-	if o.Notices[0].InReplyTo != "a@x" || o.Notices[0].To[0].Addr != "ana@unidad.example" {
+	if o.Notices[0].InReplyTo != "a@x" || o.Notices[0].To[0].Addr != "Ana@unidad.example" {
 		t.Errorf("ack = %+v", o.Notices[0])
 	}
 	if len(o.Notices[1].To) != 2 || o.Notices[1].Ticket != tk {

@@ -123,10 +123,42 @@ func (a Address) String() string {
 	return (&mail.Address{Name: a.Name, Address: a.Addr}).String()
 }
 
-// NormalizeAddr returns addr lowercased and trimmed, the form in which
-// addresses are compared and stored.
+// NormalizeAddr returns addr lowercased and trimmed: the key by which
+// addresses are compared (indexes, the directory, allowances). Mail goes to
+// [WrittenAddr], which keeps the local part as written.
 func NormalizeAddr(addr string) string {
 	return strings.ToLower(strings.TrimSpace(addr))
+}
+
+// WrittenAddr returns addr trimmed with its domain lowercased and its local
+// part as written (RFC 5321 §2.4: only the receiving host may treat the
+// local part as case-insensitive): the form in which a requester is stored
+// and mailed. Tickets recorded before it hold lowercased addresses, which
+// compare the same.
+func WrittenAddr(addr string) string {
+	addr = strings.TrimSpace(addr)
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return addr[:i+1] + strings.ToLower(addr[i+1:])
+	}
+	return addr
+}
+
+// SameAddr reports whether a and b are the same mailbox: equal keys
+// ([NormalizeAddr]).
+func SameAddr(a, b string) bool { return NormalizeAddr(a) == NormalizeAddr(b) }
+
+// Mailable returns why mail cannot be sent to addr (spaces outside
+// quotes, a trailing dot, no domain), or nil (RFC 5321 §4.1.2). A
+// domain without a dot (a local host) is mailable.
+func Mailable(addr string) error {
+	a, err := mail.ParseAddress("<" + addr + ">")
+	if err != nil {
+		return fmt.Errorf("address %q cannot be mailed: %w", addr, err)
+	}
+	if !strings.Contains(a.Address, "@") {
+		return fmt.Errorf("address %q cannot be mailed: no domain", addr)
+	}
+	return nil
 }
 
 // Attachment describes a file that came with a mail. The content itself lives

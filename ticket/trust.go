@@ -69,7 +69,7 @@ func (d *Desk) TakesPart(t *Ticket, addr string) bool {
 	if addr == "" {
 		return false
 	}
-	if addr == t.Requester.Addr || d.dir.IsStaff(addr) || addr == t.Assignee {
+	if SameAddr(addr, t.Requester.Addr) || d.dir.IsStaff(addr) || addr == t.Assignee {
 		return true
 	}
 	for _, c := range t.Cc {

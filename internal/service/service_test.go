@@ -17,11 +17,14 @@ import (
 
 const (
 	requester = "ana.perez@example.org"
-	agent1    = "agente1@oti.example"
-	agent2    = "agente2@oti.example"
-	redes1    = "redes1@oti.example"
-	support   = "soporte@oti.example"
-	sender    = "ticketd@oti.example"
+	// written is requester as the tests' mails write it: the ticket keeps
+	// and mails the local part as written.
+	written = "Ana.Perez@example.org"
+	agent1  = "agente1@oti.example"
+	agent2  = "agente2@oti.example"
+	redes1  = "redes1@oti.example"
+	support = "soporte@oti.example"
+	sender  = "ticketd@oti.example"
 )
 
 var t0 = time.Date(2026, time.March, 2, 9, 30, 0, 0, time.UTC)
@@ -227,13 +230,13 @@ func TestNewMailOpensTicket(t *testing.T) {
 		t.Fatalf("Ingest(new mail) = %+v, want opened %s owing 3 notices", res, want)
 	}
 	tk := e.ticket(want)
-	if tk.Requester.Addr != requester || tk.Subject != "No imprime la impresora" || tk.State != ticket.StateOpen || tk.Level != 1 || tk.Group != "mesa" {
+	if tk.Requester.Addr != written || tk.Subject != "No imprime la impresora" || tk.State != ticket.StateOpen || tk.Level != 1 || tk.Group != "mesa" {
 		t.Errorf("opened ticket = %+v", tk)
 	}
 	if len(tk.History) != 1 || tk.History[0].Kind != ticket.KindOpened || tk.History[0].Data["via"] != "mail" || tk.History[0].Data["raw_sha256"] != "ab12" {
 		t.Errorf("history = %+v, want one opened entry via mail", tk.History)
 	}
-	if got, want := e.owed(want), []string{"ack→" + requester, "new_ticket→" + agent1, "new_ticket→" + agent2}; !slices.Equal(got, want) {
+	if got, want := e.owed(want), []string{"ack→" + written, "new_ticket→" + agent1, "new_ticket→" + agent2}; !slices.Equal(got, want) {
 		t.Errorf("owed %v, want %v", got, want)
 	}
 	if ack := e.pending()[0]; ack.Notice.InReplyTo != "<m1@example.org>" {
@@ -644,10 +647,10 @@ func TestOpenByPhone(t *testing.T) {
 	}
 	tk := e.ticket(res.TicketID)
 	first := tk.History[0]
-	if tk.Requester.Addr != requester || tk.Subject != "No enciende el equipo" || first.Actor != agent1 || first.Data["via"] != "phone" {
+	if tk.Requester.Addr != written || tk.Subject != "No enciende el equipo" || first.Actor != agent1 || first.Data["via"] != "phone" {
 		t.Errorf("phone ticket: requester %s, subject %q, opened by %s via %s", tk.Requester.Addr, tk.Subject, first.Actor, first.Data["via"])
 	}
-	if got := e.owed(res.TicketID); !slices.Contains(got, "ack→"+requester) || res.Notices != 3 {
+	if got := e.owed(res.TicketID); !slices.Contains(got, "ack→"+written) || res.Notices != 3 {
 		t.Errorf("owed %v (%d), want an ack to the requester and the desk alerts", got, res.Notices)
 	}
 	// A reply to the ack threads onto the phone ticket.
