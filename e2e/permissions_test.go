@@ -23,7 +23,6 @@ func TestRefusedCommands(t *testing.T) {
 		who, name, text, command, reason string
 	}{
 		{user, "the requester", "#escalar nivel2\nEs urgente, que lo vea un especialista.", "#escalar nivel2", "solicitante"},
-		{stranger, "a stranger", "#cerrar forzar no hace falta", "#cerrar forzar no hace falta", "no tiene permiso"},
 		{redes1, "a level-2 specialist on a level-1 case", "#resolver ya quedó", "#resolver ya quedó", "nivel 1"},
 		{mesa1, "the desk with a bad argument", "#clasificar accesos alta\n#escalar nivel5", "#escalar nivel5", "nivel"},
 	}
@@ -42,12 +41,29 @@ func TestRefusedCommands(t *testing.T) {
 		}
 		t.Logf("%s: refused: %s", c.name, e.Data["reason"])
 	}
-	tk := d.show(id)
+	// A stranger's command: recorded for the desk, which is told; the
+	// stranger gets only the generic help, with nothing of the ticket.
+	m := reply(stranger, ack, "#cerrar forzar no hace falta")
+	m.Subject = "RE: [" + id + "] " + subject
+	stk.send(t, m)
+	tk := d.waitTicket(id, mailWait, "the stranger's mail", func(tk ticketJSON) bool { return len(tk.entries("third_party")) == 1 })
+	if e := tk.entries("third_party")[0]; e.Actor != stranger || e.Data["commands"] != "#cerrar forzar no hace falta" {
+		t.Errorf("the stranger's mail recorded as %+v", e)
+	}
+	told := stk.waitMail(t, stranger, mailWait, "the generic help", func(g gotMail) bool { return strings.Contains(g.Subject, "Cómo dar órdenes") })
+	for _, secret := range []string{id, subject, "Nivel:", "Estado:", "abierto"} {
+		if strings.Contains(told.Subject+told.Text, secret) {
+			t.Errorf("the stranger's answer shows %q:\n%s\n%s", secret, told.Subject, told.Text)
+		}
+	}
+	stk.waitMail(t, mesa1, mailWait, "the desk's third-party notice", subjectHas(id, "no participa en el caso"))
+
+	tk = d.show(id)
 	if tk.State != before.State || tk.Level != before.Level || tk.Group != before.Group || tk.Category != "" || tk.Priority != "" || tk.Assignee != "" {
 		t.Errorf("ticket changed: %+v\nwas %+v", tk, before)
 	}
 	for _, k := range tk.kinds() {
-		if k != "opened" && k != "refused" {
+		if k != "opened" && k != "refused" && k != "third_party" {
 			t.Errorf("history has a %s entry: %v", k, tk.kinds())
 		}
 	}
