@@ -69,7 +69,9 @@ type Options struct {
 	// notifications): mail from them is a loop and is never answered.
 	Self []string
 	// AutoReplyLimit caps the automatic answers (acknowledgements, receipts,
-	// help) one sender gets within AutoReplyWindow; zero means 10 an hour.
+	// help) one sender gets within AutoReplyWindow, per bucket of
+	// [Service.allowances] (a verified staff member's receipts count per
+	// ticket and commands); zero means 10 an hour.
 	AutoReplyLimit  int
 	AutoReplyWindow time.Duration
 	// ReplyTokens, when set, checks the per-person reply addresses of
@@ -397,7 +399,7 @@ func (s *Service) persist(tx Tx, o ticket.Outcome, in ticket.Inbound, now time.T
 	var notices []ticket.Owed
 	for _, n := range o.Notices {
 		if n.InReplyTo != "" && len(n.To) == 1 && ticket.NormalizeAddr(n.To[0].Addr) == sender {
-			ok, err := s.takeAutoReply(tx, in, sender, now)
+			ok, err := s.takeAutoReply(tx, in, o, n, sender, now)
 			if err != nil {
 				return 0, err
 			}

@@ -124,3 +124,70 @@ func TestAutoRespondersDoNotLoop(t *testing.T) {
 	}
 	e.verify()
 }
+
+// TestStaffReceiptsAreNotCapped is the reported defect: an agent who sent
+// twelve command mails within an hour got ten receipts. Receipts to a
+// verified staff member are not silenced by the loop guard; from an
+// unverified mail "from" the same address they still are.
+func TestStaffReceiptsAreNotCapped(t *testing.T) {
+	e := newEnv(t)
+	ids := make([]ticket.ID, 12)
+	for i := range ids {
+		ids[i] = e.open(fmt.Sprintf("<req-%d@example.org>", i))
+	}
+	for i, id := range ids {
+		e.now = t0.Add(time.Duration(i) * 4 * time.Minute)
+		e.ingest(mail(fmt.Sprintf("<cmd-%d@oti.example>", i), agent1, "RE: "+id.Tag(), "#clasificar impresoras\n#nota revisado"))
+		if i%3 == 0 {
+			e.ingest(mail(fmt.Sprintf("<help-%d@oti.example>", i), agent1, "RE: "+id.Tag(), "#ayuda"))
+		}
+	}
+	receipts, helps := 0, 0
+	for _, p := range e.pending() {
+		switch {
+		case p.Notice.To[0].Addr != agent1:
+		case p.Notice.Kind == ticket.NoticeReceipt:
+			receipts++
+		case p.Notice.Kind == ticket.NoticeHelp:
+			helps++
+		}
+	}
+	if receipts != 12 || helps != 4 {
+		t.Errorf("the agent got %d receipts and %d help mails for 12 command mails and 4 #ayuda in an hour, want 12 and 4", receipts, helps)
+	}
+
+	// Unverified mail from a staff address is not staff for this purpose.
+	got := 0
+	for i := range 12 {
+		m := forgedMail(fmt.Sprintf("<forged-cmd-%d@evil.example>", i), agent1, "x@evil.example", "RE: "+ids[i].Tag(), "#cerrar forzar ya")
+		if res := e.ingest(m); slices.Contains(e.owed(res.TicketID), "unverified→"+agent1) {
+			got++
+		}
+	}
+	if got != 10 {
+		t.Errorf("%d answers to 12 unverified command mails from a staff address, want the limit of 10", got)
+	}
+}
+
+// TestStaffEchoLoopIsBounded: a staff member's auto-responder that sends
+// no Auto-Submitted and echoes each receipt unquoted sends ticketd the same
+// command lines again and again. Its receipts stop at the loop guard.
+func TestStaffEchoLoopIsBounded(t *testing.T) {
+	e := newEnv(t)
+	id := e.open("<req@example.org>")
+	receipts := 0
+	for i := range 30 {
+		e.now = t0.Add(time.Duration(i) * time.Minute)
+		res := e.ingest(mail(fmt.Sprintf("<echo-%d@oti.example>", i), agent1, "RE: "+id.Tag(),
+			"Estoy fuera de la oficina.\n\n  #clasificar impresoras alta\n      Aplicada."))
+		for _, p := range e.pending() {
+			if p.Notice.Kind == ticket.NoticeReceipt && p.Notice.InReplyTo == fmt.Sprintf("<echo-%d@oti.example>", i) {
+				receipts++
+			}
+		}
+		_ = res
+	}
+	if receipts != 10 {
+		t.Errorf("%d receipts to 30 echoes of the same commands within the hour, want the loop guard's 10", receipts)
+	}
+}
