@@ -17,9 +17,12 @@
 //     reads each notice's ticket as it is now and rebuilds from it the
 //     ticket as it stood when the notice was owed ([ticket.Owed.Rebuild]),
 //     renders, sends, and records each outcome, retrying temporary failures
-//     with exponential backoff while keeping the notices of one ticket in
-//     order. A permanent failure is appended to the ticket's history by the
-//     worker, through the domain ([ticket.Ticket.DeliveryFailed]).
+//     with per-notice exponential backoff while keeping the notices of one
+//     ticket to one recipient in order, and pausing briefly while the
+//     server takes no mail ([ErrUnavailable]). A permanent failure, or a
+//     notice still failing after GiveUpAfter, is appended to the ticket's
+//     history by the worker, through the domain
+//     ([ticket.Ticket.DeliveryFailed]).
 //
 // The package does not decide who must be told what (package ticket does),
 // does not store anything (the [Outbox] implementation does) and never reads

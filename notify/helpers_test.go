@@ -311,16 +311,15 @@ func (o *memOutbox) Due(_ context.Context, now time.Time, max int) ([]outbox.Ite
 		seqs = append(seqs, s)
 	}
 	slices.Sort(seqs)
-	held := map[ticket.ID]bool{}
+	held := map[outbox.Stream]bool{}
 	var out []outbox.Item
 	for _, s := range seqs {
 		p := o.pending[s]
-		id := p.Owed.TicketID
-		if held[id] {
+		if held[p.Stream()] {
 			continue
 		}
 		if p.NextAttempt.After(now) {
-			held[id] = true // order per ticket
+			held[p.Stream()] = true // order per ticket and recipient
 			continue
 		}
 		if len(out) == max {

@@ -28,6 +28,12 @@ var (
 	// ErrTLS marks a TLS problem: a handshake that failed, a certificate
 	// that does not verify, or a TLS mode that does not match the server.
 	ErrTLS = errors.New("notify: TLS failed")
+	// ErrUnavailable marks a server that took nothing from [Sender.Send]
+	// and would take nothing from any other message: it could not be
+	// reached, the session could not be opened (greeting, TLS,
+	// authentication) or it refused the sender for now. The message was
+	// not offered.
+	ErrUnavailable = errors.New("notify: server takes no mail")
 )
 
 // The TLS modes of [SenderOptions].TLS.
@@ -280,8 +286,22 @@ func (s *Sender) Send(ctx context.Context, msg *mail.Msg) error {
 		if !keepsConnection(err) || ctx.Err() != nil {
 			s.dropLocked()
 		}
-		return s.classify(ctx, err)
+		err = s.classify(ctx, err)
+		if errors.As(err, &se) && !errors.Is(err, ErrPermanent) && (se.Reason == mail.ErrSMTPMailFrom || stale) {
+			// A fresh session that fails its first check, or a sender
+			// refused for now: no message would fare better.
+			err = unavailable(ctx, err)
+		}
+		return err
 	}
+}
+
+// unavailable marks err with [ErrUnavailable], unless ctx ended.
+func unavailable(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
 func (s *Sender) sendLocked(ctx context.Context, msg *mail.Msg) error {
@@ -306,7 +326,7 @@ func (s *Sender) connect(ctx context.Context) error {
 	stop()
 	if err != nil {
 		s.dropLocked()
-		return s.classify(ctx, err)
+		return unavailable(ctx, s.classify(ctx, err))
 	}
 	s.connected = true
 	s.log.Debug("smtp connected", "addr", s.Addr(), "tls", s.opts.TLS, "took", time.Since(start))

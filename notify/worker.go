@@ -19,8 +19,9 @@ import (
 // the changes that caused them. The store package implements it.
 type Outbox interface {
 	// Due returns up to max notices due at now, in Seq order, holding back
-	// every notice of a ticket behind an earlier one of the same ticket
-	// that is not yet due (order per ticket).
+	// every notice of a stream (a ticket's notices to one recipient,
+	// [outbox.Stream]) behind an earlier one of the same stream that is not
+	// yet due.
 	Due(ctx context.Context, now time.Time, max int) ([]outbox.Item, error)
 	// Ticket reads a ticket with its history, to render a notice about it.
 	Ticket(ctx context.Context, id ticket.ID) (*ticket.Ticket, error)
@@ -35,7 +36,8 @@ type Outbox interface {
 }
 
 // MessageSender submits one message; [*Sender] is one. Errors wrapping
-// [ErrPermanent] are final, any other is retried.
+// [ErrPermanent] are final; errors wrapping [ErrUnavailable] say the server
+// took nothing (the message was not offered); any other is retried.
 type MessageSender interface {
 	Send(ctx context.Context, msg *mail.Msg) error
 }
@@ -47,13 +49,26 @@ type WorkerOptions struct {
 	Renderer *Renderer
 	Sender   MessageSender
 	// Interval is how often the worker looks at the outbox when nothing
-	// wakes it. Zero means 2s.
+	// else wakes it (a kick, or the retry of a notice it rescheduled).
+	// Zero means 2s.
 	Interval time.Duration
 	// MinBackoff and MaxBackoff bound the wait before retrying a notice
-	// after a temporary failure: MinBackoff doubled for each earlier
-	// failed attempt, with jitter, capped at MaxBackoff. Zero means 5s and
-	// 30m. The same bounds pace the worker while the server is down.
+	// after a temporary failure of its own: MinBackoff doubled for each
+	// earlier failed attempt, with jitter, capped at MaxBackoff. Zero means
+	// 5s and 30m.
 	MinBackoff, MaxBackoff time.Duration
+	// MaxPause caps the pause of the whole worker while the server takes
+	// no mail at all ([ErrUnavailable]): MinBackoff doubled for each
+	// failed pass in a row, at most MaxPause (and at most MaxBackoff).
+	// Such a failure is not charged to the notice that met it. Zero means
+	// 30s.
+	MaxPause time.Duration
+	// GiveUpAfter is how long after it was committed a notice that keeps
+	// failing temporarily is given up: at its next failure it leaves the
+	// outbox and the failure is recorded on its ticket, as for a 5xx. Time
+	// while the server takes no mail at all counts (the notice is old) but
+	// does not give it up: only a failure of its own does. Zero means 72h.
+	GiveUpAfter time.Duration
 	// BatchSize is how many notices one call to Outbox.Due returns at most.
 	// Zero means 100.
 	BatchSize int
@@ -63,36 +78,58 @@ type WorkerOptions struct {
 	Logger *slog.Logger
 }
 
-// Stats counts what a [Worker] did since it was made.
+// Stats counts what a [Worker] did since it was made, and says whether the
+// server takes mail.
 type Stats struct {
 	Sent    uint64 // accepted by the server
 	Retried uint64 // temporary failures, rescheduled
-	Failed  uint64 // permanent failures, recorded on the ticket
+	Failed  uint64 // permanent failures and notices given up, recorded on the ticket
+	// Unavailable is the last error of a server that took no mail at all
+	// (unreachable, refusing the connection, the sender or the
+	// credentials), since UnavailableSince; empty once it takes mail.
+	Unavailable      string
+	UnavailableSince time.Time
 }
 
 // Worker delivers the outbox: it renders each due notice, sends it and
-// records the outcome. Notices of one ticket go out in order: once one
-// fails temporarily, the later ones of the same ticket wait. A notice is
-// marked sent only after the server accepted it, so a crash between the two
-// may send it twice but never loses it.
+// records the outcome. What is ordered is a stream, the notices of one
+// ticket to one recipient ([outbox.Stream]): once one fails temporarily, the
+// later ones of the same stream wait, the ticket's notices to other
+// recipients do not. A stuck recipient holds its own later notices of the
+// ticket for at most GiveUpAfter: then the stuck notice is given up and
+// recorded as a delivery failure on the ticket, and the next one is tried.
+// A notice is marked sent only after the server accepted it, so a crash
+// between the two may send it twice but never loses it.
+//
+// Each notice has its own backoff; the worker wakes for the earliest retry
+// it scheduled, for a kick, and every Interval. While the server takes no
+// mail at all the worker pauses for a short, capped time that a kick never
+// lengthens, and the notices keep their schedule.
 //
 // Run, Flush, Kick and Stats are safe for concurrent use; only one pass over
 // the outbox runs at a time.
 type Worker struct {
-	outbox   Outbox
-	render   *Renderer
-	send     MessageSender
-	interval time.Duration
-	minBack  time.Duration
-	maxBack  time.Duration
-	batch    int
-	now      func() time.Time
-	log      *slog.Logger
+	outbox      Outbox
+	render      *Renderer
+	send        MessageSender
+	interval    time.Duration
+	minBack     time.Duration
+	maxBack     time.Duration
+	maxPause    time.Duration
+	giveUpAfter time.Duration
+	batch       int
+	now         func() time.Time
+	log         *slog.Logger
 
 	kick  chan struct{}
 	drain sync.Mutex
 
 	sent, retried, failed atomic.Uint64
+
+	mu        sync.Mutex // guards the fields below
+	retryAt   time.Time  // the earliest retry scheduled and not yet passed
+	downErr   string     // Stats.Unavailable
+	downSince time.Time
 }
 
 // NewWorker checks opts and returns a Worker. It does no I/O.
@@ -108,7 +145,7 @@ func NewWorker(opts WorkerOptions) (*Worker, error) {
 	w := &Worker{
 		outbox: opts.Outbox, render: opts.Renderer, send: opts.Sender,
 		interval: opts.Interval, minBack: opts.MinBackoff, maxBack: opts.MaxBackoff,
-		batch: opts.BatchSize, now: opts.Now, log: opts.Logger,
+		maxPause: opts.MaxPause, giveUpAfter: opts.GiveUpAfter, batch: opts.BatchSize, now: opts.Now, log: opts.Logger,
 		kick: make(chan struct{}, 1),
 	}
 	if w.interval <= 0 {
@@ -122,6 +159,13 @@ func NewWorker(opts WorkerOptions) (*Worker, error) {
 	}
 	if w.maxBack < w.minBack {
 		return nil, fmt.Errorf("notify: max backoff %v is below min backoff %v", w.maxBack, w.minBack)
+	}
+	if w.maxPause <= 0 {
+		w.maxPause = 30 * time.Second
+	}
+	w.maxPause = min(max(w.maxPause, w.minBack), w.maxBack)
+	if w.giveUpAfter <= 0 {
+		w.giveUpAfter = 72 * time.Hour
 	}
 	if w.batch <= 0 {
 		w.batch = 100
@@ -147,40 +191,53 @@ func (w *Worker) Kick() {
 
 // Stats returns the counters so far.
 func (w *Worker) Stats() Stats {
-	return Stats{Sent: w.sent.Load(), Retried: w.retried.Load(), Failed: w.failed.Load()}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return Stats{Sent: w.sent.Load(), Retried: w.retried.Load(), Failed: w.failed.Load(),
+		Unavailable: w.downErr, UnavailableSince: w.downSince}
 }
 
 // Run delivers the outbox until ctx ends, then returns nil. It looks at the
-// outbox every Interval and whenever [Worker.Kick] is called. While the
-// server or the outbox fails, it waits longer between passes (MinBackoff
-// doubling up to MaxBackoff).
+// outbox whenever [Worker.Kick] is called, when the earliest retry it
+// scheduled is due, and every Interval. While the server takes no mail or
+// the outbox fails, it pauses (MinBackoff doubling up to MaxPause); a kick
+// during the pause waits for its end and does not lengthen it.
 func (w *Worker) Run(ctx context.Context) error {
 	t := time.NewTimer(0)
 	defer t.Stop()
 	failures := 0
+	var pausedUntil time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		case <-w.kick:
+			if w.now().Before(pausedUntil) {
+				continue // the timer ends the pause
+			}
 		}
 		next := w.interval
 		if err := w.pass(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
-			next = w.backoff(failures)
+			next = w.capped(failures, w.maxPause)
 			failures++
+			pausedUntil = w.now().Add(next)
 			var unavailable *errUnavailable
 			if errors.As(err, &unavailable) {
-				// deliver has logged the failure with its notice.
-				w.log.Debug("pausing delivery", "retry_in", next)
+				w.log.Warn("smtp server takes no mail; delivery paused", "err", unavailable.err, "retry_in", next)
 			} else {
 				w.log.Warn("outbox pass failed", "err", err, "retry_in", next)
 			}
 		} else {
-			failures = 0
+			failures, pausedUntil = 0, time.Time{}
+			w.mu.Lock()
+			if at := w.retryAt; !at.IsZero() {
+				next = min(next, max(at.Sub(w.now()), 0))
+			}
+			w.mu.Unlock()
 		}
 		t.Reset(next)
 	}
@@ -205,6 +262,11 @@ func (e *errUnavailable) Unwrap() error { return e.err }
 func (w *Worker) pass(ctx context.Context) error {
 	w.drain.Lock()
 	defer w.drain.Unlock()
+	w.mu.Lock()
+	if !w.retryAt.After(w.now()) {
+		w.retryAt = time.Time{} // this pass sees them; those failing again set it anew
+	}
+	w.mu.Unlock()
 	seen := make(map[uint64]bool)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -223,7 +285,8 @@ func (w *Worker) pass(ctx context.Context) error {
 		if fresh == 0 {
 			return nil
 		}
-		blocked := make(map[ticket.ID]bool)
+		blocked := make(map[outbox.Stream]bool)
+		released := false // a notice left: the next of its stream may be due
 		for _, p := range due {
 			if err := ctx.Err(); err != nil {
 				return err // shutting down: start no new notice
@@ -232,19 +295,19 @@ func (w *Worker) pass(ctx context.Context) error {
 				continue
 			}
 			seen[p.Seq] = true
-			id := p.Owed.TicketID
-			if blocked[id] {
-				continue // order per ticket: wait behind the one that failed
+			if blocked[p.Stream()] {
+				continue // order per stream: wait behind the one that failed
 			}
 			ok, err := w.deliver(ctx, p)
 			if err != nil {
 				return err
 			}
 			if !ok {
-				blocked[id] = true
+				blocked[p.Stream()] = true
 			}
+			released = released || ok
 		}
-		if len(due) < w.batch {
+		if len(due) < w.batch && !released {
 			return nil
 		}
 	}
@@ -266,6 +329,14 @@ func (w *Worker) deliver(ctx context.Context, it outbox.Item) (bool, error) {
 		return w.giveUp(ctx, it, "render: "+err.Error())
 	}
 	err = w.send.Send(ctx, msg)
+	if errors.Is(err, ErrUnavailable) {
+		// The server took nothing: the notice was not offered, so it keeps
+		// its schedule and the pass stops (the rest would fail alike).
+		w.retried.Add(1)
+		w.setDown(err)
+		return false, &errUnavailable{err}
+	}
+	w.setDown(nil)
 	switch {
 	case err == nil:
 		// The server accepted it: only now does it leave the outbox.
@@ -279,19 +350,39 @@ func (w *Worker) deliver(ctx context.Context, it outbox.Item) (bool, error) {
 		w.log.Error("notice rejected permanently", "ticket_id", id, "rcpt", rcpt, "kind", kind, "attempt", it.Attempts+1, "err", err)
 		return w.giveUp(ctx, it, err.Error())
 	}
+	if age := w.now().Sub(it.CreatedAt); age >= w.giveUpAfter {
+		w.log.Error("notice given up", "ticket_id", id, "rcpt", rcpt, "kind", kind, "attempt", it.Attempts+1, "age", age.Round(time.Second), "err", err)
+		return w.giveUp(ctx, it, fmt.Sprintf("gave up after %s of temporary failures: %v", w.giveUpAfter, err))
+	}
 	wait := w.backoff(it.Attempts)
 	w.log.Warn("notice delivery failed, will retry", "ticket_id", id, "rcpt", rcpt, "kind", kind,
 		"attempt", it.Attempts+1, "retry_in", wait, "err", err)
-	if rerr := w.outbox.Retry(ctx, it.Seq, w.now().Add(wait), err.Error()); rerr != nil {
+	next := w.now().Add(wait)
+	if rerr := w.outbox.Retry(ctx, it.Seq, next, err.Error()); rerr != nil {
 		return false, fmt.Errorf("outbox retry %d: %w", it.Seq, rerr)
 	}
 	w.retried.Add(1)
-	if !messageLevel(err) {
-		// The server took nothing (down, refusing connections, failing
-		// authentication): the rest of the batch would fail alike.
-		return false, &errUnavailable{err}
+	w.mu.Lock()
+	if w.retryAt.IsZero() || next.Before(w.retryAt) {
+		w.retryAt = next
 	}
+	w.mu.Unlock()
 	return false, nil
+}
+
+// setDown records that the server takes no mail (err) or takes mail again
+// (nil), for [Worker.Stats].
+func (w *Worker) setDown(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err == nil {
+		w.downErr, w.downSince = "", time.Time{}
+		return
+	}
+	if w.downSince.IsZero() {
+		w.downSince = w.now()
+	}
+	w.downErr = err.Error()
 }
 
 // message renders it from its ticket as read now.
@@ -319,35 +410,30 @@ func (w *Worker) giveUp(ctx context.Context, it outbox.Item, reason string) (boo
 	return true, nil
 }
 
-// messageLevel reports whether a temporary failure concerns only this
-// message (a 4xx reply to its recipient or content), not the server.
-func messageLevel(err error) bool {
-	var se *mail.SendError
-	if !errors.As(err, &se) {
-		return false
-	}
-	code := se.ErrorCode()
-	return code >= 400 && code < 500 && se.Reason != mail.ErrConnCheck && se.Reason != mail.ErrSMTPMailFrom
-}
-
 // backoff returns the wait after attempts earlier failures: MinBackoff
 // doubled attempts times, capped at MaxBackoff, with ±25% jitter so that
 // notices that failed together do not all retry together.
 func (w *Worker) backoff(attempts int) time.Duration {
+	return w.capped(attempts, w.maxBack)
+}
+
+// capped is MinBackoff doubled attempts times, at most limit, with ±25%
+// jitter, never below MinBackoff nor above limit.
+func (w *Worker) capped(attempts int, limit time.Duration) time.Duration {
 	d := w.minBack
-	for i := 0; i < attempts && d < w.maxBack; i++ {
+	for i := 0; i < attempts && d < limit; i++ {
 		d *= 2
 	}
-	if d > w.maxBack {
-		d = w.maxBack
+	if d > limit {
+		d = limit
 	}
 	jitter := time.Duration(rand.Int64N(int64(d)/2+1)) - d/4
 	d += jitter
 	if d < w.minBack {
 		d = w.minBack
 	}
-	if d > w.maxBack {
-		d = w.maxBack
+	if d > limit {
+		d = limit
 	}
 	return d
 }

@@ -225,7 +225,8 @@ func TestWorkerServerDownThenUp(t *testing.T) {
 
 // TestWorker4xxThenSuccess: a recipient answered 4xx is retried with
 // exponential backoff from the injected clock; the ticket's later notices
-// wait behind it, other tickets go on.
+// to the same recipient wait behind it, other tickets go on (that other
+// recipients of the ticket go on too is TestWorkerGivesUp's).
 func TestWorker4xxThenSuccess(t *testing.T) {
 	sk := newSink(t, "")
 	var mu sync.Mutex
@@ -240,7 +241,7 @@ func TestWorker4xxThenSuccess(t *testing.T) {
 		return nil
 	})
 	a := simple("OTI-2026-000010", 1, 1, "lleno@example.org")
-	a = append(a, simple("OTI-2026-000010", 2, 2, "agente@example.org")...) // same ticket, later notices
+	a = append(a, simple("OTI-2026-000010", 2, 2, "lleno@example.org")...) // same ticket and recipient, later notices
 	b := simple("OTI-2026-000011", 4, 2, "luis@example.org")
 	ob := newOutbox(append(a, b...)...)
 	clk := &clock{t: t0}

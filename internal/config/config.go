@@ -289,13 +289,21 @@ type LogConfig struct {
 	Level string `mapstructure:"level"`
 }
 
-// OutboxConfig sets how failed outgoing mail is retried: with exponential
-// backoff from RetryMin up to RetryMax between attempts.
+// OutboxConfig sets how failed outgoing mail is retried (with exponential
+// backoff from RetryMin up to RetryMax between attempts), when it is given
+// up and when the outbox counts as stuck.
 type OutboxConfig struct {
 	// RetryMin is the first wait after a failed send. Default 5s.
 	RetryMin time.Duration `mapstructure:"retry_min"`
 	// RetryMax caps the wait between attempts. Default 30m.
 	RetryMax time.Duration `mapstructure:"retry_max"`
+	// GiveUpAfter is how long after it was committed a notice that keeps
+	// failing is given up and recorded as a delivery failure on its
+	// ticket. Default 72h.
+	GiveUpAfter time.Duration `mapstructure:"give_up_after"`
+	// StuckAfter is how old the oldest notice waiting may get before
+	// /healthz reports unhealthy and admin.alert_to is told. Default 15m.
+	StuckAfter time.Duration `mapstructure:"stuck_after"`
 }
 
 // Default returns the built-in defaults. They are not a valid configuration
@@ -335,6 +343,6 @@ func Default() Config {
 			AlertAfter: 15 * time.Minute,
 		},
 		Log:    LogConfig{Format: "text", Level: "info"},
-		Outbox: OutboxConfig{RetryMin: 5 * time.Second, RetryMax: 30 * time.Minute},
+		Outbox: OutboxConfig{RetryMin: 5 * time.Second, RetryMax: 30 * time.Minute, GiveUpAfter: 72 * time.Hour, StuckAfter: 15 * time.Minute},
 	}
 }

@@ -58,6 +58,8 @@ func TestLoadDefaults(t *testing.T) {
 		{"log.level", cfg.Log.Level, "info"},
 		{"outbox.retry_min", cfg.Outbox.RetryMin, 5 * time.Second},
 		{"outbox.retry_max", cfg.Outbox.RetryMax, 30 * time.Minute},
+		{"outbox.give_up_after", cfg.Outbox.GiveUpAfter, 72 * time.Hour},
+		{"outbox.stuck_after", cfg.Outbox.StuckAfter, 15 * time.Minute},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

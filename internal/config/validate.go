@@ -173,6 +173,12 @@ func (c Config) Validate() error {
 	if c.Outbox.RetryMax < c.Outbox.RetryMin {
 		p.add("outbox.retry_max", "%v: must be at least outbox.retry_min (%v)", c.Outbox.RetryMax, c.Outbox.RetryMin)
 	}
+	if c.Outbox.StuckAfter <= 0 {
+		p.add("outbox.stuck_after", "%v: must be positive", c.Outbox.StuckAfter)
+	}
+	if c.Outbox.GiveUpAfter <= c.Outbox.StuckAfter {
+		p.add("outbox.give_up_after", "%v: must be longer than outbox.stuck_after (%v), so that a stuck outbox is reported before notices are given up", c.Outbox.GiveUpAfter, c.Outbox.StuckAfter)
+	}
 
 	return errors.Join(p.errs...)
 }

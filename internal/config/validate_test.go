@@ -116,6 +116,9 @@ func TestLoadInvalid(t *testing.T) {
 		{"log.level", []kv{{"log.level", "verbose"}}, "log.level"},
 		{"retry_min", []kv{{"outbox.retry_min", "0s"}}, "outbox.retry_min"},
 		{"retry_max below retry_min", []kv{{"outbox.retry_max", "1s"}}, "outbox.retry_max"},
+		{"stuck_after", []kv{{"outbox.stuck_after", "0s"}}, "outbox.stuck_after"},
+		{"give_up_after not after stuck_after", []kv{{"outbox.give_up_after", "10m"}}, "outbox.give_up_after"},
+		{"give_up_after negative", []kv{{"outbox.give_up_after", "-1h"}}, "outbox.give_up_after"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

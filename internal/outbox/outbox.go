@@ -41,6 +41,23 @@ func (it Item) Pending(t *ticket.Ticket) (ticket.Pending, error) {
 	return ticket.Pending{Seq: it.Seq, MessageID: it.MessageID, Notice: n, CreatedAt: it.CreatedAt}, nil
 }
 
+// Stream names what the outbox keeps in order: the notices of one ticket to
+// one recipient. A recipient reads a ticket's notices in the order they were
+// committed ("opened" before "closed"), so a later notice of a stream waits
+// while an earlier one is owed; streams do not wait for each other, so a
+// recipient whose server refuses mail for now holds back only its own later
+// notices of that ticket, never the desk's or the requester's.
+type Stream struct {
+	Ticket ticket.ID
+	// Rcpt is the recipient's address as ticket.NormalizeAddr gives it.
+	Rcpt string
+}
+
+// Stream returns the stream it belongs to.
+func (it Item) Stream() Stream {
+	return Stream{Ticket: it.Owed.TicketID, Rcpt: ticket.NormalizeAddr(it.To.Addr)}
+}
+
 // Stats describes the outbox, for health checks and metrics.
 type Stats struct {
 	Depth int `json:"depth"`

@@ -128,18 +128,19 @@ func (t *Tx) items(fn func(outbox.Item) bool) error {
 type Outbox struct{ DB *DB }
 
 // Due returns up to max notices due at now in sequence order, holding back
-// every notice of a ticket behind an earlier one of the same ticket that is
-// not yet due, so that each ticket's notices go out in order.
+// every notice of a stream (a ticket's notices to one recipient, see
+// [outbox.Stream]) behind an earlier one of the same stream that is not yet
+// due, so that each recipient gets a ticket's notices in order.
 func (o Outbox) Due(ctx context.Context, now time.Time, max int) ([]outbox.Item, error) {
 	var out []outbox.Item
 	err := o.DB.View(ctx, func(tx *Tx) error {
-		blocked := map[ticket.ID]bool{}
+		blocked := map[outbox.Stream]bool{}
 		return tx.items(func(it outbox.Item) bool {
-			id := it.Owed.TicketID
+			s := it.Stream()
 			switch {
-			case blocked[id]:
+			case blocked[s]:
 			case it.NextAttempt.After(now):
-				blocked[id] = true
+				blocked[s] = true
 			default:
 				out = append(out, it)
 			}

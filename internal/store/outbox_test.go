@@ -111,14 +111,29 @@ func TestCountsSeeTheirOwnTransaction(t *testing.T) {
 	})
 }
 
+// TestDueKeepsEachTicketInOrder: each recipient gets a ticket's notices in
+// order; a notice in backoff holds back the later notices of its ticket to
+// the same recipient only.
 func TestDueKeepsEachTicketInOrder(t *testing.T) {
 	desk := testDesk(t)
 	db, _ := newDB(t)
 	ob := Outbox{DB: db}
 	ctx := t.Context()
-	_, a := openTicket(t, db, desk, "<a@example.org>", t0)
+	idA, a := openTicket(t, db, desk, "<a@example.org>", t0)
 	_, b := openTicket(t, db, desk, "<b@example.org>", t0)
-	all := append(append([]outbox.Item(nil), a...), b...)
+	// A later notice of A to its requester, written as a mail address
+	// program would, in another case.
+	var later []outbox.Item
+	mustUpdate(t, db, func(tx *Tx) error {
+		tk, err := tx.Ticket(idA)
+		if err != nil {
+			return err
+		}
+		later, err = tx.Enqueue(owe([]ticket.Notice{{Kind: ticket.NoticeReply, Ticket: tk, Text: "más",
+			To: []ticket.Address{{Addr: strings.ToUpper(a[0].To.Addr)}}}}), t0)
+		return err
+	})
+	all := append(append(append([]outbox.Item(nil), a...), b...), later...)
 
 	due, err := ob.Due(ctx, t0, 100)
 	if err != nil {
@@ -134,8 +149,8 @@ func TestDueKeepsEachTicketInOrder(t *testing.T) {
 		t.Errorf("Due(before t0) = %v, want none", seqs(due))
 	}
 
-	// A's first notice fails for now: A's later notices wait behind it,
-	// B's flow.
+	// A's first notice (the ack to its requester) fails for now: A's later
+	// notice to the requester waits behind it; A's to the desk and B's flow.
 	next := t0.Add(10 * time.Minute)
 	if err := ob.Retry(ctx, a[0].Seq, next, "421 try again later"); err != nil {
 		t.Fatal(err)
@@ -145,8 +160,8 @@ func TestDueKeepsEachTicketInOrder(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.Equal(seqs(due), seqs(b)) {
-			t.Errorf("Due(%v) with A's first notice in backoff = %v, want B's only %v", now, seqs(due), seqs(b))
+		if want := seqs(all[1 : len(a)+len(b)]); !slices.Equal(seqs(due), want) {
+			t.Errorf("Due(%v) with A's first notice in backoff = %v, want all but A's to its requester %v", now, seqs(due), want)
 		}
 	}
 	due, err = ob.Due(ctx, next, 100)
