@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 PKGS    := ./...
 
-.PHONY: all build test lint vet fmt-check staticcheck fuzz bench cover demo e2e clean check
+.PHONY: all build test lint vet fmt-check staticcheck fuzz bench cover demo e2e clean check release release-test
 
 all: build
 
@@ -54,5 +54,19 @@ check: lint test
 e2e:
 	GO=$(GO) ./e2e/run.sh
 
+# Release artefacts under dist/: static binaries for linux/amd64 and arm64, a
+# .deb for each (made by tools/release with nFPM) and SHA256SUMS. The version
+# is `git describe --tags`; tags are vX.Y.Z (see CHANGELOG.md).
+release:
+	$(GO) -C tools/release run . -root $(CURDIR) -out $(CURDIR)/dist -version $(VERSION)
+
+# The release tool's own tests, then dist/'s amd64 .deb installed into a clean
+# Debian chroot (debootstrap, root; the base system is cached under
+# /var/cache/ticketd-release) where the daemon is started as the ticketd user.
+release-test: release
+	$(GO) -C tools/release vet ./...
+	$(GO) -C tools/release test -count=1 ./...
+	$(GO) test -tags release -count=1 -v -run . ./deploy
+
 clean:
-	rm -rf bin
+	rm -rf bin dist
