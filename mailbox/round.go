@@ -302,8 +302,11 @@ func (p *Poller) deliver(ctx context.Context, cn *conn, metas []meta, cpt Checkp
 func (p *Poller) deliverOne(ctx context.Context, cn *conn, m meta, cmd *imapclient.FetchCommand, cpt Checkpoint, h Handler) (ok bool, err error) {
 	op := fmt.Sprintf("uid fetch %d", m.uid)
 	// Once Run's context has ended, no new message is started and the
-	// connection is not touched again (conn.shutdown closes it).
-	if !cn.beginHandler() {
+	// connection is not touched again (conn.shutdown closes it). ctx is
+	// checked as well as the connection's flag: conn.shutdown runs on a
+	// goroutine of its own and may not have run yet when the handler of
+	// the previous message ended the context.
+	if ctx.Err() != nil || !cn.beginHandler() {
 		return false, context.Cause(ctx)
 	}
 	defer cn.endHandler()
