@@ -88,6 +88,10 @@ type Desk struct {
 	dir        *Directory
 	voc        *vocabulary
 	relayLimit int
+	// off holds the requester notices turned off ([WithRequesterNotices]).
+	off map[NoticeKind]bool
+	// errs are the problems of the options, reported by NewDesk.
+	errs []error
 }
 
 // NewDesk returns the rules engine for the groups of dir, configured by
@@ -96,10 +100,14 @@ func NewDesk(dir *Directory, opts ...DeskOption) (*Desk, error) {
 	if dir == nil {
 		return nil, errors.New("ticket: NewDesk needs a directory")
 	}
-	d := &Desk{dir: dir, voc: std, relayLimit: DefaultRelayLimit}
+	d := &Desk{dir: dir, voc: std, relayLimit: DefaultRelayLimit, off: map[NoticeKind]bool{}}
 	for _, o := range opts {
 		o(d)
 	}
+	if err := errors.Join(d.errs...); err != nil {
+		return nil, err
+	}
+	d.errs = nil
 	return d, nil
 }
 
@@ -162,7 +170,7 @@ func (d *Desk) Open(id ID, in Inbound, relatedTo ID, now time.Time) Outcome {
 	}
 	o.notify(Notice{Kind: NoticeAck, To: []Address{t.Requester}, InReplyTo: in.MessageID})
 	o.notify(Notice{Kind: NoticeNewTicket, To: d.dir.MemberAddresses(desk.Name), Actor: actor, Text: body})
-	o.finish()
+	d.finish(&o)
 	return o
 }
 
@@ -183,7 +191,7 @@ func (d *Desk) Reply(t *Ticket, in Inbound, now time.Time) Outcome {
 	if in.Auto != "" {
 		data := map[string]string{"reason": in.Auto}
 		o.append(Entry{At: now, Actor: from, Kind: KindAutoReply, Text: in.Text, MessageID: in.MessageID, Data: data})
-		o.finish()
+		d.finish(&o)
 		return o
 	}
 	o.degraded(in, now)
@@ -198,7 +206,7 @@ func (d *Desk) Reply(t *Ticket, in Inbound, now time.Time) Outcome {
 	default:
 		d.applyCommands(&o, in, parsed, now)
 	}
-	o.finish()
+	d.finish(&o)
 	return o
 }
 
@@ -210,7 +218,7 @@ func (d *Desk) Reply(t *Ticket, in Inbound, now time.Time) Outcome {
 // ([Outcome.Empty]).
 func (d *Desk) Tick(t *Ticket, now time.Time) Outcome {
 	o := Outcome{Ticket: t}
-	o.finish()
+	d.finish(&o)
 	return o
 }
 
@@ -284,7 +292,10 @@ func (d *Desk) applyCommands(o *Outcome, in Inbound, parsed Parsed, now time.Tim
 	}
 	o.Results = append(o.Results, results...)
 	o.Refused = o.Refused || refused
-	if !onlyHelp || refused {
+	if (!onlyHelp || refused) && (refused || d.dir.IsStaff(from) || !d.told(work.Notices, from)) {
+		// A requester whose commands all applied hears of them from the
+		// notices they caused (reopened_user): no receipt on top, whose
+		// list of commands means little to her.
 		o.notify(Notice{Kind: NoticeReceipt, To: []Address{{Name: in.From.Name, Addr: from}}, Results: results, InReplyTo: in.MessageID})
 	}
 }
@@ -413,6 +424,7 @@ func (d *Desk) escalate(o *Outcome, cmd Command, entry Entry) error {
 	o.append(entry)
 	o.notify(Notice{Kind: NoticeAssigned, To: d.dir.MemberAddresses(g.Name), Actor: entry.Actor, Text: entry.Text, Verbs: d.groupVerbs(g)})
 	o.notify(Notice{Kind: NoticeLevelChanged, To: []Address{t.Requester}, Actor: entry.Actor})
+	d.tellDesk(o, entry, d.dir.MemberAddresses(g.Name))
 	return nil
 }
 
@@ -450,6 +462,7 @@ func (d *Desk) assign(o *Outcome, cmd Command, entry Entry) error {
 		entry.Kind = KindAssigned
 		o.append(entry)
 		o.notify(Notice{Kind: NoticeAssigned, To: []Address{{Addr: addr}}, Actor: entry.Actor, Text: entry.Text, Verbs: d.groupVerbs(g)})
+		d.tellDesk(o, entry, []Address{{Addr: addr}})
 		return nil
 	}
 	g, ok := d.dir.Group(cmd.Target)
@@ -464,7 +477,23 @@ func (d *Desk) assign(o *Outcome, cmd Command, entry Entry) error {
 	entry.Kind = KindAssigned
 	o.append(entry)
 	o.notify(Notice{Kind: NoticeAssigned, To: d.dir.MemberAddresses(g.Name), Actor: entry.Actor, Text: entry.Text, Verbs: d.groupVerbs(g)})
+	d.tellDesk(o, entry, d.dir.MemberAddresses(g.Name))
 	return nil
+}
+
+// tellDesk tells the Mesa, which follows every case, that someone outside
+// it moved the case (entry): a transferred notice to the members of the
+// desk but those in assigned, who get the assignment. When the desk did it
+// itself, the one who did gets a receipt and the others need no mail.
+func (d *Desk) tellDesk(o *Outcome, entry Entry, assigned []Address) {
+	if d.dir.IsDesk(entry.Actor) {
+		return
+	}
+	to := d.dir.MemberAddresses(d.dir.Desk().Name)
+	for _, a := range assigned {
+		to = without(to, NormalizeAddr(a.Addr))
+	}
+	o.notify(Notice{Kind: NoticeTransferred, To: to, Actor: entry.Actor, Text: entry.Text})
 }
 
 // allowed says whether from may use verb on t, by the command's entry in
@@ -571,15 +600,35 @@ func (o *Outcome) notify(n Notice) {
 	o.Notices = append(o.Notices, n)
 }
 
-// finish points every notice at the final state of the ticket and drops
-// duplicate and empty recipients. A recipient whose address cannot be
-// mailed is dropped too, and the ticket records at once that the notice
-// did not go to them and why (a [KindDeliveryFailed] the desk sees).
-func (o *Outcome) finish() {
+// told reports whether one of ns tells addr what happened: a notice of a
+// requester kind to addr that is not turned off.
+func (d *Desk) told(ns []Notice, addr string) bool {
+	for _, n := range ns {
+		if n.Kind.ForStaff() || d.off[n.Kind] {
+			continue
+		}
+		for _, a := range n.To {
+			if NormalizeAddr(a.Addr) == addr {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// finish points every notice of o at the final state of the ticket and
+// drops duplicate and empty recipients, and the requester from the notices
+// of the kinds turned off. A recipient whose address cannot be mailed is
+// dropped too, and the ticket records at once that the notice did not go
+// to them and why (a [KindDeliveryFailed] the desk sees).
+func (d *Desk) finish(o *Outcome) {
 	kept := o.Notices[:0]
 	for _, n := range o.Notices {
 		n.Ticket = o.Ticket
 		n.To = dedupe(n.To)
+		if d.off[n.Kind] {
+			n.To = without(n.To, o.Ticket.Requester.Addr)
+		}
 		n.To = o.mailable(n)
 		if len(n.To) > 0 {
 			kept = append(kept, n)

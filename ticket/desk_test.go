@@ -343,10 +343,14 @@ func TestReplyNotices(t *testing.T) {
 		{"requester reply on a resolved case reaches the desk", []step{{agent, "#escalar nivel2"}, {specialist, "#resolver"}}, requester, "No funciona",
 			[]NoticeKind{NoticeRequesterReply}, []string{specialist, agent, agent2}},
 		{"escalation", nil, agent, "#escalar nivel2\nRevisar switch", []NoticeKind{NoticeAssigned, NoticeLevelChanged, NoticeReceipt}, []string{specialist}},
-		{"assignment to a group", []step{{agent, "#escalar nivel2"}}, specialist, "#asignar sitio", []NoticeKind{NoticeAssigned, NoticeReceipt}, []string{onsite}},
+		{"assignment to a group", []step{{agent, "#escalar nivel2"}}, specialist, "#asignar sitio", []NoticeKind{NoticeAssigned, NoticeTransferred, NoticeReceipt}, []string{onsite}},
+		{"level 2 escalates to level 3: the desk is told", []step{{agent, "#escalar nivel2"}}, specialist, "#escalar nivel3 infra",
+			[]NoticeKind{NoticeAssigned, NoticeLevelChanged, NoticeTransferred, NoticeReceipt}, []string{engineer}},
+		{"the desk assigns within level 1: its receipt, no notice to itself", nil, agent, "#asignar " + agent2, []NoticeKind{NoticeAssigned, NoticeReceipt}, []string{agent2}},
 		{"resolution", nil, agent, "#resolver listo", []NoticeKind{NoticeResolved, NoticeResolvedDesk, NoticeReceipt}, []string{requester}},
 		{"closure", []step{{agent, "#resolver"}}, agent, "#cerrar", []NoticeKind{NoticeClosed, NoticeReceipt}, []string{requester}},
-		{"reopened by the requester", []step{{agent, "#resolver"}}, requester, "#reabrir", []NoticeKind{NoticeReopened, NoticeReopenedUser, NoticeReceipt}, []string{agent, agent2}},
+		{"reopened by the requester: no receipt, reopened_user says it", []step{{agent, "#resolver"}}, requester, "#reabrir", []NoticeKind{NoticeReopened, NoticeReopenedUser}, []string{agent, agent2}},
+		{"a refused command of the requester is answered", nil, requester, "#reabrir", []NoticeKind{NoticeReceipt}, []string{requester}},
 		{"reopened by the desk", []step{{agent, "#resolver"}}, agent2, "#reabrir", []NoticeKind{NoticeReopened, NoticeReopenedUser, NoticeReceipt}, []string{agent, agent2}},
 		{"note goes to no one", nil, agent, "#nota llamar mañana", []NoticeKind{NoticeReceipt}, []string{agent}},
 		{"help alone", nil, specialist, "#ayuda", []NoticeKind{NoticeHelp}, []string{specialist}},
@@ -547,3 +551,59 @@ func TestEveryEntryOfAMailNamesItsRawCopy(t *testing.T) {
 // verified is the sender verification of the tests' mails from people who
 // are who they say.
 var verified = Trusted("test")
+
+// TestDeskHearsOfTransfers: when level 2 or 3 moves a case (up a level, to
+// another group, to a person), every member of the Mesa is told, except
+// those the case now goes to, who get the assignment.
+func TestDeskHearsOfTransfers(t *testing.T) {
+	d := testDesk(t)
+	tk, _ := play(t, d, step{agent, "#escalar nivel2"})
+	o := d.Reply(tk, Inbound{Sender: verified, MessageID: "r@x", From: Address{Addr: specialist}, Text: "#escalar nivel3 infra\nNo es de red, es del servidor."}, t0.Add(time.Hour))
+	var got *Notice
+	for i := range o.Notices {
+		if o.Notices[i].Kind == NoticeTransferred {
+			got = &o.Notices[i]
+		}
+	}
+	if got == nil {
+		t.Fatalf("notices %v: the desk is not told of the escalation to level 3", noticeKinds(o.Notices))
+	}
+	var to []string
+	for _, a := range got.To {
+		to = append(to, a.Addr)
+	}
+	if !slices.Equal(to, []string{agent, agent2}) || got.Actor != specialist || got.Text != "No es de red, es del servidor." {
+		t.Errorf("transferred to %v by %s with %q", to, got.Actor, got.Text)
+	}
+	if !got.Kind.ForStaff() {
+		t.Error("transferred is not a staff notice")
+	}
+}
+
+// TestRequesterNoticesOff: a desk configured not to send level_changed
+// sends the requester nothing when the case changes level, and the other
+// notices as before.
+func TestRequesterNoticesOff(t *testing.T) {
+	d, err := NewDesk(testDirectory(t), WithRequesterNotices(map[NoticeKind]bool{NoticeLevelChanged: false}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, o := play(t, d, step{agent, "#escalar nivel2"})
+	if got := noticeKinds(o.Notices); !slices.Equal(got, []NoticeKind{NoticeAssigned, NoticeReceipt}) {
+		t.Errorf("notices %v, want no level_changed", got)
+	}
+	_, o = play(t, d, step{agent, "#resolver"})
+	if got := noticeKinds(o.Notices); !slices.Equal(got, []NoticeKind{NoticeResolved, NoticeResolvedDesk, NoticeReceipt}) {
+		t.Errorf("notices %v, want resolved still sent", got)
+	}
+	// With reopened_user off the requester's own #reabrir is confirmed by
+	// her receipt instead.
+	d, _ = NewDesk(testDirectory(t), WithRequesterNotices(map[NoticeKind]bool{NoticeReopenedUser: false}))
+	_, o = play(t, d, step{agent, "#resolver"}, step{requester, "#reabrir"})
+	if got := noticeKinds(o.Notices); !slices.Equal(got, []NoticeKind{NoticeReopened, NoticeReceipt}) {
+		t.Errorf("notices %v, want reopened and her receipt", got)
+	}
+	if _, err := NewDesk(testDirectory(t), WithRequesterNotices(map[NoticeKind]bool{NoticeReceipt: false})); err == nil {
+		t.Error("NewDesk accepted turning off receipts, which are not a requester notice that may be turned off")
+	}
+}

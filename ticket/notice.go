@@ -2,6 +2,7 @@ package ticket
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -28,6 +29,7 @@ const (
 	NoticeUnverified     NoticeKind = "unverified"      // sender of commands: not applied, the sender could not be verified; nothing of the ticket
 	NoticeThirdParty     NoticeKind = "third_party"     // level-1 group: someone who takes no part in the ticket wrote
 	NoticeRelayPaused    NoticeKind = "relay_paused"    // level-1 group: relaying stopped (budget spent or a loop)
+	NoticeTransferred    NoticeKind = "transferred"     // level-1 group: level 2 or 3 escalated or assigned the case
 )
 
 // noticeTable lists the notice kinds in the order of the procedure, each
@@ -41,7 +43,35 @@ var noticeTable = []struct {
 	{NoticeResolved, false}, {NoticeResolvedDesk, true}, {NoticeClosed, false}, {NoticeReopened, true},
 	{NoticeReopenedUser, false}, {NoticeReply, false}, {NoticeRequesterReply, true}, {NoticeReceipt, false},
 	{NoticeHelp, false}, {NoticeHelpGeneric, false}, {NoticeUnverified, false}, {NoticeThirdParty, true},
-	{NoticeRelayPaused, true},
+	{NoticeRelayPaused, true}, {NoticeTransferred, true},
+}
+
+// RequesterNotices lists the notice kinds that tell a requester what
+// happened to their case, in the order of the procedure: the kinds
+// [WithRequesterNotices] may turn off. The answers to a mail someone wrote
+// (receipt, help, help_generic, unverified) are not among them: a command
+// always gets an answer. It returns a new slice on every call.
+func RequesterNotices() []NoticeKind {
+	return []NoticeKind{NoticeAck, NoticeLevelChanged, NoticeResolved, NoticeClosed, NoticeReopenedUser, NoticeReply}
+}
+
+// WithRequesterNotices turns off the requester notices of the kinds that
+// map to false (the others stay on): such a notice is not sent to the
+// requester, and a command of the requester's whose effect it would have
+// told gets a receipt instead. Only the kinds of [RequesterNotices] may be
+// turned off; any other makes [NewDesk] fail.
+func WithRequesterNotices(on map[NoticeKind]bool) DeskOption {
+	return func(d *Desk) {
+		for k, v := range on {
+			if !slices.Contains(RequesterNotices(), k) {
+				d.errs = append(d.errs, fmt.Errorf("ticket: %q is not a requester notice that may be turned off (those are %v)", k, RequesterNotices()))
+				continue
+			}
+			if !v {
+				d.off[k] = true
+			}
+		}
+	}
 }
 
 // NoticeKinds lists every notice kind in the order of the procedure. It

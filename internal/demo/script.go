@@ -315,6 +315,7 @@ const (
 	subjReopened     = "Caso reabierto, vuelve al nivel 1:"
 	subjReopenedUser = "Su caso fue reabierto:"
 	subjApplied      = "Órdenes aplicadas:"
+	subjTransferred3 = "Caso trasladado al nivel 3"
 	subjClosed       = "Caso cerrado:"
 	subjUnverified   = "Órdenes no aplicadas: no se pudo verificar el remitente"
 )
@@ -358,6 +359,7 @@ func (s *demoScript) play(ctx context.Context) error {
 				mailTo(prov, subjAssigned3, "assignment to the provider"),
 				mailTo(laura, subjLevel3, "level-3 notice to Laura"),
 				mailTo(andres, subjApplied, "receipt to the specialist"),
+				mailTo(carlos, subjTransferred3, "the Mesa hears of the escalation it did not make"),
 			},
 		},
 		{
@@ -401,7 +403,6 @@ func (s *demoScript) play(ctx context.Context) error {
 				stateIs(ticket.StateOpen, ticket.Level1, "mesa"),
 				mailTo(carlos, subjReopened, "reopen alert to the Mesa"),
 				mailTo(laura, subjReopenedUser, "reopen notice to Laura"),
-				mailTo(laura, subjApplied, "receipt of her command to Laura"),
 			},
 		},
 		{
