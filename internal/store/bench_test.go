@@ -8,13 +8,15 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/ticket"
+
+	"github.com/ticketd/ticketd/internal/store/storetest"
 )
 
 // BenchmarkCommitNewTicket measures what one new mail costs: one
 // transaction that allocates an ID, opens the ticket, stores it and
 // enqueues its ack and alerts (three outbox items here).
 func BenchmarkCommitNewTicket(b *testing.B) {
-	desk := testDesk(b)
+	desk := storetest.Desk(b)
 	db, _ := newDB(b)
 	ctx := b.Context()
 	b.ReportAllocs()
@@ -22,21 +24,21 @@ func BenchmarkCommitNewTicket(b *testing.B) {
 	for b.Loop() {
 		i++
 		err := db.Update(ctx, func(tx *Tx) error {
-			id, err := tx.NextID("OTI", t0)
+			id, err := tx.NextID("OTI", storetest.T0)
 			if err != nil {
 				return err
 			}
 			o := desk.Open(id, ticket.Inbound{
 				Sender:    ticket.Trusted("test"),
 				MessageID: fmt.Sprintf("<bench-%d@example.org>", i),
-				From:      ticket.Address{Name: "Ana Pérez", Addr: requester},
+				From:      ticket.Address{Name: "Ana Pérez", Addr: storetest.Requester},
 				Subject:   "No imprime la impresora del piso 3",
 				Text:      "Desde esta mañana la impresora no responde.\nGracias.",
-			}, "", t0)
+			}, "", storetest.T0)
 			if err := tx.PutTicket(o.Ticket); err != nil {
 				return err
 			}
-			_, err = tx.Enqueue(owe(o.Notices), t0)
+			_, err = tx.Enqueue(storetest.Owe(o.Notices), storetest.T0)
 			return err
 		})
 		if err != nil {
@@ -51,7 +53,7 @@ func BenchmarkCommitNewTicket(b *testing.B) {
 // whole ticket, so a fresh ticket is opened (off the clock) every 20 replies
 // to keep histories at a realistic length.
 func BenchmarkApplyCommand(b *testing.B) {
-	desk := testDesk(b)
+	desk := storetest.Desk(b)
 	db, _ := newDB(b)
 	ctx := b.Context()
 	const perTicket = 20
@@ -66,11 +68,11 @@ func BenchmarkApplyCommand(b *testing.B) {
 	for b.Loop() {
 		if i%perTicket == 0 {
 			b.StopTimer()
-			id, _ = openTicket(b, db, desk, fmt.Sprintf("<open-%d@example.org>", i), t0)
+			id, _ = storetest.OpenTicket(b, bk(db), desk, fmt.Sprintf("<open-%d@example.org>", i), storetest.T0)
 			b.StartTimer()
 		}
 		i++
-		now := t0.Add(time.Duration(i) * time.Second)
+		now := storetest.T0.Add(time.Duration(i) * time.Second)
 		err := db.Update(ctx, func(tx *Tx) error {
 			tk, err := tx.Ticket(id)
 			if err != nil {
@@ -79,7 +81,7 @@ func BenchmarkApplyCommand(b *testing.B) {
 			o := desk.Reply(tk, ticket.Inbound{
 				Sender:    ticket.Trusted("test"),
 				MessageID: fmt.Sprintf("<reply-%d@oti.example>", i),
-				From:      ticket.Address{Addr: agent},
+				From:      ticket.Address{Addr: storetest.Agent},
 				Subject:   "RE: " + id.Tag(),
 				Text:      texts[i%len(texts)],
 			}, now)
@@ -89,7 +91,7 @@ func BenchmarkApplyCommand(b *testing.B) {
 			if err := tx.PutTicket(o.Ticket); err != nil {
 				return err
 			}
-			_, err = tx.Enqueue(owe(o.Notices), now)
+			_, err = tx.Enqueue(storetest.Owe(o.Notices), now)
 			return err
 		})
 		if err != nil {
@@ -103,18 +105,18 @@ func BenchmarkApplyCommand(b *testing.B) {
 // over every bucket and key) on a large store: 2,000 tickets with a 50 KiB
 // body each, a file of over 100 MiB (reported as MiB).
 func BenchmarkOpenCheck(b *testing.B) {
-	desk := testDesk(b)
+	desk := storetest.Desk(b)
 	db, path := newDB(b)
 	body := strings.Repeat("Texto de la solicitud, línea tras línea.\n", 50<<10/42)
 	for batch := range 20 {
 		mustUpdate(b, db, func(tx *Tx) error {
 			for i := range 100 {
-				id, err := tx.NextID("OTI", t0)
+				id, err := tx.NextID("OTI", storetest.T0)
 				if err != nil {
 					return err
 				}
 				o := desk.Open(id, ticket.Inbound{MessageID: fmt.Sprintf("<big-%d-%d@example.org>", batch, i),
-					From: ticket.Address{Addr: requester}, Subject: "Solicitud", Text: body}, "", t0)
+					From: ticket.Address{Addr: storetest.Requester}, Subject: "Solicitud", Text: body}, "", storetest.T0)
 				if err := tx.PutTicket(o.Ticket); err != nil {
 					return err
 				}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/ticketd/ticketd/internal/outbox"
 	"github.com/ticketd/ticketd/ticket"
+
+	"github.com/ticketd/ticketd/internal/store/storetest"
 )
 
 // crashEnv names the store file the helper process writes to; unset, the
@@ -34,26 +36,26 @@ func TestHelperProcess(t *testing.T) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	desk := testDesk(t)
+	desk := storetest.Desk(t)
 	deadline := time.Now().Add(30 * time.Second)
 	for i := 0; time.Now().Before(deadline); i++ {
 		var id ticket.ID
 		err := db.Update(context.Background(), func(tx *Tx) error {
 			var err error
-			if id, err = tx.NextID("OTI", t0); err != nil {
+			if id, err = tx.NextID("OTI", storetest.T0); err != nil {
 				return err
 			}
 			o := desk.Open(id, ticket.Inbound{
 				Sender:    ticket.Trusted("test"),
 				MessageID: fmt.Sprintf("<crash-%d@example.org>", i),
-				From:      ticket.Address{Addr: requester},
+				From:      ticket.Address{Addr: storetest.Requester},
 				Subject:   "Caso de la prueba de caída",
 				Text:      "Texto del caso.",
-			}, "", t0)
+			}, "", storetest.T0)
 			if err := tx.PutTicket(o.Ticket); err != nil {
 				return err
 			}
-			_, err = tx.Enqueue(owe(o.Notices), t0)
+			_, err = tx.Enqueue(storetest.Owe(o.Notices), storetest.T0)
 			return err
 		})
 		if err != nil {
@@ -147,21 +149,21 @@ func TestCrashLosesNoCommittedTicket(t *testing.T) {
 	if n := len(stored); n < len(committed) || n > len(committed)+1 {
 		t.Errorf("the store holds %d tickets, the child reported %d", n, len(committed))
 	}
-	got := ids(stored)
+	got := storetest.IDs(stored)
 	slices.Sort(got)
 	for i, id := range got {
 		if want := ticket.NewID("OTI", 2026, uint64(i+1)); id != want {
 			t.Fatalf("stored ticket %d is %s, want %s: a gap or a duplicate", i+1, id, want)
 		}
 	}
-	if n := verifyClean(t, db); n != len(stored) {
+	if n := storetest.VerifyClean(t, bk(db)); n != len(stored) {
 		t.Errorf("VerifyAll checked %d tickets, want %d", n, len(stored))
 	}
 	// Every stored ticket owes its ack and two alerts: nothing half-written.
 	if len(outbox) != 3*len(stored) {
 		t.Errorf("the outbox holds %d notices for %d tickets, want %d", len(outbox), len(stored), 3*len(stored))
 	}
-	if got, want := nextID(t, db, t0), ticket.NewID("OTI", 2026, uint64(len(stored)+1)); got != want {
+	if got, want := storetest.NextID(t, bk(db), storetest.T0), ticket.NewID("OTI", 2026, uint64(len(stored)+1)); got != want {
 		t.Errorf("NextID after the crash = %s, want %s", got, want)
 	}
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/ticketd/ticketd/ticket"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/ticketd/ticketd/internal/store/storetest"
 )
 
 // damagedEnv names the store file the damaged-store helper opens and reads;
@@ -48,9 +50,9 @@ func TestHelperDamaged(t *testing.T) {
 func realStoreFile(t *testing.T, n int) (string, int) {
 	t.Helper()
 	db, path := newDB(t)
-	desk := testDesk(t)
+	desk := storetest.Desk(t)
 	for i := range n {
-		openTicket(t, db, desk, fmt.Sprintf("<damaged-%d@example.org>", i), t0)
+		storetest.OpenTicket(t, bk(db), desk, fmt.Sprintf("<damaged-%d@example.org>", i), storetest.T0)
 	}
 	var used int64
 	if err := db.bolt.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil }); err != nil {

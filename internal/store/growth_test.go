@@ -8,6 +8,8 @@ import (
 
 	"github.com/ticketd/ticketd/ticket"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/ticketd/ticketd/internal/store/storetest"
 )
 
 // usedBytes is how much of the file the store's pages take (bbolt grows the
@@ -23,7 +25,7 @@ func usedBytes(tb testing.TB, db *DB) int64 {
 
 // TestOutboxKeepsNoTicketCopies opens a ticket for a 2 MiB request with a
 // desk of 12 agents: the new-ticket alert owed to each of them must not
-// store the request (or the ticket) once per agent. The store keeps the
+// store the request (or the ticket) once per storetest.Agent. The store keeps the
 // request twice by design (the ticket's body and its opening history entry),
 // so the file may grow by a few times the request, never by one copy per
 // recipient.
@@ -42,21 +44,21 @@ func TestOutboxKeepsNoTicketCopies(t *testing.T) {
 		t.Fatal(err)
 	}
 	db, path := newDB(t)
-	openTicket(t, db, desk, "<warm-up@example.org>", t0) // the buckets exist
+	storetest.OpenTicket(t, bk(db), desk, "<warm-up@example.org>", storetest.T0) // the buckets exist
 	before, fileBefore := usedBytes(t, db), fileSize(t, path)
 	body := strings.Repeat("Adjunto el registro del error, línea a línea.\n", 2<<20/47)
 	var notices int
 	mustUpdate(t, db, func(tx *Tx) error {
-		id, err := tx.NextID("OTI", t0)
+		id, err := tx.NextID("OTI", storetest.T0)
 		if err != nil {
 			return err
 		}
-		o := desk.Open(id, ticket.Inbound{MessageID: "<big@example.org>", From: ticket.Address{Addr: requester},
-			Subject: "Registro del error", Text: body}, "", t0)
+		o := desk.Open(id, ticket.Inbound{MessageID: "<big@example.org>", From: ticket.Address{Addr: storetest.Requester},
+			Subject: "Registro del error", Text: body}, "", storetest.T0)
 		if err := tx.PutTicket(o.Ticket); err != nil {
 			return err
 		}
-		ps, err := tx.Enqueue(owe(o.Notices), t0)
+		ps, err := tx.Enqueue(storetest.Owe(o.Notices), storetest.T0)
 		notices = len(ps)
 		return err
 	})

@@ -10,6 +10,8 @@ import (
 	"github.com/ticketd/ticketd/internal/record"
 	"github.com/ticketd/ticketd/ticket"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/ticketd/ticketd/internal/store/storetest"
 )
 
 // v1Outbox reads the outbox items of a schema-1 file as they were stored.
@@ -60,7 +62,7 @@ func TestMigrateSchema1(t *testing.T) {
 		}
 		return nil
 	})
-	if n := verifyClean(t, db); n != 19 {
+	if n := storetest.VerifyClean(t, bk(db)); n != 19 {
 		t.Errorf("VerifyAll checked %d tickets, want the fixture's 19", n)
 	}
 	var states = map[ticket.State]int{}
@@ -78,7 +80,7 @@ func TestMigrateSchema1(t *testing.T) {
 		t.Errorf("tickets by state %v and level %v: some did not survive", states, levels)
 	}
 
-	items := pending(t, db)
+	items := storetest.Pending(t, bk(db))
 	if len(items) != len(old) {
 		t.Fatalf("%d pending notices after the migration, want %d", len(items), len(old))
 	}
@@ -93,12 +95,12 @@ func TestMigrateSchema1(t *testing.T) {
 			retried++
 		}
 		// Still deliverable: rebuilt from the ticket, it is the notice owed.
-		p, err := it.Pending(loadTicket(t, db, it.Owed.TicketID))
+		p, err := it.Pending(storetest.LoadTicket(t, bk(db), it.Owed.TicketID))
 		if err != nil {
 			t.Errorf("notice %d cannot be rebuilt: %v", o.Seq, err)
 			continue
 		}
-		if got, want := jsonString(t, p.Notice), jsonString(t, o.Notice); got != want {
+		if got, want := storetest.JSON(t, p.Notice), storetest.JSON(t, o.Notice); got != want {
 			t.Errorf("notice %d rebuilt = %s\nwant %s", o.Seq, got, want)
 		}
 		if id, ok := messageTicket(t, db, it.MessageID); !ok || id != it.Owed.TicketID {
@@ -109,7 +111,7 @@ func TestMigrateSchema1(t *testing.T) {
 		t.Error("the fixture's notices with failed attempts are gone")
 	}
 	// A notice sent after the migration leaves the outbox.
-	if err := (Outbox{DB: db}).Sent(t.Context(), items[0].Seq, t0); err != nil {
+	if err := (Outbox{DB: db}).Sent(t.Context(), items[0].Seq, storetest.T0); err != nil {
 		t.Errorf("Sent(migrated notice) = %v", err)
 	}
 
@@ -134,7 +136,7 @@ func TestMigrateSchema1(t *testing.T) {
 		return nil
 	})
 	// The next ticket continues the fixture's sequence.
-	if got, want := nextID(t, db, t0), ticket.NewID("OTI", 2026, 20); got != want {
+	if got, want := storetest.NextID(t, bk(db), storetest.T0), ticket.NewID("OTI", 2026, 20); got != want {
 		t.Errorf("NextID after the migration = %s, want %s", got, want)
 	}
 }
