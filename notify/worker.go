@@ -110,7 +110,7 @@ type Stats struct {
 // the outbox runs at a time.
 type Worker struct {
 	outbox      Outbox
-	render      *Renderer
+	render      atomic.Pointer[Renderer] // swapped by SetRenderer
 	send        MessageSender
 	interval    time.Duration
 	minBack     time.Duration
@@ -143,11 +143,12 @@ func NewWorker(opts WorkerOptions) (*Worker, error) {
 		return nil, errors.New("notify: worker needs a sender")
 	}
 	w := &Worker{
-		outbox: opts.Outbox, render: opts.Renderer, send: opts.Sender,
+		outbox: opts.Outbox, send: opts.Sender,
 		interval: opts.Interval, minBack: opts.MinBackoff, maxBack: opts.MaxBackoff,
 		maxPause: opts.MaxPause, giveUpAfter: opts.GiveUpAfter, batch: opts.BatchSize, now: opts.Now, log: opts.Logger,
 		kick: make(chan struct{}, 1),
 	}
+	w.render.Store(opts.Renderer)
 	if w.interval <= 0 {
 		w.interval = 2 * time.Second
 	}
@@ -395,7 +396,16 @@ func (w *Worker) message(ctx context.Context, it outbox.Item) (*mail.Msg, error)
 	if err != nil {
 		return nil, err
 	}
-	return w.render.Message(p)
+	return w.render.Load().Message(p)
+}
+
+// SetRenderer makes r render the notices sent from now on (templates or
+// language reloaded); the one being sent finishes with the old. Safe for
+// concurrent use; a nil r is ignored.
+func (w *Worker) SetRenderer(r *Renderer) {
+	if r != nil {
+		w.render.Store(r)
+	}
 }
 
 // giveUp records a permanent failure of it: the ticket's history gets a

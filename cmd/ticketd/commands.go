@@ -34,8 +34,8 @@ func (c *cli) runCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			log = newLogger(c.stderr, cfg.Log)
-			d, err := app.Build(cfg, app.Options{Version: version, Logger: log})
+			log, level := newLevelLogger(c.stderr, cfg.Log)
+			d, err := app.Build(cfg, app.Options{Version: version, Logger: log, Level: level})
 			if err != nil {
 				return err
 			}

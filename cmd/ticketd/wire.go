@@ -30,13 +30,22 @@ func (c *cli) loadConfig(log *slog.Logger) (config.Config, error) {
 
 // newLogger builds the process logger from the log section.
 func newLogger(w io.Writer, lc config.LogConfig) *slog.Logger {
+	log, _ := newLevelLogger(w, lc)
+	return log
+}
+
+// newLevelLogger builds the process logger from the log section, with the
+// level that a reload of the configuration sets again.
+func newLevelLogger(w io.Writer, lc config.LogConfig) (*slog.Logger, *slog.LevelVar) {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(lc.Level)) // validated by config
-	opts := &slog.HandlerOptions{Level: level}
+	lv := new(slog.LevelVar)
+	lv.Set(level)
+	opts := &slog.HandlerOptions{Level: lv}
 	if lc.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), lv
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), lv
 }
 
 // backend returns how a command reaches the tickets: the running daemon's

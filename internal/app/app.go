@@ -55,6 +55,15 @@ func Directory(cfg config.Config) (*ticket.Directory, error) {
 	return d, nil
 }
 
+// NewDesk returns the rules of cfg: its groups and the desk's limits.
+func NewDesk(cfg config.Config) (*ticket.Desk, error) {
+	dir, err := Directory(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return ticket.NewDesk(dir, ticket.WithRelayLimit(cfg.Ticket.RelayLimitPerHour))
+}
+
 // ParseLimits maps the limits section of cfg onto the parser's.
 func ParseLimits(cfg config.Config) parse.Limits {
 	l := cfg.Limits
@@ -103,14 +112,11 @@ func ReplyTokens(cfg config.Config) (*replytoken.Tokens, error) {
 // Open opens the store (failing with store.ErrLocked when a daemon holds
 // it) and builds the rules on it. The caller closes Core.DB.
 func Open(cfg config.Config, log *slog.Logger, now func() time.Time) (*Core, error) {
-	dir, err := Directory(cfg)
+	desk, err := NewDesk(cfg)
 	if err != nil {
 		return nil, err
 	}
-	desk, err := ticket.NewDesk(dir, ticket.WithRelayLimit(cfg.Ticket.RelayLimitPerHour))
-	if err != nil {
-		return nil, err
-	}
+	dir := desk.Directory()
 	from := fromAddress(cfg)
 	_, host, _ := strings.Cut(from.Addr, "@")
 	db, err := store.Open(storePath(cfg), store.Options{})

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"os/signal"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +35,9 @@ type Options struct {
 	// FlushTimeout bounds how long [Daemon.Run] waits for the outbox to
 	// drain at the end; zero means 10s.
 	FlushTimeout time.Duration
+	// Level is the level of Logger, set again from log.level when the
+	// configuration is reloaded; nil leaves log.level to a restart.
+	Level *slog.LevelVar
 }
 
 // Daemon is a wired daemon, ready to run.
@@ -52,6 +58,10 @@ type Daemon struct {
 	admin    http.Handler // nil without admin.listen
 	// flushTimeout bounds how long Run waits for the outbox to drain.
 	flushTimeout time.Duration
+	// level is Options.Level; applied is the configuration in force, as
+	// last (re)loaded: only Run's goroutine touches it.
+	level   *slog.LevelVar
+	applied config.Config
 }
 
 // Build wires the whole daemon from the configuration. It opens the store
@@ -72,7 +82,8 @@ func Build(cfg config.Config, o Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{Core: c, version: o.Version, now: now, registry: prometheus.NewRegistry(), flushTimeout: o.FlushTimeout}
+	d := &Daemon{Core: c, version: o.Version, now: now, registry: prometheus.NewRegistry(), flushTimeout: o.FlushTimeout,
+		level: o.Level, applied: cfg}
 	fail := func(err error) (*Daemon, error) {
 		c.DB.Close()
 		return nil, err
@@ -85,10 +96,7 @@ func Build(cfg config.Config, o Options) (*Daemon, error) {
 	if d.sender, err = NewSender(cfg, log, smtpTok); err != nil {
 		return fail(err)
 	}
-	render, err := notify.NewRenderer(notify.RendererOptions{
-		From: fromAddress(cfg), Lang: cfg.Ticket.Lang, TemplateDir: cfg.Templates.Dir,
-		Attachments: c.Blobs.Open, MaxAttachTotal: cfg.SMTP.MaxAttachTotal, ReplyTo: c.replyTo(),
-	})
+	render, err := c.newRenderer(cfg)
 	if err != nil {
 		return fail(err)
 	}
@@ -145,6 +153,15 @@ func (d *Daemon) adminHandler() (http.Handler, error) {
 	})
 }
 
+// newRenderer returns the notices' renderer of cfg (templates, language,
+// attachments), on c's blobs and reply tokens.
+func (c *Core) newRenderer(cfg config.Config) (*notify.Renderer, error) {
+	return notify.NewRenderer(notify.RendererOptions{
+		From: fromAddress(cfg), Lang: cfg.Ticket.Lang, TemplateDir: cfg.Templates.Dir,
+		Attachments: c.Blobs.Open, MaxAttachTotal: cfg.SMTP.MaxAttachTotal, ReplyTo: c.replyTo(),
+	})
+}
+
 // replyTo returns the Reply-To of each recipient's notification: the
 // support address with that recipient's reply token; nil without tokens.
 func (c *Core) replyTo() func(ticket.ID, string, time.Time) string {
@@ -158,7 +175,8 @@ func (c *Core) replyTo() func(ticket.ID, string, time.Time) string {
 
 // Run starts the daemon's goroutines (the outbox worker, the poller with
 // the intake loop, the alert watcher when admin.alert_to is set, the admin
-// API when admin.listen is) and runs until ctx ends or one of them fails.
+// API when admin.listen is) and runs until ctx ends or one of them fails;
+// meanwhile each SIGHUP reloads the configuration file (see reload.go).
 // Then it stops them in order: fetching stops and the mail in hand is
 // finished; the worker stops and the outbox is flushed for at most
 // FlushTimeout; the alert watcher and the admin API stop; the SMTP
@@ -178,6 +196,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 
+	// SIGHUP reloads the configuration; without this it would end the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	failed := make(chan struct{}, 1)
 	base := context.WithoutCancel(ctx)
 	worker := start(base, "outbox worker", failed, d.worker.Run)
@@ -190,12 +212,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		api = start(base, "admin API", failed, d.serveAdmin)
 	}
 
-	select {
-	case <-ctx.Done():
-		log.Info("stopping")
-	case <-failed:
-		log.Error("a part of the daemon failed; stopping the others")
-	}
+	d.wait(ctx, failed, hup)
 	errs := []error{fetch.stop()}
 	log.Info("fetching stopped; flushing the outbox", "timeout", d.flushTimeout)
 	errs = append(errs, worker.stop())
@@ -212,6 +229,25 @@ func (d *Daemon) Run(ctx context.Context) error {
 		log.Info("ticketd stopped")
 	}
 	return err
+}
+
+// wait returns when ctx ends or a part fails, reloading the configuration
+// at every SIGHUP meanwhile.
+func (d *Daemon) wait(ctx context.Context, failed <-chan struct{}, hup <-chan os.Signal) {
+	for {
+		select {
+		case <-ctx.Done():
+			d.Log.Info("stopping")
+			return
+		case <-failed:
+			d.Log.Error("a part of the daemon failed; stopping the others")
+			return
+		case <-hup:
+			if err := d.reload(); err != nil {
+				d.Log.Error("configuration not reloaded; the one in use stays", "err", err)
+			}
+		}
+	}
 }
 
 // task is one goroutine [Daemon.Run] started.

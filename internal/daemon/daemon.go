@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ticketd/ticketd/internal/blob"
@@ -106,7 +107,13 @@ type Loop struct {
 	// mu serialises mail processing: the poller's handler and operator
 	// re-runs of quarantined mail.
 	mu sync.Mutex
+	// limits are opts.Limits until SetLimits.
+	limits atomic.Pointer[parse.Limits]
 }
+
+// SetLimits puts l in force for the mails parsed from now on (a
+// configuration reloaded). Safe for concurrent use.
+func (l *Loop) SetLimits(lim parse.Limits) { l.limits.Store(&lim) }
 
 // New checks opts and returns a Loop; it does no I/O.
 func New(opts Options) (*Loop, error) {
@@ -131,7 +138,9 @@ func New(opts Options) (*Loop, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
 	}
-	return &Loop{opts: opts, log: opts.Logger.With("component", "daemon", "mailbox", opts.Mailbox)}, nil
+	l := &Loop{opts: opts, log: opts.Logger.With("component", "daemon", "mailbox", opts.Mailbox)}
+	l.SetLimits(opts.Limits)
+	return l, nil
 }
 
 // Run fetches and processes mail until ctx ends, and returns when the
@@ -365,7 +374,7 @@ func (l *Loop) Ingest(ctx context.Context, r io.Reader) (service.Result, error) 
 // parse reads one raw mail of size bytes (zero when unknown) and hands its
 // raw copy and attachments to the blob store.
 func (l *Loop) parse(r io.Reader, size int64) (*parse.Mail, error) {
-	return parse.Read(r, parse.Options{MaxSize: l.opts.MaxSize, Size: size, Limits: l.opts.Limits, Sink: blobSink{l.opts.Blobs}})
+	return parse.Read(r, parse.Options{MaxSize: l.opts.MaxSize, Size: size, Limits: *l.limits.Load(), Sink: blobSink{l.opts.Blobs}})
 }
 
 // blobSink keeps what parse hands over in the blob store.

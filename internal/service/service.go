@@ -100,7 +100,9 @@ type Service struct {
 	opts Options
 	self map[string]bool
 	log  *slog.Logger
-	// tick is opts.Desk.Tick (a test puts timers in its place).
+	// desk holds the rules in force: opts.Desk, until [Service.SetDesk].
+	desk atomic.Pointer[ticket.Desk]
+	// tick is the current desk's Tick (a test puts timers in its place).
 	tick func(*ticket.Ticket, time.Time) ticket.Outcome
 	seq  atomic.Uint64 // numbers the Message-IDs made since start
 }
@@ -128,11 +130,27 @@ func New(opts Options) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Service{opts: opts, self: map[string]bool{}, log: opts.Logger.With("component", "service"), tick: opts.Desk.Tick}
+	s := &Service{opts: opts, self: map[string]bool{}, log: opts.Logger.With("component", "service")}
+	s.desk.Store(opts.Desk)
+	s.tick = func(t *ticket.Ticket, now time.Time) ticket.Outcome { return s.Desk().Tick(t, now) }
 	for _, a := range opts.Self {
 		s.self[ticket.NormalizeAddr(a)] = true
 	}
 	return s, nil
+}
+
+// Desk returns the rules in force. Each mail is handled with the desk
+// read once at its start, so a [Service.SetDesk] meanwhile does not mix
+// two configurations in one change.
+func (s *Service) Desk() *ticket.Desk { return s.desk.Load() }
+
+// SetDesk puts d in force for the mails handled from now on (a
+// configuration reloaded with new groups or limits). Safe for concurrent
+// use; a nil d is ignored.
+func (s *Service) SetDesk(d *ticket.Desk) {
+	if d != nil {
+		s.desk.Store(d)
+	}
 }
 
 // Bounce is a delivery-status notification about a mail ticketd sent.
@@ -189,7 +207,7 @@ func (s *Service) Ingest(ctx context.Context, m Mail) (Result, error) {
 // IngestTx processes m inside tx, so that the caller can commit more with
 // it (the mailbox checkpoint). The same Message-ID twice is a no-op.
 func (s *Service) IngestTx(tx Tx, m Mail) (Result, error) {
-	now := s.opts.Now().UTC()
+	now, desk := s.opts.Now().UTC(), s.Desk()
 	if m.MessageID == "" {
 		return Result{}, errors.New("service: mail without an identity (the caller derives one from the content hash)")
 	}
@@ -212,28 +230,28 @@ func (s *Service) IngestTx(tx Tx, m Mail) (Result, error) {
 		return Result{Outcome: Unthreaded}, tx.RecordUnthreaded(record.Unthreaded{
 			MessageID: m.MessageID, From: from, Subject: m.Subject, Reason: m.Auto, At: now, RawSHA256: m.RawSHA256})
 	case id == "":
-		return s.open(tx, m.Inbound, "", now)
+		return s.open(tx, desk, m.Inbound, "", now)
 	}
 	t, err := tx.Ticket(id)
 	if err != nil {
 		return Result{}, err
 	}
-	if t.State == ticket.StateClosed && m.Auto == "" && !s.opts.Desk.Directory().IsStaff(from) {
+	if t.State == ticket.StateClosed && m.Auto == "" && !desk.Directory().IsStaff(from) {
 		// Activity 12 is final: a later mail about a closed case is a new case.
-		return s.open(tx, m.Inbound, t.ID, now)
+		return s.open(tx, desk, m.Inbound, t.ID, now)
 	}
 	m.Sender = s.replyToken(m, id, from, now)
-	o := s.opts.Desk.Reply(t, m.Inbound, now)
+	o := desk.Reply(t, m.Inbound, now)
 	n, err := s.persist(tx, o, m.Inbound, now)
 	return Result{Outcome: Threaded, TicketID: id, Notices: n, Refused: o.Refused, Results: o.Results}, err
 }
 
-func (s *Service) open(tx Tx, in ticket.Inbound, related ticket.ID, now time.Time) (Result, error) {
+func (s *Service) open(tx Tx, desk *ticket.Desk, in ticket.Inbound, related ticket.ID, now time.Time) (Result, error) {
 	id, err := tx.NextID(s.opts.Prefix, now)
 	if err != nil {
 		return Result{}, err
 	}
-	o := s.opts.Desk.Open(id, in, related, now)
+	o := desk.Open(id, in, related, now)
 	n, err := s.persist(tx, o, in, now)
 	return Result{Outcome: Opened, TicketID: id, Notices: n, Refused: o.Refused, Results: o.Results}, err
 }
@@ -255,7 +273,7 @@ func (s *Service) OpenByPhone(ctx context.Context, requester ticket.Address, age
 			Sender: ticket.Trusted("admin"),
 		}
 		var err error
-		res, err = s.open(tx, in, "", now)
+		res, err = s.open(tx, s.Desk(), in, "", now)
 		return err
 	})
 	return res, err
