@@ -153,7 +153,7 @@ type Mail struct {
 	// which sets ReturnPathEmpty.
 	ReturnPath      string
 	ReturnPathEmpty bool
-	Subject         string    // decoded (RFC 2047, raw 8-bit as UTF-8 or windows-1252)
+	Subject         string    // decoded (RFC 2047; raw 8-bit in the mail's declared or detected charset)
 	Date            time.Time // zero when missing or invalid
 	// Text is the body as plain text: text/plain preferred over HTML in
 	// multipart/alternative, HTML converted otherwise, forwarded messages
