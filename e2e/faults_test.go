@@ -20,7 +20,9 @@ import (
 // TestPostfixOutage: Postfix is down for 60 seconds while requests keep
 // arriving (delivered straight into Dovecot by LMTP meanwhile). Nothing is
 // lost: every request becomes a ticket at once, and every notification goes
-// out once Postfix is back.
+// out once Postfix is back, with no new mail to wake ticketd and with the
+// built-in retry bounds (retry_max 30m: kicks during the outage must not
+// have lengthened the worker's wait).
 func TestPostfixOutage(t *testing.T) {
 	const outage = 60 * time.Second
 	const every = 5 * time.Second
@@ -30,7 +32,7 @@ func TestPostfixOutage(t *testing.T) {
 		names = append(names, fmt.Sprintf("caida%02d", i))
 	}
 	ppl := newPeople(t, names...)
-	d := newDaemon(t, ppl, daemonOpts{})
+	d := newDaemon(t, ppl, daemonOpts{defaultRetry: true})
 	first, _ := openTicket(t, ppl, "antes", "Antes de la caída", "Todo funciona todavía.")
 	// Let Postfix deliver what it already took before stopping it: a
 	// Postfix stopped in the middle of an LMTP delivery delivers that mail
@@ -96,6 +98,8 @@ func TestPostfixOutage(t *testing.T) {
 	stk.ctl(t, "postfix-start")
 	restarted = true
 	back := time.Now()
+	// From here on nothing is sent to ticketd: what leaves, leaves by the
+	// worker's own schedule.
 	waitFor(t, 60*time.Second, "the outbox to drain", func() (bool, string) {
 		m, err := d.metrics()
 		if err != nil {

@@ -35,6 +35,9 @@ type daemonOpts struct {
 	noStart bool
 	// commandAuth is security.command_auth; "" means [dkim].
 	commandAuth string
+	// defaultRetry keeps the built-in outbox retry bounds (retry_min 5s,
+	// retry_max 30m) instead of the short ones (1s to 5s) of the others.
+	defaultRetry bool
 }
 
 // daemon is one ticketd process (and its restarts) with its own data
@@ -84,6 +87,10 @@ func newDaemon(t testing.TB, ppl *people, o daemonOpts) *daemon {
 	commandAuth := o.commandAuth
 	if commandAuth == "" {
 		commandAuth = "[dkim]"
+	}
+	retry := "retry_min: 1s\n  retry_max: 5s"
+	if o.defaultRetry {
+		retry = "retry_min: 5s\n  retry_max: 30m"
 	}
 	host, imapPort, _ := net.SplitHostPort(stk.imapAddr)
 	_, smtpPort, _ := net.SplitHostPort(stk.smtpAddr)
@@ -147,15 +154,14 @@ log:
   format: json
   level: info
 outbox:
-  retry_min: 1s
-  retry_max: 5s
+  %[16]s
 security:
   command_auth: %[15]s
   dns_resolver: %[14]s
   dns_timeout: 2s
 `, d.dataDir, limit, host, imapPort, d.desk, filepath.Join(dir, "imap.password"), processed, smtpPort,
 		members("mesa", "mesa1", "mesa2"), members("redes", "redes1", "redes2"), members("proveedor", "proveedor3"),
-		members("infra", "infra3"), d.sockPath, signer.dnsAddr, commandAuth)
+		members("infra", "infra3"), d.sockPath, signer.dnsAddr, commandAuth, retry)
 	writeFile(t, d.cfgPath, []byte(cfg), 0o600)
 	t.Cleanup(func() {
 		d.stop()
