@@ -41,7 +41,14 @@ type Health struct {
 	// OutboxOldestAge is the age in seconds of the oldest pending
 	// notification.
 	OutboxOldestAge float64 `json:"outbox_oldest_age_seconds"`
-	Quarantine      int     `json:"quarantine"`
+	// OutboxStuck says the oldest pending notification is older than
+	// outbox.stuck_after.
+	OutboxStuck bool `json:"outbox_stuck"`
+	// SMTPUnavailable is the SMTP server's error while it takes no mail.
+	SMTPUnavailable string `json:"smtp_unavailable,omitempty"`
+	// AlertsUnsent counts the alerts to admin.alert_to not mailed yet.
+	AlertsUnsent int `json:"alerts_unsent"`
+	Quarantine   int `json:"quarantine"`
 }
 
 // ServerOptions configures [NewServer].

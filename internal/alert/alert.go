@@ -1,11 +1,14 @@
 // Package alert tells the operators (admin.alert_to) by mail what they
 // must act on and ticketd cannot fix by itself: a mailbox that cannot be
 // read for longer than admin.alert_after (and that it can be read again),
-// and an OAuth access token about to expire that nobody renewed (a token
-// file or command; never a client-credentials token, which ticketd renews
-// itself). It mails
-// once per event, not once per check, and keeps an alert it could not send
-// to try again. What the daemon's health endpoint says is decided in
+// notifications that do not leave (the oldest notice waiting is older than
+// outbox.stuck_after, and again when they leave), and an OAuth access token
+// about to expire that nobody renewed (a token file or command; never a
+// client-credentials token, which ticketd renews itself). It mails once per
+// event, not once per check, and keeps an alert it could not send to try
+// again, logging it at error level meanwhile: when the SMTP server itself is
+// down the log (and [Watcher.Unsent], which /healthz and /metrics show) is
+// all there is. What the daemon's health endpoint says is decided in
 // internal/app; this package only decides and sends the mails.
 package alert
 
@@ -14,11 +17,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/wneessen/go-mail"
 
 	"github.com/ticketd/ticketd/internal/oauth"
+	"github.com/ticketd/ticketd/internal/outbox"
 	"github.com/ticketd/ticketd/mailbox"
 	"github.com/ticketd/ticketd/notify"
 	"github.com/ticketd/ticketd/ticket"
@@ -41,6 +46,32 @@ type alerter struct {
 	started time.Time
 	down    bool
 	warned  map[*oauth.Token]time.Time // the expiry already warned about
+
+	stuckAfter time.Duration
+	stuck      bool
+}
+
+// checkOutbox returns the alerts due at now, given the outbox's
+// statistics: once when its oldest notice has waited longer than
+// stuckAfter, once when no notice waits that long any more. smtpErr is the
+// SMTP server's error while it takes no mail ("" when it does).
+func (a *alerter) checkOutbox(now time.Time, ob outbox.Stats, smtpErr string) []alert {
+	stuck := !ob.Oldest.IsZero() && now.Sub(ob.Oldest) > a.stuckAfter
+	if stuck == a.stuck {
+		return nil
+	}
+	a.stuck = stuck
+	if !stuck {
+		return []alert{{subject: "[ticketd] las notificaciones salen de nuevo",
+			body: "ticketd vuelve a enviar las notificaciones a tiempo.\n"}}
+	}
+	reason := ""
+	if smtpErr != "" {
+		reason = "\nEl servidor SMTP no acepta correo: " + smtpErr + "\n"
+	}
+	return []alert{{subject: "[ticketd] las notificaciones no salen",
+		body: fmt.Sprintf("ticketd tiene %d notificaciones pendientes; la más antigua espera desde %s (más de %s).\n%s\nLos solicitantes y los grupos no reciben acuses ni avisos. Revise el servidor SMTP y el registro de ticketd (`ticketd check` prueba la conexión).\n",
+			ob.Depth, ob.Oldest.Format(time.RFC3339), a.stuckAfter, reason)}}
 }
 
 // check returns the alerts due at now, given the poller's status and the
@@ -115,9 +146,16 @@ type Options struct {
 	Status func() mailbox.Status
 	// Tokens are the OAuth token sources in use; nil entries are skipped.
 	Tokens []*oauth.Token
-	Sender Sender
-	From   ticket.Address
-	To     []string
+	// Outbox reports the outbox's statistics; nil means the outbox is not
+	// watched. StuckAfter is how old its oldest notice may get
+	// (outbox.stuck_after); zero means 15m. SMTPError, if set, returns the
+	// SMTP server's error while it takes no mail, for the mail's text.
+	Outbox     func() (outbox.Stats, error)
+	StuckAfter time.Duration
+	SMTPError  func() string
+	Sender     Sender
+	From       ticket.Address
+	To         []string
 	// Every is how often the watcher looks; zero means 15s.
 	Every  time.Duration
 	Now    func() time.Time
@@ -126,9 +164,15 @@ type Options struct {
 
 // Watcher mails the operators what the checks find. One goroutine runs it.
 type Watcher struct {
-	opts Options
-	log  *slog.Logger
+	opts   Options
+	log    *slog.Logger
+	unsent atomic.Int64
 }
+
+// Unsent returns how many alerts the last check could not mail (the SMTP
+// server refused or could not be reached); they are tried again. It is safe
+// for concurrent use.
+func (w *Watcher) Unsent() int { return int(w.unsent.Load()) }
 
 // NewWatcher checks opts and returns a Watcher; it does no I/O.
 func NewWatcher(opts Options) (*Watcher, error) {
@@ -137,6 +181,9 @@ func NewWatcher(opts Options) (*Watcher, error) {
 	}
 	if opts.Every == 0 {
 		opts.Every = 15 * time.Second
+	}
+	if opts.StuckAfter == 0 {
+		opts.StuckAfter = 15 * time.Minute
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -151,7 +198,7 @@ func NewWatcher(opts Options) (*Watcher, error) {
 // returns nil. An alert that cannot be sent is tried again at the next
 // check.
 func (w *Watcher) Run(ctx context.Context) error {
-	a := &alerter{after: w.opts.After, started: w.opts.Now(), mailbox: w.opts.Mailbox}
+	a := &alerter{after: w.opts.After, started: w.opts.Now(), mailbox: w.opts.Mailbox, stuckAfter: w.opts.StuckAfter}
 	t := time.NewTicker(w.opts.Every)
 	defer t.Stop()
 	var pending []alert // not sent yet: tried again at the next tick
@@ -162,6 +209,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 		pending = append(pending, a.check(ctx, w.opts.Now(), w.opts.Status(), w.opts.Tokens)...)
+		pending = append(pending, w.checkOutbox(a)...)
 		var failed []alert
 		for _, al := range pending {
 			if err := w.send(ctx, al); err != nil {
@@ -172,7 +220,25 @@ func (w *Watcher) Run(ctx context.Context) error {
 			w.log.Warn("alert mailed", "subject", al.subject, "rcpt", w.opts.To)
 		}
 		pending = failed
+		w.unsent.Store(int64(len(pending)))
 	}
+}
+
+// checkOutbox runs a's outbox check when the outbox is watched.
+func (w *Watcher) checkOutbox(a *alerter) []alert {
+	if w.opts.Outbox == nil {
+		return nil
+	}
+	ob, err := w.opts.Outbox()
+	if err != nil {
+		w.log.Warn("outbox statistics unreadable", "err", err)
+		return nil
+	}
+	smtpErr := ""
+	if w.opts.SMTPError != nil {
+		smtpErr = w.opts.SMTPError()
+	}
+	return a.checkOutbox(w.opts.Now(), ob, smtpErr)
 }
 
 func (w *Watcher) send(ctx context.Context, al alert) error {

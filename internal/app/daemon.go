@@ -115,7 +115,8 @@ func Build(cfg config.Config, o Options) (*Daemon, error) {
 	}
 	if len(cfg.Admin.AlertTo) > 0 {
 		d.watcher, err = alert.NewWatcher(alert.Options{After: cfg.Admin.AlertAfter, Mailbox: fmt.Sprintf("%s de %s", cfg.IMAP.Mailbox, cfg.IMAP.Host),
-			Status: d.poller.Status, Tokens: d.tokens, Sender: d.sender, From: fromAddress(cfg), To: cfg.Admin.AlertTo, Now: now, Logger: log})
+			Status: d.poller.Status, Tokens: d.tokens, Sender: d.sender, From: fromAddress(cfg), To: cfg.Admin.AlertTo, Now: now, Logger: log,
+			Outbox: d.outboxStats, StuckAfter: cfg.Outbox.StuckAfter, SMTPError: func() string { return d.worker.Stats().Unavailable }})
 		if err != nil {
 			return fail(err)
 		}
