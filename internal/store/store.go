@@ -9,6 +9,13 @@
 // its delivery state ([outbox.Item]); the Message-IDs and history entries
 // are made by the caller, never here.
 //
+// It implements the storage its consumers declare (service.Tx,
+// daemon.Tx, admin.Tx, notify.Outbox): [Bind] hands each the bbolt
+// transaction as its own interface, and internal/store/storetest is the
+// contract it passes (TestContract). The records it keeps besides tickets
+// are internal/record's values. Nothing outside this package names a bbolt
+// type.
+//
 // Everything one inbound mail causes is written in one [DB.Update]
 // transaction: the ticket change, its history entries, the notifications it
 // owes and the mailbox checkpoint. A crash loses either all of it or none.
