@@ -54,6 +54,13 @@ func run(root, out, version string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return fmt.Errorf("make the output folder: %w", err)
 	}
+	// Only this version's artefacts, so that SHA256SUMS covers the folder.
+	old, _ := filepath.Glob(filepath.Join(out, "ticketd_*"))
+	for _, p := range append(old, filepath.Join(out, "SHA256SUMS")) {
+		if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("remove the previous artefacts: %w", err)
+		}
+	}
 	var made []string
 	for _, arch := range Arches {
 		bin, err := BuildBinary(root, out, v, arch)
