@@ -130,14 +130,19 @@ func TestWorkerGivesUp(t *testing.T) {
 	if len(ob.retries) != 1 || ob.retries[0].Seq != 1 {
 		t.Fatalf("retries %+v, want one, of notice 1 (notice 3 waits behind it)", ob.retries)
 	}
-	for clk.Now().Before(t0.Add(72 * time.Hour)) {
-		clk.Add(time.Hour)
+	for clk.Now().Before(t0.Add(72*time.Hour - 10*time.Minute)) {
+		clk.Add(10 * time.Minute)
 		flush()
-		if len(ob.failed) > 0 && clk.Now().Before(t0.Add(72*time.Hour)) {
+		if len(ob.failed) > 0 {
 			t.Fatalf("gave up at %v, before give_up_after", clk.Now().Sub(t0))
 		}
 	}
-	clk.Add(time.Hour)
+	for _, r := range ob.retries {
+		if r.Next.After(t0.Add(72 * time.Hour)) {
+			t.Fatalf("retry %+v due after give_up_after: the notice would hold its stream longer", r)
+		}
+	}
+	clk.Add(10 * time.Minute)
 	flush()
 	if ob.left() != 0 {
 		t.Fatalf("%d notices left after give_up_after", ob.left())

@@ -64,8 +64,9 @@ type WorkerOptions struct {
 	// 30s.
 	MaxPause time.Duration
 	// GiveUpAfter is how long after it was committed a notice that keeps
-	// failing temporarily is given up: at its next failure it leaves the
-	// outbox and the failure is recorded on its ticket, as for a 5xx. Time
+	// failing temporarily is given up: its last attempt is due then at the
+	// latest, and if that fails too it leaves the outbox and the failure is
+	// recorded on its ticket, as for a 5xx. Time
 	// while the server takes no mail at all counts (the notice is old) but
 	// does not give it up: only a failure of its own does. Zero means 72h.
 	GiveUpAfter time.Duration
@@ -355,10 +356,14 @@ func (w *Worker) deliver(ctx context.Context, it outbox.Item) (bool, error) {
 		w.log.Error("notice given up", "ticket_id", id, "rcpt", rcpt, "kind", kind, "attempt", it.Attempts+1, "age", age.Round(time.Second), "err", err)
 		return w.giveUp(ctx, it, fmt.Sprintf("gave up after %s of temporary failures: %v", w.giveUpAfter, err))
 	}
-	wait := w.backoff(it.Attempts)
+	// The last attempt comes at GiveUpAfter at the latest, so that a stuck
+	// notice holds its stream no longer than that.
+	next := w.now().Add(w.backoff(it.Attempts))
+	if last := it.CreatedAt.Add(w.giveUpAfter); next.After(last) {
+		next = last
+	}
 	w.log.Warn("notice delivery failed, will retry", "ticket_id", id, "rcpt", rcpt, "kind", kind,
-		"attempt", it.Attempts+1, "retry_in", wait, "err", err)
-	next := w.now().Add(wait)
+		"attempt", it.Attempts+1, "retry_in", next.Sub(w.now()), "err", err)
 	if rerr := w.outbox.Retry(ctx, it.Seq, next, err.Error()); rerr != nil {
 		return false, fmt.Errorf("outbox retry %d: %w", it.Seq, rerr)
 	}
