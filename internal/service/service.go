@@ -428,21 +428,27 @@ func (s *Service) persist(tx Tx, o ticket.Outcome, in ticket.Inbound, now time.T
 		}
 		n.To = s.notSelf(n.To)
 		if len(n.To) > 0 {
-			notices = append(notices, ticket.Owe(n, s.messageID(o.Ticket.ID)))
+			notices = append(notices, ticket.Owe(n, s.messageID(o.Ticket.ID, n.Kind)))
 		}
 	}
 	p, err := tx.Enqueue(notices, now)
 	return len(p), err
 }
 
-// messageID returns a maker of Message-IDs for the notifications about
-// ticket id: the ID first (so that a reply whose subject lost it still
-// threads, see [ticket.IDInMessageID]), then a number and random part that
-// make it unique.
-func (s *Service) messageID(id ticket.ID) func(ticket.Address) string {
+// messageID returns a maker of Message-IDs for the notifications of kind
+// k about ticket id: the ID first (so that a reply whose subject lost it
+// still threads, see [ticket.IDInMessageID]), then a number and random part
+// that make it unique. A kind that must show nothing of the ticket
+// ([ticket.NoticeKind.RevealsTicket]) gets no ID in its Message-ID either:
+// a reply to it still threads through the Message-ID index, where every
+// notice's Message-ID is recorded when it is owed.
+func (s *Service) messageID(id ticket.ID, k ticket.NoticeKind) func(ticket.Address) string {
 	return func(ticket.Address) string {
 		b := make([]byte, 4)
 		_, _ = rand.Read(b) // crypto/rand.Read never fails on Linux
+		if !k.RevealsTicket() {
+			return fmt.Sprintf("n%d.%s@%s", s.seq.Add(1), hex.EncodeToString(b), s.opts.MessageIDHost)
+		}
 		return fmt.Sprintf("%s.n%d.%s@%s", id, s.seq.Add(1), hex.EncodeToString(b), s.opts.MessageIDHost)
 	}
 }

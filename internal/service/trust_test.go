@@ -191,3 +191,27 @@ func TestStaffEchoLoopIsBounded(t *testing.T) {
 		t.Errorf("%d receipts to 30 echoes of the same commands within the hour, want the loop guard's 10", receipts)
 	}
 }
+
+// TestBlindNoticesHaveOpaqueMessageIDs: the answers that must show nothing
+// of a ticket (to an unverified sender, to a third party) do not name it in
+// their Message-ID either, since a mail program shows that header to
+// whoever asks for the source.
+func TestBlindNoticesHaveOpaqueMessageIDs(t *testing.T) {
+	e := newEnv(t)
+	id := e.open("<req@example.org>")
+	e.ingest(forgedMail("<forged@evil.example>", agent2, "x@evil.example", "Re: "+id.Tag(), "#cerrar forzar duplicado"))
+	e.ingest(mail("<stranger@elsewhere.example>", "extrano@elsewhere.example", "Re: "+id.Tag(), "#ayuda"))
+	blind := 0
+	for _, p := range e.pending() {
+		reveals := p.Notice.Kind.RevealsTicket()
+		if !reveals {
+			blind++
+		}
+		if named := strings.Contains(p.MessageID, string(id)); named != reveals {
+			t.Errorf("%s notice Message-ID %q: names the ticket %v, want %v", p.Notice.Kind, p.MessageID, named, reveals)
+		}
+	}
+	if blind != 2 {
+		t.Errorf("%d notices that reveal nothing, want 2 (unverified, help_generic)", blind)
+	}
+}
