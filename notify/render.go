@@ -22,19 +22,17 @@ import (
 //go:embed templates/*/*.tmpl
 var embedded embed.FS
 
-// DefaultMaxAttachTotal is the total size of the files re-attached to one
-// mail when [RendererOptions].MaxAttachTotal is zero.
-const DefaultMaxAttachTotal = 10 << 20
-
 // maxReferences bounds the References header: the first Message-ID of the
 // thread and the last ones (RFC 5322 §3.6.4 allows trimming the middle).
 const maxReferences = 20
 
 // RendererOptions configures a [Renderer].
 type RendererOptions struct {
-	// From is the support address: the From and Reply-To of every mail
-	// and its envelope sender. Required.
+	// From is the From of every mail and its envelope sender. Required.
 	From ticket.Address
+	// SupportAddress is the Reply-To of every mail (with the recipient's
+	// reply token when ReplyTo gives one). Empty means From's address.
+	SupportAddress string
 	// Lang selects the embedded templates: "es" (the zero value) or "en".
 	Lang string
 	// TemplateDir, when set, holds templates that replace the embedded ones
@@ -45,8 +43,8 @@ type RendererOptions struct {
 	// request's files to assignment mails. Nil means files are only listed.
 	Attachments func(sha256 string) (io.ReadCloser, error)
 	// MaxAttachTotal bounds the total size of the files attached to one mail;
-	// files beyond it are listed with name, size and SHA-256. Zero means
-	// [DefaultMaxAttachTotal]; a negative value attaches nothing.
+	// files beyond it are listed with name, size and SHA-256. Zero (or
+	// less) attaches nothing.
 	MaxAttachTotal int64
 	// Hostname is the right-hand side of Message-IDs the renderer makes up
 	// for notices that carry none. Empty means the domain of From.
@@ -57,15 +55,32 @@ type RendererOptions struct {
 	// ticket id to its one recipient rcpt, committed at issued: a reply
 	// address of that person's (package notify/replytoken). It must be
 	// deterministic, so that a retry sends the very same message. Used
-	// only for notices that reveal their ticket; nil, or "", means From's
-	// address.
+	// only for notices that reveal their ticket; nil, or "", means
+	// SupportAddress.
 	ReplyTo func(id ticket.ID, rcpt string, issued time.Time) string
+	// People names staff and groups in the mails: a member by their
+	// display name, a group by its label. Nil names them by address and
+	// name.
+	People People
+}
+
+// People gives the names mails show for staff and groups;
+// *ticket.Directory is one.
+type People interface {
+	// DisplayName returns the display name of the staff member at addr,
+	// "" when none is known.
+	DisplayName(addr string) string
+	// GroupLabel returns the readable label of the group called name, ""
+	// when it has none.
+	GroupLabel(name string) string
 }
 
 // Renderer turns notices into mail. It parses its templates once, in
 // [NewRenderer], and is then immutable and safe for concurrent use.
 type Renderer struct {
 	from     ticket.Address
+	support  string
+	people   People
 	lang     string
 	hostname string
 	loc      *time.Location
@@ -103,6 +118,8 @@ func NewRenderer(opts RendererOptions) (*Renderer, error) {
 	}
 	r := &Renderer{
 		from:     opts.From,
+		support:  opts.SupportAddress,
+		people:   opts.People,
 		lang:     lang,
 		hostname: opts.Hostname,
 		loc:      opts.Location,
@@ -117,8 +134,10 @@ func NewRenderer(opts RendererOptions) (*Renderer, error) {
 	if r.loc == nil {
 		r.loc = time.UTC
 	}
-	if r.maxTotal == 0 {
-		r.maxTotal = DefaultMaxAttachTotal
+	if r.support == "" {
+		r.support = opts.From.Addr
+	} else if _, err := netmail.ParseAddress(r.support); err != nil {
+		return nil, fmt.Errorf("notify: support address %q: %w", r.support, err)
 	}
 	read := func(name string) (string, []byte, error) {
 		if opts.TemplateDir != "" {
@@ -361,16 +380,16 @@ func (r *Renderer) Message(p ticket.Pending) (*mail.Msg, error) {
 }
 
 // replyAddress is the Reply-To address of p: its recipient's reply address
-// when there is one, else From's.
+// when there is one, else the support address.
 func (r *Renderer) replyAddress(p ticket.Pending) string {
 	n := p.Notice
 	if r.replyTo == nil || !n.Kind.RevealsTicket() || len(n.To) != 1 {
-		return r.from.Addr
+		return r.support
 	}
 	if a := r.replyTo(n.Ticket.ID, n.To[0].Addr, p.CreatedAt); a != "" {
 		return a
 	}
-	return r.from.Addr
+	return r.support
 }
 
 // Bytes renders p as the bytes of a complete message, as [Renderer.Message]

@@ -107,18 +107,18 @@ func (r *Renderer) view(n ticket.Notice, attach, listed []ticket.Attachment) vie
 		RequesterName: t.Requester.Name,
 		RequesterAddr: t.Requester.Addr,
 		Support:       r.from.Name,
-		SupportAddr:   r.from.Addr,
+		SupportAddr:   r.support,
 		Body:          strings.TrimSpace(t.Body),
 		Created:       r.date(t.CreatedAt),
 		Level:         int(t.Level),
-		Group:         t.Group,
-		Assignee:      t.Assignee,
+		Group:         r.group(t.Group),
+		Assignee:      r.person(t.Assignee),
 		State:         t.State.Label(r.lang),
 		StateCode:     string(t.State),
 		Category:      t.Category,
 		Priority:      string(t.Priority),
 		RelatedTo:     string(t.RelatedTo),
-		Actor:         n.Actor,
+		Actor:         r.person(n.Actor),
 		Text:          strings.TrimSpace(n.Text),
 	}
 	if v.RequesterName == "" {
@@ -129,6 +129,9 @@ func (r *Renderer) view(n ticket.Notice, attach, listed []ticket.Attachment) vie
 	}
 	if len(n.To) == 1 {
 		v.Recipient = n.To[0].Name
+		if v.Recipient == "" && r.people != nil && n.Kind.ForStaff() {
+			v.Recipient = r.people.DisplayName(n.To[0].Addr)
+		}
 	}
 	for _, e := range t.History {
 		if e.Kind == ticket.KindOpened && e.Data["via"] == "phone" {
@@ -136,11 +139,24 @@ func (r *Renderer) view(n ticket.Notice, attach, listed []ticket.Attachment) vie
 		}
 	}
 	if v.Staff {
+		// The text of a mail with several commands is recorded under each;
+		// show it once per mail, and not at all for the last mail when the
+		// notice shows it as its comment.
+		shown := map[string]bool{}
+		if len(t.History) > 0 && v.Text != "" {
+			shown[t.History[len(t.History)-1].MessageID+"\x00"+v.Text] = true
+		}
 		for _, e := range t.History {
 			ev := entryView{
-				Seq: e.Seq, At: r.date(e.At), Actor: e.Actor, Kind: string(e.Kind),
-				Text: strings.TrimSpace(e.Text), Data: e.Data,
-				Level: int(e.Level), Group: e.Group, Assignee: e.Assignee,
+				Seq: e.Seq, At: r.date(e.At), Actor: r.person(e.Actor), Kind: string(e.Kind),
+				Text: strings.TrimSpace(e.Text), Data: r.entryData(e.Data),
+				Level: int(e.Level), Group: r.group(e.Group), Assignee: r.person(e.Assignee),
+			}
+			if key := e.MessageID + "\x00" + ev.Text; e.MessageID != "" && ev.Text != "" && e.Kind != ticket.KindNoted {
+				if shown[key] {
+					ev.Text = ""
+				}
+				shown[key] = true
 			}
 			v.History = append(v.History, ev)
 			if e.Kind == ticket.KindNoted {
@@ -203,6 +219,41 @@ func (r *Renderer) attView(a ticket.Attachment) attView {
 		}
 	}
 	return attView{Name: name, ContentType: a.ContentType, Size: humanSize(r.lang, a.Size), SHA256: a.SHA256}
+}
+
+// person names the staff member at addr by their display name, or by
+// the address when none is known.
+func (r *Renderer) person(addr string) string {
+	if r.people != nil && addr != "" {
+		if name := r.people.DisplayName(addr); name != "" {
+			return name
+		}
+	}
+	return addr
+}
+
+// group names the group called name by its label, or by its name.
+func (r *Renderer) group(name string) string {
+	if r.people != nil && name != "" {
+		if label := r.people.GroupLabel(name); label != "" {
+			return label
+		}
+	}
+	return name
+}
+
+// entryData returns the data of a history entry with its group and
+// assignee named as people read them.
+func (r *Renderer) entryData(data map[string]string) map[string]string {
+	if r.people == nil || (data["group"] == "" && data["assignee"] == "") {
+		return data
+	}
+	out := make(map[string]string, len(data))
+	for k, v := range data {
+		out[k] = v
+	}
+	out["group"], out["assignee"] = r.group(data["group"]), r.person(data["assignee"])
+	return out
 }
 
 func (r *Renderer) date(t time.Time) string {

@@ -607,3 +607,32 @@ func TestRequesterNoticesOff(t *testing.T) {
 		t.Error("NewDesk accepted turning off receipts, which are not a requester notice that may be turned off")
 	}
 }
+
+// TestDirectoryNames: a member written "Name <addr>" is known by that
+// name, a group by its label; the plain address form stays valid.
+func TestDirectoryNames(t *testing.T) {
+	d, err := NewDirectory([]Group{
+		{Name: "mesa", Level: Level1, Label: "Mesa de servicios", Members: []string{"Carlos Pérez <Carlos@OTI.example>", agent}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.DisplayName("carlos@oti.example"); got != "Carlos Pérez" {
+		t.Errorf("DisplayName = %q", got)
+	}
+	if got := d.DisplayName(agent); got != "" {
+		t.Errorf("DisplayName(plain address) = %q, want none", got)
+	}
+	if got := d.GroupLabel("MESA"); got != "Mesa de servicios" {
+		t.Errorf("GroupLabel = %q", got)
+	}
+	if got := d.MemberAddresses("mesa"); got[0] != (Address{Name: "Carlos Pérez", Addr: "carlos@oti.example"}) {
+		t.Errorf("MemberAddresses = %+v", got)
+	}
+	if _, err := NewDirectory([]Group{
+		{Name: "mesa", Level: Level1, Members: []string{"Carlos <c@oti.example>"}},
+		{Name: "redes", Level: Level2, Members: []string{"Carla <c@oti.example>"}},
+	}); err == nil {
+		t.Error("one address with two names was accepted")
+	}
+}

@@ -26,7 +26,12 @@ type Group struct {
 	Name  string
 	Level Level
 	Kind  GroupKind
-	// Members are the addresses of the people in the group.
+	// Label is the readable name mails show for the group ("Redes y
+	// comunicaciones"); empty means Name.
+	Label string
+	// Members are the addresses of the people in the group, each may
+	// carry a display name ("Carlos Pérez <carlos@example.gov.co>"); the
+	// Directory keeps them as bare addresses and the names apart.
 	Members []string
 	// Default marks the group that receives escalations to its level that
 	// name no group.
@@ -40,6 +45,7 @@ type Directory struct {
 	names    []string // sorted
 	defaults map[Level]string
 	member   map[string][]string // address -> group names, sorted
+	display  map[string]string   // address -> display name
 }
 
 // NewDirectory validates groups and indexes them. Every problem is reported
@@ -50,6 +56,7 @@ func NewDirectory(groups []Group) (*Directory, error) {
 		groups:   make(map[string]Group),
 		defaults: make(map[Level]string),
 		member:   make(map[string][]string),
+		display:  make(map[string]string),
 	}
 	var errs []error
 	for _, g := range groups {
@@ -83,7 +90,14 @@ func NewDirectory(groups []Group) (*Directory, error) {
 				errs = append(errs, fmt.Errorf("group %q: member %q: %w", name, m, err))
 				continue
 			}
-			members = append(members, NormalizeAddr(a.Address))
+			addr := NormalizeAddr(a.Address)
+			members = append(members, addr)
+			if a.Name != "" {
+				if prev, ok := d.display[addr]; ok && prev != a.Name {
+					errs = append(errs, fmt.Errorf("group %q: member %s is called %q here and %q in another group", name, addr, a.Name, prev))
+				}
+				d.display[addr] = a.Name
+			}
 		}
 		g.Members = members
 		if g.Default {
@@ -179,7 +193,19 @@ func (d *Directory) groupAtLevel(addr string, l Level) (Group, bool) {
 	return Group{}, false
 }
 
-// MemberAddresses returns the members of the group called name.
+// DisplayName returns the display name the groups give addr, "" when
+// none does.
+func (d *Directory) DisplayName(addr string) string { return d.display[NormalizeAddr(addr)] }
+
+// GroupLabel returns the label of the group called name, "" when it has
+// none or there is no such group.
+func (d *Directory) GroupLabel(name string) string {
+	g, _ := d.Group(name)
+	return g.Label
+}
+
+// MemberAddresses returns the members of the group called name, with
+// their display names.
 func (d *Directory) MemberAddresses(name string) []Address {
 	g, ok := d.Group(name)
 	if !ok {
@@ -187,7 +213,7 @@ func (d *Directory) MemberAddresses(name string) []Address {
 	}
 	out := make([]Address, 0, len(g.Members))
 	for _, m := range g.Members {
-		out = append(out, Address{Addr: m})
+		out = append(out, Address{Name: d.display[m], Addr: m})
 	}
 	return out
 }

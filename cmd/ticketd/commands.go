@@ -68,7 +68,7 @@ func (c *cli) ticketsCmd() *cobra.Command {
 				fmt.Fprintln(tw, "ID\tSTATE\tLEVEL\tGROUP\tASSIGNEE\tREQUESTER\tUPDATED\tSUBJECT")
 				for _, t := range ts {
 					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.State, t.Level, t.Group, view.Dash(t.Assignee), t.Requester,
-						t.UpdatedAt.Local().Format("2006-01-02 15:04"), view.Clip(t.Subject, 50))
+						t.UpdatedAt.In(c.location()).Format(view.DateTime), view.Clip(t.Subject, 50))
 				}
 				return tw.Flush()
 			})
@@ -96,7 +96,7 @@ func (c *cli) showCmd() *cobra.Command {
 				if asJSON {
 					return writeJSON(c.stdout, t)
 				}
-				view.Ticket(c.stdout, t)
+				view.Ticket(c.stdout, t, c.loc)
 				return nil
 			})
 		},
@@ -276,7 +276,7 @@ func (c *cli) quarantineCmd() *cobra.Command {
 				tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "ID\tRECEIVED\tMESSAGE-ID\tREASON")
 				for _, q := range qs {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", q.ID, q.ReceivedAt.Local().Format("2006-01-02 15:04"), q.MessageID, view.Clip(q.Reason, 80))
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", q.ID, q.ReceivedAt.In(c.location()).Format(view.DateTime), q.MessageID, view.Clip(q.Reason, 80))
 				}
 				return tw.Flush()
 			})
@@ -352,6 +352,15 @@ func (c *cli) quarantineOne(use, short string, fn func(ctx context.Context, b ad
 			return c.withBackend(cmd.Context(), func(b admin.Backend) error { return fn(cmd.Context(), b, id) })
 		},
 	}
+}
+
+// location is the zone dates are printed in: ticket.timezone, or the
+// machine's.
+func (c *cli) location() *time.Location {
+	if c.loc == nil {
+		return time.Local
+	}
+	return c.loc
 }
 
 func writeJSON(w io.Writer, v any) error {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -42,6 +43,9 @@ type cli struct {
 	configPath string
 	stdout     io.Writer
 	stderr     io.Writer
+	// loc is the zone of ticket.timezone dates are printed in, set when
+	// the configuration is loaded; nil means the machine's.
+	loc *time.Location
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {

@@ -55,6 +55,7 @@ func (c *cli) backend(ctx context.Context) (admin.Backend, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	c.loc, _ = cfg.Ticket.Location() // validated by Load
 	if cfg.Admin.Listen != "" {
 		if cl := admin.NewClient(cfg.Admin.Listen, ""); cl.Ping(ctx) {
 			token, err := admin.ReadToken(cfg.AdminTokenFile())

@@ -46,7 +46,7 @@ func Directory(cfg config.Config) (*ticket.Directory, error) {
 	groups := make([]ticket.Group, 0, len(names))
 	for _, n := range names {
 		g := cfg.Groups[n]
-		groups = append(groups, ticket.Group{Name: n, Level: ticket.Level(g.Level), Kind: ticket.GroupKind(g.Kind), Members: g.Members, Default: g.Default})
+		groups = append(groups, ticket.Group{Name: n, Level: ticket.Level(g.Level), Kind: ticket.GroupKind(g.Kind), Label: g.Label, Members: g.Members, Default: g.Default})
 	}
 	d, err := ticket.NewDirectory(groups)
 	if err != nil {
@@ -61,7 +61,16 @@ func NewDesk(cfg config.Config) (*ticket.Desk, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ticket.NewDesk(dir, ticket.WithRelayLimit(cfg.Ticket.RelayLimitPerHour))
+	return ticket.NewDesk(dir, ticket.WithRelayLimit(cfg.Ticket.RelayLimitPerHour), ticket.WithRequesterNotices(RequesterNotices(cfg)))
+}
+
+// RequesterNotices maps notify.requester onto the desk's notice kinds.
+func RequesterNotices(cfg config.Config) map[ticket.NoticeKind]bool {
+	out := map[ticket.NoticeKind]bool{}
+	for k, on := range cfg.Notify.Requester.Kinds() {
+		out[ticket.NoticeKind(k)] = on
+	}
+	return out
 }
 
 // ParseLimits maps the limits section of cfg onto the parser's.

@@ -157,9 +157,18 @@ func (d *Daemon) adminHandler() (http.Handler, error) {
 // newRenderer returns the notices' renderer of cfg (templates, language,
 // attachments), on c's blobs and reply tokens.
 func (c *Core) newRenderer(cfg config.Config) (*notify.Renderer, error) {
+	loc, err := cfg.Ticket.Location()
+	if err != nil {
+		return nil, fmt.Errorf("ticket.timezone: %w", err)
+	}
+	dir, err := Directory(cfg) // the names and labels of cfg, also on a reload
+	if err != nil {
+		return nil, err
+	}
 	return notify.NewRenderer(notify.RendererOptions{
 		From: fromAddress(cfg), Lang: cfg.Ticket.Lang, TemplateDir: cfg.Templates.Dir,
 		Attachments: c.Blobs.Open, MaxAttachTotal: cfg.SMTP.MaxAttachTotal, ReplyTo: c.replyTo(),
+		SupportAddress: cfg.SMTP.SupportAddress, Location: loc, People: dir,
 	})
 }
 

@@ -14,8 +14,8 @@ import (
 // next restart, because it is held by a connection, a listener, the store
 // or a goroutine started with it.
 var reloadable = []string{
-	"groups.", "ticket.relay_limit_per_hour", // the rules (service)
-	"ticket.lang", "templates.", "smtp.max_attach_total", // the notices (outbox worker)
+	"groups.", "ticket.relay_limit_per_hour", "notify.", // the rules (service)
+	"ticket.lang", "ticket.timezone", "templates.", "smtp.max_attach_total", // the notices (outbox worker)
 	"limits.",   // what is unpacked of a mail (intake)
 	"log.level", // when the logger's level can change (ticketd run)
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	_ "time/tzdata" // the zones of ticket.timezone, also in a container without /usr/share/zoneinfo
 )
 
 // Config is the whole of ticketd's configuration. [Load] fills it; cmd/ticketd
@@ -35,6 +36,8 @@ type Config struct {
 	Log LogConfig `mapstructure:"log"`
 	// Outbox sets how failed outgoing mail is retried.
 	Outbox OutboxConfig `mapstructure:"outbox"`
+	// Notify says which notices requesters get.
+	Notify NotifyConfig `mapstructure:"notify"`
 
 	// File is the config file that was read, "" when none was.
 	File string `mapstructure:"-"`
@@ -49,9 +52,13 @@ type TicketConfig struct {
 	// IDPrefix starts every ticket ID ("OTI" gives OTI-2026-000123): 1 to 16
 	// ASCII letters or digits, starting with a letter. Default "OTI".
 	IDPrefix string `mapstructure:"id_prefix"`
-	// Lang is the language of the mail sent to requesters: "es" (default)
-	// or "en".
+	// Lang is the language of every mail ticketd sends, to requesters and
+	// staff alike: "es" (default) or "en".
 	Lang string `mapstructure:"lang"`
+	// Timezone is the IANA name of the zone dates are shown in (mails, the
+	// command line); "" (default) means the machine's local zone. See
+	// [TicketConfig.Location].
+	Timezone string `mapstructure:"timezone"`
 	// AutoReplyLimit is how many automatic mails one address may receive
 	// within AutoReplyWindow, a guard against mail loops. Default 10.
 	AutoReplyLimit int `mapstructure:"auto_reply_limit"`
@@ -215,11 +222,13 @@ type SMTPConfig struct {
 	// display name: "Mesa de servicios OTI <soporte.oti@example.gov.co>".
 	// Required.
 	From string `mapstructure:"from"`
-	// SupportAddress is the Reply-To of every mail sent, a bare address.
+	// SupportAddress is the Reply-To of every mail sent, a bare address
+	// (with reply tokens, the base of each recipient's reply address).
 	// Default: the address of From.
 	SupportAddress string `mapstructure:"support_address"`
-	// MaxAttachTotal is the most attachment bytes forwarded in one mail.
-	// Default 10 MiB.
+	// MaxAttachTotal is the most bytes of the request's files forwarded
+	// with one assignment mail; 0 forwards none. Default (key left out)
+	// 10 MiB.
 	MaxAttachTotal int64 `mapstructure:"max_attach_total"`
 }
 
@@ -238,12 +247,47 @@ type GroupConfig struct {
 	// Members are the addresses of the people in the group; each may carry
 	// a display name.
 	Members []string `mapstructure:"members"`
+	// Label is what mails call the group ("Redes y comunicaciones"); ""
+	// means its name.
+	Label string `mapstructure:"label"`
 	// Kind is "desk", "onsite", "specialist" or "provider"; "" leaves the
 	// choice to the ticket package (desk at level 1, specialist otherwise).
 	Kind string `mapstructure:"kind"`
 	// Default marks the group that receives escalations to its level that
 	// name no group. At most one per level.
 	Default bool `mapstructure:"default"`
+}
+
+// NotifyConfig says which notices requesters get.
+type NotifyConfig struct {
+	// Requester turns requester notices on or off by kind.
+	Requester RequesterNotices `mapstructure:"requester"`
+}
+
+// RequesterNotices turns each notice a requester may get on (the default)
+// or off; the keys are the notice kinds (package ticket's NoticeKind).
+type RequesterNotices struct {
+	Ack          bool `mapstructure:"ack"`
+	LevelChanged bool `mapstructure:"level_changed"`
+	Resolved     bool `mapstructure:"resolved"`
+	Closed       bool `mapstructure:"closed"`
+	ReopenedUser bool `mapstructure:"reopened_user"`
+	Reply        bool `mapstructure:"reply"`
+}
+
+// Kinds returns each notice kind with whether it is on.
+func (r RequesterNotices) Kinds() map[string]bool {
+	return map[string]bool{"ack": r.Ack, "level_changed": r.LevelChanged, "resolved": r.Resolved,
+		"closed": r.Closed, "reopened_user": r.ReopenedUser, "reply": r.Reply}
+}
+
+// Location returns the zone of Timezone: time.Local when it is "". The
+// zone database is built into the binary, so a minimal container has it.
+func (t TicketConfig) Location() (*time.Location, error) {
+	if t.Timezone == "" {
+		return time.Local, nil
+	}
+	return time.LoadLocation(t.Timezone)
 }
 
 // TemplatesConfig overrides the built-in mail templates.
@@ -344,5 +388,6 @@ func Default() Config {
 		},
 		Log:    LogConfig{Format: "text", Level: "info"},
 		Outbox: OutboxConfig{RetryMin: 5 * time.Second, RetryMax: 30 * time.Minute, GiveUpAfter: 72 * time.Hour, StuckAfter: 15 * time.Minute},
+		Notify: NotifyConfig{Requester: RequesterNotices{Ack: true, LevelChanged: true, Resolved: true, Closed: true, ReopenedUser: true, Reply: true}},
 	}
 }

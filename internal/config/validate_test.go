@@ -29,6 +29,9 @@ func TestLoadInvalid(t *testing.T) {
 		{"level not a number", []kv{{"groups.redes.level", "two"}}, "groups.redes.level"},
 		{"members a map", []kv{{"groups.redes.members", map[string]any{"a": "b@example.org"}}}, "groups.redes.members[0]"},
 		{"section a scalar", []kv{{"log", "debug"}}, "log"},
+		{"unknown time zone", []kv{{"ticket.timezone", "America/Bogotá"}}, "ticket.timezone"},
+		{"unknown requester notice kind", []kv{{"notify.requester.level_change", false}}, "notify.requester.level_change"},
+		{"a staff notice is no requester notice", []kv{{"notify.requester.receipt", false}}, "notify.requester.receipt"},
 
 		// Required settings.
 		{"no imap.host", []kv{{"imap.host", remove}}, "imap.host"},
@@ -223,5 +226,43 @@ func TestFirstStartRule(t *testing.T) {
 		if want == "since" && !since.Equal(time.Date(2026, 3, 1, 0, 0, 0, 0, loc)) {
 			t.Errorf("%q: since %v, want midnight in the zone", in, since)
 		}
+	}
+}
+
+// TestNotifyAndTimezoneKeys: each key's effect on the loaded Config.
+func TestNotifyAndTimezoneKeys(t *testing.T) {
+	dir := t.TempDir()
+	m := base(dir)
+	set(m, "ticket.timezone", "America/Bogota")
+	set(m, "notify.requester.level_changed", false)
+	set(m, "smtp.max_attach_total", 0)
+	set(m, "groups.redes.label", "Redes y comunicaciones")
+	cfg, _, err := loadMap(t, dir, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc, err := cfg.Ticket.Location()
+	if err != nil || loc.String() != "America/Bogota" {
+		t.Errorf("Location() = %v, %v", loc, err)
+	}
+	kinds := cfg.Notify.Requester.Kinds()
+	if kinds["level_changed"] || !kinds["ack"] || !kinds["reply"] || len(kinds) != 6 {
+		t.Errorf("requester notices = %v, want all on but level_changed", kinds)
+	}
+	if cfg.SMTP.MaxAttachTotal != 0 {
+		t.Errorf("max_attach_total 0 loaded as %d", cfg.SMTP.MaxAttachTotal)
+	}
+	if cfg.Groups["redes"].Label != "Redes y comunicaciones" {
+		t.Errorf("label = %q", cfg.Groups["redes"].Label)
+	}
+	cfg, _, err = loadMap(t, dir, base(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loc, _ := cfg.Ticket.Location(); loc != time.Local {
+		t.Errorf("default zone %v, want the machine's", loc)
+	}
+	if cfg.SMTP.MaxAttachTotal != 10<<20 {
+		t.Errorf("max_attach_total left out = %d, want 10 MiB", cfg.SMTP.MaxAttachTotal)
 	}
 }

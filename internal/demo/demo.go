@@ -173,7 +173,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return err
 	}
-	tl.locked(func(w io.Writer) { view.Ticket(w, t) })
+	tl.locked(func(w io.Writer) { view.Ticket(w, t, nil) })
 	if err := printMailboxes(daemonCtx, tl, ms.IMAPAddr()); err != nil {
 		return err
 	}

@@ -15,8 +15,12 @@ import (
 )
 
 // Ticket writes t as `ticketd show` prints it: the summary, the time at
-// each level, the attachments and the whole history.
-func Ticket(w io.Writer, t admin.TicketJSON) {
+// each level, the attachments and the whole history, with dates in loc
+// (ticket.timezone; nil means the machine's local zone).
+func Ticket(w io.Writer, t admin.TicketJSON, loc *time.Location) {
+	if loc == nil {
+		loc = time.Local
+	}
 	fmt.Fprintf(w, "%s  %s\n", t.ID, t.Subject)
 	fmt.Fprintf(w, "  requester: %s\n  state: %s   level: %d   group: %s   assignee: %s\n", Addr(t.RequesterName, t.Requester), t.State, t.Level, t.Group, Dash(t.Assignee))
 	if t.Category != "" || t.Priority != "" {
@@ -25,7 +29,7 @@ func Ticket(w io.Writer, t admin.TicketJSON) {
 	if t.RelatedTo != "" {
 		fmt.Fprintf(w, "  follows: %s\n", t.RelatedTo)
 	}
-	fmt.Fprintf(w, "  opened: %s   updated: %s\n", t.CreatedAt.Local().Format(time.RFC3339), t.UpdatedAt.Local().Format(time.RFC3339))
+	fmt.Fprintf(w, "  opened: %s   updated: %s\n", t.CreatedAt.In(loc).Format(time.RFC3339), t.UpdatedAt.In(loc).Format(time.RFC3339))
 	if lt := t.LevelTimes; lt != nil {
 		fmt.Fprintf(w, "  time at level 1: %s   level 2: %s   level 3: %s   with a provider: %s   resolved: %s\n",
 			lt.Level1.Round(time.Second), lt.Level2.Round(time.Second), lt.Level3.Round(time.Second), lt.Provider.Round(time.Second), lt.Resolved.Round(time.Second))
@@ -35,7 +39,7 @@ func Ticket(w io.Writer, t admin.TicketJSON) {
 	}
 	fmt.Fprintln(w, "\nHistory:")
 	for _, e := range t.History {
-		fmt.Fprintf(w, "  %3d  %s  %-15s %-28s level %d, %s, %s\n", e.Seq, e.At.Local().Format("2006-01-02 15:04:05"), e.Kind, e.Actor, e.Level, e.Group, e.State)
+		fmt.Fprintf(w, "  %3d  %s  %-15s %-28s level %d, %s, %s\n", e.Seq, e.At.In(loc).Format(DateTime), e.Kind, e.Actor, e.Level, e.Group, e.State)
 		if e.Data["reason"] != "" {
 			fmt.Fprintf(w, "       reason: %s\n", e.Data["reason"])
 		}
@@ -46,6 +50,10 @@ func Ticket(w io.Writer, t admin.TicketJSON) {
 		}
 	}
 }
+
+// DateTime is the layout of dates in the command line's pages and tables,
+// with the zone so that a reader knows which it is.
+const DateTime = "2006-01-02 15:04:05 MST"
 
 // Dash returns s, or "-" when s is empty.
 func Dash(s string) string { return cmp.Or(s, "-") }
