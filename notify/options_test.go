@@ -162,3 +162,27 @@ func TestAssignmentCommentOnce(t *testing.T) {
 		t.Errorf("the comment shows %d times in the HTML, want once", n)
 	}
 }
+
+// TestRequesterReceiptSpeaksPlainly: the answer to a requester's refused
+// command says what happened in plain words; "Órdenes" and the syntax of
+// the desk's commands are for staff.
+func TestRequesterReceiptSpeaksPlainly(t *testing.T) {
+	var p ticket.Pending
+	for _, q := range walk(t) {
+		if q.Notice.Kind == ticket.NoticeReceipt && q.Notice.To[0].Addr == requester.Addr {
+			p = q
+			break
+		}
+	}
+	for _, lang := range []string{"es", "en"} {
+		out, err := newTestRenderer(t, lang).Render(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, jargon := range []string{"Órdenes", "órdenes", "Sintaxis", "Commands", "commands", "syntax"} {
+			if strings.Contains(out.Subject, jargon) || strings.Contains(out.Text, jargon) {
+				t.Errorf("%s: the requester's receipt says %q:\n%s\n%s", lang, jargon, out.Subject, out.Text)
+			}
+		}
+	}
+}

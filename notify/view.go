@@ -25,8 +25,11 @@ type view struct {
 	RequesterName string // the name, or the address
 	RequesterAddr string
 	Recipient     string // the name of the addressee, or ""
-	Support       string // the name of the support address, or the address
-	SupportAddr   string
+	// ToRequester is set when the one addressee is the ticket's requester,
+	// so that an answer to her mail speaks plainly, without commands' jargon.
+	ToRequester bool
+	Support     string // the name of the support address, or the address
+	SupportAddr string
 
 	Body      string
 	Via       string // "phone" when the desk typed in a call
@@ -128,6 +131,7 @@ func (r *Renderer) view(n ticket.Notice, attach, listed []ticket.Attachment) vie
 		v.Support = r.from.Addr
 	}
 	if len(n.To) == 1 {
+		v.ToRequester = t.Requester.Addr != "" && ticket.NormalizeAddr(n.To[0].Addr) == t.Requester.Addr
 		v.Recipient = n.To[0].Name
 		if v.Recipient == "" && r.people != nil && n.Kind.ForStaff() {
 			v.Recipient = r.people.DisplayName(n.To[0].Addr)
