@@ -103,8 +103,10 @@ func exercise(t *testing.T, file string, n int) ticket.ID {
 	if text := mustCmd(t, "show", strings.ToLower(string(id)), "--config", file); !strings.Contains(text, "Llamó a la extensión 5.") {
 		t.Errorf("show = %q", text)
 	}
-	if _, err := cmd(t, "show", "OTI-2026-999999", "--config", file); err == nil {
+	if _, err := cmd(t, "show", "Oti-2026-999999", "--config", file); err == nil {
 		t.Error("show of a missing ticket succeeded")
+	} else if exitCode(err) != exitNotFound || err.Error() != "ticket Oti-2026-999999 not found" {
+		t.Errorf("show of a missing ticket: %q (exit %d), want %q and exit 3", err, exitCode(err), "ticket Oti-2026-999999 not found")
 	}
 	if out := mustCmd(t, "verify", "--config", file); !strings.Contains(out, strconv.Itoa(n+1)+" tickets checked, 0 with") {
 		t.Errorf("verify = %q", out)
@@ -120,8 +122,11 @@ func exercise(t *testing.T, file string, n int) ticket.ID {
 		t.Errorf("quarantine list = %q", out)
 	}
 	for _, args := range [][]string{{"show", "99"}, {"retry", "99"}, {"show", "uno"}} {
-		if _, err := cmd(t, append([]string{"quarantine"}, append(args, "--config", file)...)...); err == nil {
+		_, err := cmd(t, append([]string{"quarantine"}, append(args, "--config", file)...)...)
+		if err == nil {
 			t.Errorf("quarantine %v succeeded with no such record", args)
+		} else if want := map[bool]int{true: exitUsage, false: exitNotFound}[args[1] == "uno"]; exitCode(err) != want {
+			t.Errorf("quarantine %v: %v (exit %d), want exit %d", args, err, exitCode(err), want)
 		}
 	}
 	return id

@@ -27,10 +27,10 @@ func (c *cli) runCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "run",
 		Short: "Run the daemon in the foreground (for systemd)",
-		Args:  cobra.NoArgs,
+		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger(c.stderr, config.Default().Log)
-			cfg, err := c.loadConfig(log)
+			cfg, err := c.loadConfig(log, true)
 			if err != nil {
 				return err
 			}
@@ -50,11 +50,11 @@ func (c *cli) ticketsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tickets",
 		Short: "List tickets",
-		Args:  cobra.NoArgs,
+		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := admin.ParseFilter(state, level, group)
 			if err != nil {
-				return err
+				return usageError(err)
 			}
 			return c.withBackend(cmd.Context(), func(b admin.Backend) error {
 				ts, err := b.Tickets(cmd.Context(), f)
@@ -86,12 +86,12 @@ func (c *cli) showCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one ticket with its whole history",
-		Args:  cobra.ExactArgs(1),
+		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withBackend(cmd.Context(), func(b admin.Backend) error {
 				t, err := b.Ticket(cmd.Context(), ticket.ID(strings.ToUpper(strings.TrimSpace(args[0]))))
 				if err != nil {
-					return err
+					return notFound(err, "ticket", args[0])
 				}
 				if asJSON {
 					return writeJSON(c.stdout, t)
@@ -111,11 +111,11 @@ func (c *cli) openCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "open --requester ADDR --subject S [--body B | --body-file F]",
 		Short: "Open a ticket for a request received by phone (key 5)",
-		Args:  cobra.NoArgs,
+		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if bodyFile != "" {
 				if req.Body != "" {
-					return errors.New("give --body or --body-file, not both")
+					return usageError(errors.New("give --body or --body-file, not both"))
 				}
 				b, err := readFileOrStdin(bodyFile)
 				if err != nil {
@@ -155,7 +155,7 @@ func (c *cli) checkCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "check",
 		Short: "Validate the configuration and try the IMAP login and the SMTP connection",
-		Args:  cobra.NoArgs,
+		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(c.configPath)
 			for _, w := range cfg.Warnings {
@@ -228,7 +228,7 @@ func (c *cli) backupCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "backup FILE",
 		Short: "Write a consistent copy of the store, also while the daemon runs",
-		Args:  cobra.ExactArgs(1),
+		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return c.withBackend(cmd.Context(), func(b admin.Backend) error {
 				tmp := args[0] + ".partial"
@@ -263,7 +263,7 @@ func (c *cli) quarantineCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List quarantined mails",
-		Args:  cobra.NoArgs,
+		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.withBackend(cmd.Context(), func(b admin.Backend) error {
 				qs, err := b.Quarantine(cmd.Context())
@@ -306,7 +306,7 @@ func (c *cli) verifyCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "verify",
 		Short: "Check that no ticket's history was changed or cut behind ticketd's back",
-		Args:  cobra.NoArgs,
+		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.withBackend(cmd.Context(), func(b admin.Backend) error {
 				rep, err := b.Verify(cmd.Context())
@@ -343,13 +343,15 @@ func (c *cli) quarantineOne(use, short string, fn func(ctx context.Context, b ad
 	return &cobra.Command{
 		Use:   use,
 		Short: short,
-		Args:  cobra.ExactArgs(1),
+		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := strconv.ParseUint(args[0], 10, 64)
 			if err != nil {
-				return fmt.Errorf("quarantine id %q is not a number", args[0])
+				return usageError(fmt.Errorf("quarantine id %q is not a number", args[0]))
 			}
-			return c.withBackend(cmd.Context(), func(b admin.Backend) error { return fn(cmd.Context(), b, id) })
+			return c.withBackend(cmd.Context(), func(b admin.Backend) error {
+				return notFound(fn(cmd.Context(), b, id), "quarantined mail", args[0])
+			})
 		},
 	}
 }

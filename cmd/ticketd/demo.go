@@ -24,7 +24,7 @@ Then it stays up so that you can write your own mails to it (with swaks,
 or any mail program) and read every notification over IMAP, until Ctrl-C.
 Nothing needs to be installed; everything lives in a temporary folder that
 is removed at exit unless --keep.`,
-		Args: cobra.NoArgs,
+		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return demo.Run(cmd.Context(), o)
 		},

@@ -26,8 +26,11 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ticketd:", err)
-		os.Exit(1)
+		if exitCode(err) == exitUsage {
+			fmt.Fprintln(os.Stderr, "Run 'ticketd --help' for usage.")
+		}
 	}
+	os.Exit(exitCode(err))
 }
 
 // run executes the command line args; it is main without the process
@@ -56,6 +59,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.PersistentFlags().StringVarP(&c.configPath, "config", "c", os.Getenv("TICKETD_CONFIG"),
@@ -66,7 +70,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",
-			Args:  cobra.NoArgs,
+			Args:  args(cobra.NoArgs),
 			Run:   func(*cobra.Command, []string) { fmt.Fprintln(stdout, "ticketd", version) },
 		},
 	)

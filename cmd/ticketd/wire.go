@@ -15,8 +15,15 @@ import (
 )
 
 // loadConfig reads and validates the configuration and logs its warnings.
-func (c *cli) loadConfig(log *slog.Logger) (config.Config, error) {
-	cfg, err := config.Load(c.configPath)
+// Only with secrets does it read the secret files (the mail passwords):
+// run, check and demo need them, the commands that read tickets or talk to
+// the admin API do not, so an operator who may not read them can run those.
+func (c *cli) loadConfig(log *slog.Logger, secrets bool) (config.Config, error) {
+	load := config.LoadWithoutSecrets
+	if secrets {
+		load = config.Load
+	}
+	cfg, err := load(c.configPath)
 	if log != nil {
 		for _, w := range cfg.Warnings {
 			log.Warn(w)
@@ -51,7 +58,7 @@ func newLevelLogger(w io.Writer, lc config.LogConfig) (*slog.Logger, *slog.Level
 // backend returns how a command reaches the tickets: the running daemon's
 // admin API when it answers, else the store opened directly.
 func (c *cli) backend(ctx context.Context) (admin.Backend, func(), error) {
-	cfg, err := c.loadConfig(nil)
+	cfg, err := c.loadConfig(nil, false)
 	if err != nil {
 		return nil, nil, err
 	}

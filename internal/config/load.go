@@ -81,7 +81,16 @@ func EnvName(key string) string {
 // but its Warnings are filled. Warnings cover secrets that group or others
 // can read and TICKETD_* variables that match no key. Load does file I/O
 // only; it is safe to call from several goroutines.
-func Load(path string) (Config, error) {
+func Load(path string) (Config, error) { return load(path, true) }
+
+// LoadWithoutSecrets is [Load] that leaves the secret files (password_file,
+// client_secret_file, token_file) unread and their Secrets empty: for the
+// commands that only read tickets or talk to the admin API, which an
+// operator who may not read the mail passwords can run. The validation is
+// the same, as it needs only to know which secret files are named.
+func LoadWithoutSecrets(path string) (Config, error) { return load(path, false) }
+
+func load(path string, secrets bool) (Config, error) {
 	v := viper.New()
 	for _, k := range leafKeys() {
 		v.SetDefault(k.key, k.def)
@@ -115,9 +124,11 @@ func Load(path string) (Config, error) {
 	}
 	cfg.File = path
 
-	secretErrs, secretWarnings := cfg.readSecrets()
-	errs = append(errs, secretErrs...)
-	warnings = append(warnings, secretWarnings...)
+	if secrets {
+		secretErrs, secretWarnings := cfg.readSecrets()
+		errs = append(errs, secretErrs...)
+		warnings = append(warnings, secretWarnings...)
+	}
 	cfg.resolve()
 	if err := cfg.Validate(); err != nil {
 		errs = append(errs, flatten(err)...)

@@ -198,3 +198,25 @@ func TestPasswordFileRelativeToWorkingDir(t *testing.T) {
 		t.Errorf("imap.password not read from the relative file")
 	}
 }
+
+// TestLoadWithoutSecrets: the commands that only read tickets load the
+// configuration without reading the secret files, which their operator
+// may not be allowed to read (here: the file is gone); Load still needs
+// them.
+func TestLoadWithoutSecrets(t *testing.T) {
+	dir := t.TempDir()
+	path := writeConfig(t, dir, base(dir))
+	if err := os.Remove(filepath.Join(dir, "imap.pw")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err == nil {
+		t.Fatal("Load without the password file: no error")
+	}
+	cfg, err := LoadWithoutSecrets(path)
+	if err != nil {
+		t.Fatalf("LoadWithoutSecrets: %v", err)
+	}
+	if cfg.IMAP.Password != "" || cfg.IMAP.PasswordFile == "" || cfg.Groups["mesa"].Level != 1 {
+		t.Errorf("LoadWithoutSecrets = password %q, file %q, groups %v", cfg.IMAP.Password.Reveal(), cfg.IMAP.PasswordFile, cfg.Groups)
+	}
+}
