@@ -23,8 +23,9 @@ import (
 
 // baseTarball caches the clean Debian system the package is installed into
 // (debootstrap minbase bookworm, plus systemd for sysusers, tmpfiles and
-// systemd-analyze), so that reruns take seconds.
-const baseTarball = "/var/cache/ticketd-release/bookworm-minbase-systemd.tar"
+// systemd-analyze, and procps, which the package depends on), so that
+// reruns take seconds.
+const baseTarball = "/var/cache/ticketd-release/bookworm-minbase-systemd-procps.tar"
 
 // TestDebInstallsAndRuns installs dist/'s amd64 .deb into a clean Debian
 // chroot with dpkg, checks what it made (the ticketd user, /var/lib/ticketd,
@@ -179,7 +180,7 @@ func makeBase(t *testing.T, root string) {
 	t.Helper()
 	if _, err := os.Stat(baseTarball); err != nil {
 		build := t.TempDir()
-		cmd := exec.Command("debootstrap", "--variant=minbase", "--include=systemd", "bookworm", build, "http://deb.debian.org/debian")
+		cmd := exec.Command("debootstrap", "--variant=minbase", "--include=systemd,procps", "bookworm", build, "http://deb.debian.org/debian")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("debootstrap (apt-get install debootstrap): %v\n%s", err, out)
 		}

@@ -99,6 +99,8 @@ func BuildDeb(root, out string, v Version, arch, bin string, mtime time.Time) (s
 		MTime: mtime,
 		Overridables: nfpm.Overridables{
 			Contents: packageContents(root, bin, copyright),
+			// The unit's ExecReload runs /bin/kill, which procps ships.
+			Depends: []string{"procps"},
 			Scripts: nfpm.Scripts{
 				PreInstall:  filepath.Join(root, "deploy/deb/preinst"),
 				PostInstall: filepath.Join(root, "deploy/deb/postinst"),

@@ -103,7 +103,7 @@ func TestDebContents(t *testing.T) {
 		t.Errorf("conffiles = %q", got)
 	}
 	control := string(ctl["./control"].body)
-	for _, f := range []string{"Package: ticketd\n", "Version: 1.2.3+4.gabcdef0\n", "Architecture: arm64\n", "Section: mail\n"} {
+	for _, f := range []string{"Package: ticketd\n", "Version: 1.2.3+4.gabcdef0\n", "Architecture: arm64\n", "Section: mail\n", "Depends: procps\n"} {
 		if !strings.Contains(control, f) {
 			t.Errorf("control lacks %q:\n%s", f, control)
 		}
