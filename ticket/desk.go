@@ -157,6 +157,9 @@ func (d *Desk) Open(id ID, in Inbound, relatedTo ID, now time.Time) Outcome {
 	o := Outcome{Ticket: t, raw: in.RawSHA256, msgID: in.MessageID}
 	o.append(Entry{At: t.CreatedAt, Actor: actor, Kind: KindOpened, Text: body, MessageID: in.MessageID, Data: data})
 	o.degraded(in, now)
+	if SameAddr(t.Requester.Addr, UnknownRequester) {
+		o.unknownRequester(in, now)
+	}
 
 	parsed := d.voc.parse(in.Text)
 	switch {
@@ -584,6 +587,19 @@ func (o *Outcome) append(e Entry) {
 	o.Entries = append(o.Entries, o.Ticket.Append(e))
 }
 
+// unknownRequester tells the desk, in an internal note its new-ticket
+// notice shows, that the request named no sender: nobody was acknowledged,
+// and the raw mail is kept for whoever must find out who wrote it.
+func (o *Outcome) unknownRequester(in Inbound, now time.Time) {
+	o.append(Entry{At: now, Actor: "ticketd", Kind: KindNoted, MessageID: in.MessageID,
+		Text: fmt.Sprintf("Solicitante desconocido: el correo no dice quién lo envió (sin From ni Return-Path). "+
+			"No se envió acuse de recibo ni se enviará aviso al solicitante; identifíquelo por el texto. "+
+			"El correo original se guarda (SHA-256 %s).", in.RawSHA256),
+		Data: map[string]string{"reason_en": fmt.Sprintf("Unknown requester: the mail names no sender (no From, no Return-Path). "+
+			"No acknowledgement was sent and no notice will go to the requester; identify them from the text. "+
+			"The raw mail is kept (SHA-256 %s).", in.RawSHA256)}})
+}
+
 // degraded records what was damaged in or cut from the mail.
 func (o *Outcome) degraded(in Inbound, now time.Time) {
 	if len(in.Problems) == 0 {
@@ -625,7 +641,8 @@ func (d *Desk) finish(o *Outcome) {
 	kept := o.Notices[:0]
 	for _, n := range o.Notices {
 		n.Ticket = o.Ticket
-		n.To = dedupe(n.To)
+		// Nobody can be told anything at the unknown requester's address.
+		n.To = without(dedupe(n.To), UnknownRequester)
 		if d.off[n.Kind] {
 			n.To = without(n.To, o.Ticket.Requester.Addr)
 		}

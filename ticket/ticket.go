@@ -143,6 +143,13 @@ func WrittenAddr(addr string) string {
 	return addr
 }
 
+// UnknownRequester is the requester of a ticket opened from a mail that
+// names no sender at all (no From, no Return-Path). The ticket opens as any
+// other, so the desk sees it, but no notice ever goes to this address
+// (RFC 6761 §6.4: the .invalid domain never resolves), and the desk is
+// told in a note that the requester is unknown.
+const UnknownRequester = "desconocido@invalid"
+
 // SameAddr reports whether a and b are the same mailbox: equal keys
 // ([NormalizeAddr]).
 func SameAddr(a, b string) bool { return NormalizeAddr(a) == NormalizeAddr(b) }

@@ -248,7 +248,7 @@ func (l *Loop) commit(ctx context.Context, pm *parse.Mail, cp *record.Checkpoint
 	case procErr == nil:
 		return res, fmt.Errorf("commit mail %s: %w", mail.MessageID, err)
 	}
-	q := record.Quarantined{MessageID: mail.MessageID, Reason: procErr.Error(), ReceivedAt: l.opts.Now().UTC(),
+	q := record.Quarantined{MessageID: mail.MessageID, From: mail.From.Addr, Subject: mail.Subject, Reason: procErr.Error(), ReceivedAt: l.opts.Now().UTC(),
 		RawSHA256: pm.RawSHA256, RawSize: pm.RawSize, Mailbox: l.opts.Mailbox}
 	if cp != nil {
 		q.UID = cp.UID
@@ -405,6 +405,16 @@ func toServiceMail(pm *parse.Mail, sender ticket.Verification) service.Mail {
 		},
 		InReplyTo:  pm.InReplyTo,
 		References: pm.References,
+	}
+	if pm.From.Addr == parse.UnknownSender {
+		// parse marks a mail that names no sender as automatic: nobody to
+		// answer. A person may still have written it, so it opens a ticket
+		// the desk sees with the requester unknown, to whom the rules send
+		// nothing (or, naming nothing at all, it is set aside).
+		m.From.Addr = ticket.UnknownRequester
+		if m.Auto == parse.NoSenderReason {
+			m.Auto = ""
+		}
 	}
 	for _, list := range [][]parse.Address{pm.DeliveredTo, pm.To, pm.Cc} {
 		for _, a := range list {

@@ -461,8 +461,8 @@ func TestIngestPaths(t *testing.T) {
 	if res := ingest("From: jefe@unidad.test\r\nSubject: Fuera de la oficina\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <ooo@x>\r\n\r\nVuelvo el lunes\r\n"); res.Outcome != service.Unthreaded {
 		t.Errorf("out-of-office = %+v, want unthreaded", res)
 	}
-	if res := ingest("Subject: sin remitente\r\nMessage-ID: <nofrom@x>\r\n\r\nhola\r\n"); res.Outcome != service.Unthreaded {
-		t.Errorf("mail without any sender = %+v, want unthreaded (nobody to answer)", res)
+	if res := ingest("Subject: sin remitente\r\nMessage-ID: <nofrom@x>\r\n\r\nhola\r\n"); res.Outcome != service.Opened || res.Notices != 1 {
+		t.Errorf("mail without any sender = %+v, want opened for the desk only (nobody to answer)", res)
 	}
 }
 

@@ -38,6 +38,8 @@ type Checkpoint struct {
 type Quarantined struct {
 	ID         uint64    `json:"id"`
 	MessageID  string    `json:"message_id"`
+	From       string    `json:"from,omitempty"`
+	Subject    string    `json:"subject,omitempty"`
 	Reason     string    `json:"reason"`
 	ReceivedAt time.Time `json:"received_at"`
 	RawSHA256  string    `json:"raw_sha256"`
@@ -48,9 +50,13 @@ type Quarantined struct {
 	Retries int `json:"retries,omitempty"`
 }
 
-// Unthreaded is a mail recorded without a ticket: an automatic mail (out of
-// office, list, bounce) that belongs to no ticket and must not open one.
+// Unthreaded is a mail set aside without a ticket change: an automatic mail
+// (out of office, list) or a bounce that belongs to no ticket and must not
+// open one, a mail with nothing to read, or a copy of a mail already
+// processed. Kind says which (empty in records written before it existed:
+// automatic or a bounce, as Reason says).
 type Unthreaded struct {
+	Kind      string    `json:"kind,omitempty"`
 	MessageID string    `json:"message_id"`
 	From      string    `json:"from"`
 	Subject   string    `json:"subject"`
@@ -58,3 +64,11 @@ type Unthreaded struct {
 	At        time.Time `json:"at"`
 	RawSHA256 string    `json:"raw_sha256"`
 }
+
+// Kinds of [Unthreaded].
+const (
+	AsideAutomatic  = "automatic"  // an automatic mail about no ticket
+	AsideBounce     = "bounce"     // a bounce about no known ticket
+	AsideUnreadable = "unreadable" // no sender and nothing that names or says anything
+	AsideDuplicate  = "duplicate"  // a copy of a mail already processed
+)

@@ -38,8 +38,8 @@ type Tx interface {
 	// Message reports whether the mail msgID was seen, and the ticket it
 	// belongs to (empty when none).
 	Message(msgID string) (ticket.ID, bool)
-	// RecordUnthreaded keeps a mail that belongs to no ticket and marks its
-	// Message-ID as seen.
+	// RecordUnthreaded keeps a mail set aside without a ticket change and
+	// marks its Message-ID as seen (when it was not seen already).
 	RecordUnthreaded(u record.Unthreaded) error
 	// Enqueue writes the notices owed and indexes their Message-IDs to
 	// their tickets, returning one item per recipient.
@@ -178,7 +178,7 @@ const (
 	Opened     = "opened"     // a new ticket
 	Threaded   = "threaded"   // recorded on an existing ticket
 	Duplicate  = "duplicate"  // the same mail was already processed: nothing done
-	Unthreaded = "unthreaded" // an automatic mail about no ticket: recorded aside
+	Unthreaded = "unthreaded" // an automatic mail or a bounce about no ticket, or an unreadable one: set aside
 	Bounced    = "bounced"    // a bounce recorded on its ticket
 	Ticked     = "ticked"     // time passed on a ticket (see [Service.Tick])
 )
@@ -211,10 +211,14 @@ func (s *Service) IngestTx(tx Tx, m Mail) (Result, error) {
 	if m.MessageID == "" {
 		return Result{}, errors.New("service: mail without an identity (the caller derives one from the content hash)")
 	}
-	if id, seen := tx.Message(m.MessageID); seen {
-		return Result{Outcome: Duplicate, TicketID: id}, nil
-	}
 	from := ticket.NormalizeAddr(m.From.Addr)
+	if id, seen := tx.Message(m.MessageID); seen {
+		reason := "a copy of a mail already processed, which went to no ticket"
+		if id != "" {
+			reason = "a copy of a mail already processed on ticket " + string(id)
+		}
+		return Result{Outcome: Duplicate, TicketID: id}, s.setAside(tx, m, record.AsideDuplicate, reason, now)
+	}
 	if s.self[from] && m.Auto == "" {
 		m.Auto = "sent by ticketd itself"
 	}
@@ -227,8 +231,10 @@ func (s *Service) IngestTx(tx Tx, m Mail) (Result, error) {
 	}
 	switch {
 	case id == "" && m.Auto != "":
-		return Result{Outcome: Unthreaded}, tx.RecordUnthreaded(record.Unthreaded{
-			MessageID: m.MessageID, From: from, Subject: m.Subject, Reason: m.Auto, At: now, RawSHA256: m.RawSHA256})
+		return Result{Outcome: Unthreaded}, s.setAside(tx, m, record.AsideAutomatic, m.Auto, now)
+	case id == "" && unreadable(m):
+		return Result{Outcome: Unthreaded}, s.setAside(tx, m, record.AsideUnreadable,
+			"unreadable: no sender, no subject, no recipient and no Message-ID (garbage or an empty mail)", now)
 	case id == "":
 		return s.open(tx, desk, m.Inbound, "", now)
 	}
@@ -244,6 +250,23 @@ func (s *Service) IngestTx(tx Tx, m Mail) (Result, error) {
 	o := desk.Reply(t, m.Inbound, now)
 	n, err := s.persist(tx, o, m.Inbound, now)
 	return Result{Outcome: Threaded, TicketID: id, Notices: n, Refused: o.Refused, Results: o.Results}, err
+}
+
+// setAside records m, which changes no ticket, where an operator lists it
+// (`ticketd quarantine list --all`), with its kind and why.
+func (s *Service) setAside(tx Tx, m Mail, kind, reason string, now time.Time) error {
+	s.log.Info("mail set aside", "message_id", m.MessageID, "kind", kind, "reason", reason)
+	return tx.RecordUnthreaded(record.Unthreaded{Kind: kind, MessageID: m.MessageID, From: ticket.NormalizeAddr(m.From.Addr),
+		Subject: m.Subject, Reason: reason, At: now, RawSHA256: m.RawSHA256})
+}
+
+// unreadable reports whether m names no sender and nothing else either: no
+// subject, no recipient, no Message-ID. A person's mail, however broken,
+// says at least one of these; garbage and empty mails say none, and are
+// set aside rather than opening a ticket for the desk.
+func unreadable(m Mail) bool {
+	return ticket.SameAddr(m.From.Addr, ticket.UnknownRequester) && strings.TrimSpace(m.Subject) == "" &&
+		len(m.Recipients) == 0 && strings.HasPrefix(m.MessageID, "sha256:")
 }
 
 func (s *Service) open(tx Tx, desk *ticket.Desk, in ticket.Inbound, related ticket.ID, now time.Time) (Result, error) {
@@ -357,8 +380,7 @@ func (s *Service) bounce(tx Tx, m Mail, now time.Time) (Result, error) {
 	}
 	t, err := tx.Ticket(id)
 	if id == "" || errors.Is(err, record.ErrNotFound) {
-		return Result{Outcome: Unthreaded}, tx.RecordUnthreaded(record.Unthreaded{
-			MessageID: m.MessageID, From: m.From.Addr, Subject: m.Subject, Reason: "bounce about no known ticket", At: now, RawSHA256: m.RawSHA256})
+		return Result{Outcome: Unthreaded}, s.setAside(tx, m, record.AsideBounce, "bounce about no known ticket", now)
 	}
 	if err != nil {
 		return Result{}, err

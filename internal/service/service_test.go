@@ -482,7 +482,7 @@ func TestAutoReplies(t *testing.T) {
 		if err := e.db.View(t.Context(), func(tx *store.Tx) (err error) { list, err = tx.UnthreadedList(); return err }); err != nil {
 			t.Fatal(err)
 		}
-		want := record.Unthreaded{MessageID: "<ooo@example.org>", From: "jefe@example.org", Subject: "Fuera de la oficina", Reason: m.Auto, At: t0, RawSHA256: "cd34"}
+		want := record.Unthreaded{Kind: record.AsideAutomatic, MessageID: "<ooo@example.org>", From: "jefe@example.org", Subject: "Fuera de la oficina", Reason: m.Auto, At: t0, RawSHA256: "cd34"}
 		if len(list) != 1 || list[0] != want {
 			t.Errorf("UnthreadedList() = %+v, want [%+v]", list, want)
 		}

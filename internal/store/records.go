@@ -67,7 +67,8 @@ func (t *Tx) Release(id uint64) error {
 	return t.tx.Bucket(bucketQuarantine).Delete(u64(id))
 }
 
-// RecordUnthreaded keeps u and marks its Message-ID as seen.
+// RecordUnthreaded keeps u and marks its Message-ID as seen, unless it was
+// seen already (a duplicate keeps the ticket its first copy went to).
 func (t *Tx) RecordUnthreaded(u record.Unthreaded) error {
 	b := t.tx.Bucket(bucketUnthreaded)
 	seq, err := b.NextSequence()
@@ -76,6 +77,9 @@ func (t *Tx) RecordUnthreaded(u record.Unthreaded) error {
 	}
 	if err := putJSON(b, u64(seq), u); err != nil {
 		return fmt.Errorf("record unthreaded mail: %w", err)
+	}
+	if _, seen := t.Message(u.MessageID); seen {
+		return nil
 	}
 	return t.RecordMessage(u.MessageID, "")
 }

@@ -179,3 +179,7 @@ type Mail struct {
 
 // UnknownSender is the From address of a mail that names no sender at all.
 const UnknownSender = "desconocido@invalid"
+
+// NoSenderReason is the AutoReason of a mail that names no sender at all
+// and no other sign of being automatic.
+const NoSenderReason = "no sender address"

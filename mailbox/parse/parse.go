@@ -98,7 +98,7 @@ func (m *Mail) identify() {
 		// Nobody to answer: recorded, never replied to.
 		m.From.Addr = UnknownSender
 		if m.AutoReason == "" {
-			m.AutoReason = "no sender address"
+			m.AutoReason = NoSenderReason
 		}
 	}
 }
