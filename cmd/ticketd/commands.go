@@ -258,14 +258,17 @@ func (c *cli) backupCmd() *cobra.Command {
 }
 
 func (c *cli) quarantineCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "quarantine", Short: "Mails that could not become tickets: list, show, retry"}
-	var asJSON bool
+	cmd := &cobra.Command{Use: "quarantine", Short: "Mails that did not become a ticket change: list, show, retry, raw"}
+	var asJSON, all bool
 	list := &cobra.Command{
-		Use:   "list",
-		Short: "List quarantined mails",
+		Use:   "list [--all]",
+		Short: "List quarantined mails (--all: every mail that did not become a ticket change, with why)",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return c.withBackend(cmd.Context(), func(b admin.Backend) error {
+				if all {
+					return c.listAside(cmd.Context(), b, asJSON)
+				}
 				qs, err := b.Quarantine(cmd.Context())
 				if err != nil {
 					return err
@@ -283,6 +286,7 @@ func (c *cli) quarantineCmd() *cobra.Command {
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	list.Flags().BoolVar(&all, "all", false, "also the mails set aside: automatic mail and bounces about no ticket, unreadable mail, duplicates")
 	show := c.quarantineOne("show ID", "Show a quarantined mail", func(ctx context.Context, b admin.Backend, id uint64) error {
 		d, err := b.QuarantineShow(ctx, id)
 		if err != nil {
@@ -298,7 +302,66 @@ func (c *cli) quarantineCmd() *cobra.Command {
 		fmt.Fprintf(c.stdout, "quarantined mail %d processed: %s %s\n", id, res.Outcome, res.ID)
 		return nil
 	})
-	cmd.AddCommand(list, show, retry)
+	cmd.AddCommand(list, show, retry, c.rawCmd())
+	return cmd
+}
+
+// listAside prints every mail that did not become a ticket change.
+func (c *cli) listAside(ctx context.Context, b admin.Backend, asJSON bool) error {
+	list, err := b.Aside(ctx)
+	if err != nil || asJSON {
+		return cmp.Or(err, writeJSON(c.stdout, list))
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tID\tAT\tFROM\tSUBJECT\tREASON\tRAW SHA-256")
+	for _, a := range list {
+		id := "-"
+		if a.ID != 0 {
+			id = strconv.FormatUint(a.ID, 10)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Kind, id, a.At.In(c.location()).Format(view.DateTime), view.Dash(a.From),
+			view.Dash(view.Clip(a.Subject, 40)), view.Clip(a.Reason, 60), a.RawSHA256)
+	}
+	return tw.Flush()
+}
+
+// rawCmd prints or saves the raw mail of a mail that did not become a
+// ticket change, named by its SHA-256 as `quarantine list --all` shows it.
+func (c *cli) rawCmd() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "raw SHA256 [--output FILE]",
+		Short: "Print (or save) the raw mail of a mail listed by list --all",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return c.withBackend(cmd.Context(), func(b admin.Backend) error {
+				rc, err := b.OpenRaw(cmd.Context(), strings.ToLower(strings.TrimSpace(args[0])))
+				if err != nil {
+					return notFound(err, "raw mail", args[0])
+				}
+				defer rc.Close()
+				if output == "" {
+					_, err = io.Copy(c.stdout, rc)
+					return err
+				}
+				f, err := os.OpenFile(output, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o600)
+				if err != nil {
+					return fmt.Errorf("save raw mail: %w", err)
+				}
+				n, err := io.Copy(f, rc)
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					os.Remove(output)
+					return fmt.Errorf("save raw mail to %s: %w", output, err)
+				}
+				fmt.Fprintf(c.stdout, "raw mail written to %s (%d bytes)\n", output, n)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "write the mail to this new file instead of standard output")
 	return cmd
 }
 

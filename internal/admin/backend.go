@@ -29,6 +29,10 @@ type Backend interface {
 	Quarantine(ctx context.Context) ([]record.Quarantined, error)
 	QuarantineShow(ctx context.Context, id uint64) (QuarantineDetail, error)
 	QuarantineRetry(ctx context.Context, id uint64) (OpenResult, error)
+	// Aside lists every mail that did not become a ticket change.
+	Aside(ctx context.Context) ([]AsideJSON, error)
+	// OpenRaw opens the raw mail of one of them by its SHA-256.
+	OpenRaw(ctx context.Context, sha256 string) (io.ReadCloser, error)
 	Verify(ctx context.Context) (VerifyReport, error)
 	Backup(ctx context.Context, w io.Writer) (int64, error)
 }
@@ -124,6 +128,9 @@ type Tx interface {
 	// Quarantined returns quarantine record id; the error wraps
 	// [ErrNotFound] when there is none.
 	Quarantined(id uint64) (record.Quarantined, error)
+	// UnthreadedList returns the mails the service set aside, oldest
+	// first.
+	UnthreadedList() ([]record.Unthreaded, error)
 	// VerifyAll checks every ticket's history, calling bad for each that
 	// fails, and returns how many it checked.
 	VerifyAll(bad func(id ticket.ID, err error)) (int, error)

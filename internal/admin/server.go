@@ -78,6 +78,8 @@ type ServerOptions struct {
 //	GET  /api/quarantine
 //	GET  /api/quarantine/{id}
 //	POST /api/quarantine/{id}/retry
+//	GET  /api/aside                    every mail that did not become a ticket change
+//	GET  /api/aside/{sha256}/raw       the raw mail of one of them
 //	GET  /api/verify
 //	GET  /api/backup                   a consistent copy of the store
 //
@@ -122,6 +124,8 @@ func NewServer(opts ServerOptions) (http.Handler, error) {
 	mux.HandleFunc("GET /api/quarantine", s.quarantine)
 	mux.HandleFunc("GET /api/quarantine/{id}", s.quarantineShow)
 	mux.HandleFunc("POST /api/quarantine/{id}/retry", s.quarantineRetry)
+	mux.HandleFunc("GET /api/aside", s.aside)
+	mux.HandleFunc("GET /api/aside/{sha256}/raw", s.raw)
 	mux.HandleFunc("GET /api/verify", s.verify)
 	mux.HandleFunc("GET /api/backup", s.backup)
 	s.mux = mux
