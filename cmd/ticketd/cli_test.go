@@ -111,6 +111,7 @@ func exercise(t *testing.T, file string, n int) ticket.ID {
 	if out := mustCmd(t, "verify", "--config", file); !strings.Contains(out, strconv.Itoa(n+1)+" tickets checked, 0 with") {
 		t.Errorf("verify = %q", out)
 	}
+	checkReport(t, file, n+1)
 	backup := filepath.Join(t.TempDir(), "copia.db")
 	mustCmd(t, "backup", backup, "--config", file)
 	db, err := store.Open(backup, store.Options{ReadOnly: true})

@@ -66,7 +66,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		"configuration file (default $TICKETD_CONFIG)")
 	root.AddCommand(
 		c.runCmd(), c.demoCmd(), c.ticketsCmd(), c.showCmd(), c.openCmd(), c.checkCmd(),
-		c.backupCmd(), c.quarantineCmd(), c.verifyCmd(),
+		c.backupCmd(), c.quarantineCmd(), c.verifyCmd(), c.reportCmd(),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",

@@ -11,6 +11,7 @@ import (
 	"github.com/ticketd/ticketd/internal/admin"
 	"github.com/ticketd/ticketd/internal/app"
 	"github.com/ticketd/ticketd/internal/config"
+	"github.com/ticketd/ticketd/internal/report"
 	"github.com/ticketd/ticketd/internal/store"
 )
 
@@ -63,14 +64,8 @@ func (c *cli) backend(ctx context.Context) (admin.Backend, func(), error) {
 		return nil, nil, err
 	}
 	c.loc, _ = cfg.Ticket.Location() // validated by Load
-	if cfg.Admin.Listen != "" {
-		if cl := admin.NewClient(cfg.Admin.Listen, ""); cl.Ping(ctx) {
-			token, err := admin.ReadToken(cfg.AdminTokenFile())
-			if err != nil {
-				return nil, nil, fmt.Errorf("the daemon answers on %q (admin.listen), but: %w", cfg.Admin.Listen, err)
-			}
-			return admin.NewClient(cfg.Admin.Listen, token), func() {}, nil
-		}
+	if cl, err := daemonClient(ctx, cfg); cl != nil || err != nil {
+		return cl, func() {}, err
 	}
 	co, err := app.Open(cfg, newLogger(c.stderr, cfg.Log), time.Now)
 	if errors.Is(err, store.ErrLocked) {
@@ -91,4 +86,44 @@ func (c *cli) backend(ctx context.Context) (admin.Backend, func(), error) {
 		return nil, nil, err
 	}
 	return &admin.Local{Store: app.AdminStore(co.DB), Service: co.Service, Directory: co.Directory, Retrier: loop, Blobs: co.Blobs}, func() { co.DB.Close() }, nil
+}
+
+// daemonClient returns the running daemon's admin API with its token, or
+// nil when no daemon answers on admin.listen.
+func daemonClient(ctx context.Context, cfg config.Config) (*admin.Client, error) {
+	if cfg.Admin.Listen == "" || !admin.NewClient(cfg.Admin.Listen, "").Ping(ctx) {
+		return nil, nil
+	}
+	token, err := admin.ReadToken(cfg.AdminTokenFile())
+	if err != nil {
+		return nil, fmt.Errorf("the daemon answers on %q (admin.listen), but: %w", cfg.Admin.Listen, err)
+	}
+	return admin.NewClient(cfg.Admin.Listen, token), nil
+}
+
+// reporter is what computes a report: the running daemon, or the store
+// opened read-only.
+type reporter interface {
+	Report(ctx context.Context, req admin.ReportRequest) (report.Report, error)
+}
+
+// withReporter runs fn on the running daemon's admin API when it answers,
+// else on the store opened read-only.
+func (c *cli) withReporter(ctx context.Context, cfg config.Config, fn func(reporter) error) error {
+	cl, err := daemonClient(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if cl != nil {
+		return fn(cl)
+	}
+	rs, closeStore, err := app.OpenReports(cfg, time.Now)
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("%w, and its admin API does not answer on %q (admin.listen)", err, cfg.Admin.Listen)
+	}
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	return fn(rs)
 }

@@ -99,6 +99,7 @@ var protected = []struct{ method, path, body string }{
 	{"GET", "/api/verify", ""},
 	{"POST", "/api/tickets", `{"requester":"ana@unidad.example","subject":"x","body":"y","agent":"agente@oti.example"}`},
 	{"POST", "/api/quarantine/1/retry", ""},
+	{"GET", "/api/report?from=2026-11-01&to=2026-11-30", ""},
 }
 
 // TestAPIRequiresToken: without the token, or with a wrong one, every

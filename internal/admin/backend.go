@@ -17,6 +17,7 @@ import (
 
 	"github.com/ticketd/ticketd/internal/blob"
 	"github.com/ticketd/ticketd/internal/record"
+	"github.com/ticketd/ticketd/internal/report"
 	"github.com/ticketd/ticketd/internal/service"
 	"github.com/ticketd/ticketd/ticket"
 )
@@ -35,6 +36,7 @@ type Backend interface {
 	OpenRaw(ctx context.Context, sha256 string) (io.ReadCloser, error)
 	Verify(ctx context.Context) (VerifyReport, error)
 	Backup(ctx context.Context, w io.Writer) (int64, error)
+	Report(ctx context.Context, req ReportRequest) (report.Report, error)
 }
 
 // TicketJSON is the contract of `ticketd tickets --json` and `ticketd show
@@ -157,6 +159,8 @@ type Local struct {
 	// (it wakes the outbox worker).
 	OnCommit func()
 	Now      func() time.Time
+	// Reports computes the indicators; nil refuses them.
+	Reports *Reports
 }
 
 // ErrNotFound is matched by errors.Is when a ticket or record does not exist.

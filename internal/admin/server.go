@@ -82,6 +82,7 @@ type ServerOptions struct {
 //	GET  /api/aside/{sha256}/raw       the raw mail of one of them
 //	GET  /api/verify
 //	GET  /api/backup                   a consistent copy of the store
+//	GET  /api/report?from=&to=&by=     the indicators of a period
 //
 // Every request is refused with 421 when its Host header does not name
 // opts.Listen: a web page whose own host name an attacker made resolve to
@@ -128,6 +129,7 @@ func NewServer(opts ServerOptions) (http.Handler, error) {
 	mux.HandleFunc("GET /api/aside/{sha256}/raw", s.raw)
 	mux.HandleFunc("GET /api/verify", s.verify)
 	mux.HandleFunc("GET /api/backup", s.backup)
+	mux.HandleFunc("GET /api/report", s.report)
 	s.mux = mux
 	return s, nil
 }

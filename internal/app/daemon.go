@@ -145,7 +145,8 @@ func (d *Daemon) adminHandler() (http.Handler, error) {
 		d.Log.Warn("the admin API may be reachable from other machines", "admin_listen", d.Cfg.Admin.Listen)
 	}
 	return admin.NewServer(admin.ServerOptions{
-		Backend:  &admin.Local{Store: AdminStore(d.DB), Service: d.Service, Directory: d.Directory, Retrier: d.loop, Blobs: d.Blobs, OnCommit: d.worker.Kick, Now: d.now},
+		Backend: &admin.Local{Store: AdminStore(d.DB), Service: d.Service, Directory: d.Directory, Retrier: d.loop, Blobs: d.Blobs, OnCommit: d.worker.Kick, Now: d.now,
+			Reports: &admin.Reports{Store: reportStore(d.DB), Settings: ReportSettings(d.Cfg), Directory: d.Directory, Now: d.now}},
 		Health:   d.health(d.Cfg.Admin.AlertAfter),
 		Gatherer: prometheus.Gatherers{d.registry},
 		Token:    token,
