@@ -169,10 +169,12 @@ func (c *cli) checkCmd() *cobra.Command {
 			if !admin.LocalOnly(cfg.Admin.Listen) {
 				fmt.Fprintf(c.stdout, "warning: admin.listen %q may be reachable from other machines: keep the admin API on loopback or a unix socket, and reach it through ssh\n", cfg.Admin.Listen)
 			}
-			if _, err := app.Directory(cfg); err != nil {
+			dir, err := app.Directory(cfg)
+			if err != nil {
 				fmt.Fprintf(c.stdout, "groups: INVALID\n%v\n", err)
 				return errors.New("the groups are invalid")
 			}
+			c.printSharedMembers(dir)
 			log := slog.New(slog.DiscardHandler)
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
@@ -185,6 +187,8 @@ func (c *cli) checkCmd() *cobra.Command {
 				}
 				fmt.Fprintf(c.stdout, "%s: ok\n", what)
 			}
+			report("data_dir "+cfg.DataDir, app.CheckDataDir(cfg))
+			report("templates ("+cmp.Or(cfg.Templates.Dir, "embedded")+", "+cfg.Ticket.Lang+")", app.CheckTemplates(cfg))
 			p, err := app.NewPoller(cfg, log, app.NewToken("imap", cfg.IMAP.OAuth))
 			if err == nil {
 				err = p.Check(ctx)
@@ -221,6 +225,28 @@ func (c *cli) checkCmd() *cobra.Command {
 			}
 			return nil
 		},
+	}
+}
+
+// printSharedMembers notes each address that is in more than one group:
+// allowed, and it acts in each of them (at every level it is in).
+func (c *cli) printSharedMembers(dir *ticket.Directory) {
+	seen := map[string]bool{}
+	for _, g := range dir.Groups() {
+		for _, m := range g.Members {
+			names := dir.GroupsOf(m)
+			if len(names) < 2 || seen[m] {
+				continue
+			}
+			seen[m] = true
+			var in []string
+			for _, n := range names {
+				if og, ok := dir.Group(n); ok {
+					in = append(in, fmt.Sprintf("%s (level %d)", n, og.Level))
+				}
+			}
+			fmt.Fprintf(c.stdout, "note: %s is in groups %s: it acts as a member of each\n", m, strings.Join(in, ", "))
+		}
 	}
 }
 

@@ -94,3 +94,48 @@ func TestExitCodes(t *testing.T) {
 		t.Errorf("a missing configuration file: %v (exit %d), want 1", err, exitCode(err))
 	}
 }
+
+// TestCheckFindsMistakes: `ticketd check` fails on a data_dir it cannot
+// write and on an override template that does not parse, and notes an
+// address in two groups (allowed: it acts in both).
+func TestCheckFindsMistakes(t *testing.T) {
+	sys := startMail(t)
+	notDir := filepath.Join(t.TempDir(), "a-file")
+	if err := os.WriteFile(notDir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file, _ := writeConfig(t, sys, func(c *config.Config) { c.DataDir = filepath.Join(notDir, "data") })
+	if out, err := cmd(t, "check", "--config", file); err == nil || !strings.Contains(out, "data_dir "+filepath.Join(notDir, "data")+": FAILED") {
+		t.Errorf("check with an unwritable data_dir: %v\n%s", err, out)
+	}
+
+	tmpl := t.TempDir()
+	if err := os.WriteFile(filepath.Join(tmpl, "ack.txt.tmpl"), []byte("Hola {{ .Nope "), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	file, _ = writeConfig(t, sys, nil)
+	appendFile(t, file, "templates:\n  dir: "+tmpl+"\n")
+	if out, err := cmd(t, "check", "--config", file); err == nil || !strings.Contains(out, "FAILED") || !strings.Contains(out, "ack.txt.tmpl") {
+		t.Errorf("check with a broken template: %v\n%s", err, out)
+	}
+
+	file, _ = writeConfig(t, sys, func(c *config.Config) {
+		c.Groups["extra"] = config.GroupConfig{Level: 2, Kind: config.KindOnSite, Members: c.Groups["mesa"].Members[:1]}
+	})
+	out, err := cmd(t, "check", "--config", file)
+	if err != nil || !strings.Contains(out, "is in groups extra (level 2), mesa (level 1): it acts as a member of each") {
+		t.Errorf("check with an address in two groups: %v\n%s", err, out)
+	}
+}
+
+func appendFile(t *testing.T, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/ticketd/ticketd/internal/config"
+	"github.com/ticketd/ticketd/notify"
 )
 
 // reloadable are the settings a reload puts in force at once (a key, or a
@@ -94,4 +96,27 @@ func (d *Daemon) reload() error {
 		log.Warn("settings changed that only a restart applies; restart ticketd for them", "file", cfg.File, "restart_needed", later)
 	}
 	return nil
+}
+
+// CheckTemplates parses the notices' templates of cfg (the embedded ones
+// with the overrides of templates.dir) and renders a sample of each, as
+// the daemon does at start and at reload; for `ticketd check`.
+func CheckTemplates(cfg config.Config) error {
+	_, err := notify.NewRenderer(notify.RendererOptions{From: fromAddress(cfg), Lang: cfg.Ticket.Lang,
+		TemplateDir: cfg.Templates.Dir, MaxAttachTotal: cfg.SMTP.MaxAttachTotal})
+	return err
+}
+
+// CheckDataDir makes sure data_dir exists (creating it as the daemon
+// would) and that a file can be written in it; for `ticketd check`.
+func CheckDataDir(cfg config.Config) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(cfg.DataDir, ".ticketd-check-*")
+	if err != nil {
+		return fmt.Errorf("not writable: %w", err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }

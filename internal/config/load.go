@@ -291,7 +291,7 @@ func decodeErrors(err error) []error {
 			name := keyName(de.Name())
 			if rest, ok := strings.CutPrefix(inner.Error(), "has invalid keys: "); ok {
 				for k := range strings.SplitSeq(rest, ", ") {
-					out = append(out, &FieldError{Key: joinKey(name, k), Err: errUnknownKey})
+					out = append(out, &FieldError{Key: joinKey(name, k), Err: unknownKey(joinKey(name, k))})
 				}
 				return
 			}
