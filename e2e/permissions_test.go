@@ -35,7 +35,11 @@ func TestRefusedCommands(t *testing.T) {
 		if e.Actor != c.who || e.Data["command"] != c.command || !strings.Contains(e.Data["reason"], c.reason) || e.MessageID != bareID(m.MessageID) {
 			t.Errorf("refusal for %s recorded as %+v, want actor %s, command %q, reason with %q", c.name, e, c.who, c.command, c.reason)
 		}
-		told := stk.waitMail(t, c.who, mailWait, "the refusal notice for "+c.name, subjectHas(id, "Órdenes rechazadas"))
+		answer := "Órdenes rechazadas"
+		if c.who == user {
+			answer = "Sobre su correo" // plain words for the requester
+		}
+		told := stk.waitMail(t, c.who, mailWait, "the refusal notice for "+c.name, subjectHas(id, answer))
 		if !strings.Contains(told.Text, c.command) || !strings.Contains(told.Text, c.reason) {
 			t.Errorf("refusal notice to %s lacks the command %q or the reason %q:\n%s", c.name, c.command, c.reason, told.Text)
 		}

@@ -140,10 +140,11 @@ func TestProcedure(t *testing.T) {
 	// Who received what, over the whole case: exactly these mails.
 	time.Sleep(2 * time.Second) // let anything unexpected arrive
 	inventory := map[string][]string{
-		// "?": the requester who reopened may also be told of it.
-		user:   {"", "Su caso pasó al nivel 2", "Su caso pasó al nivel 3", "Caso resuelto", "Órdenes aplicadas", "?Su caso fue reabierto", "Caso resuelto", "Caso cerrado"},
-		mesa1:  {"Nuevo caso", "Órdenes aplicadas", "Resuelto, pendiente de cierre", "Caso reabierto", "Resuelto, pendiente de cierre"},
-		mesa2:  {"Nuevo caso", "Resuelto, pendiente de cierre", "Caso reabierto", "Resuelto, pendiente de cierre", "Órdenes aplicadas", "Órdenes aplicadas"},
+		// The requester's own #reabrir brings "reopened" and no receipt;
+		// the desk hears of level 2's escalation to level 3.
+		user:   {"", "Su caso pasó al nivel 2", "Su caso pasó al nivel 3", "Caso resuelto", "Su caso fue reabierto", "Caso resuelto", "Caso cerrado"},
+		mesa1:  {"Nuevo caso", "Órdenes aplicadas", "Caso trasladado al nivel 3", "Resuelto, pendiente de cierre", "Caso reabierto", "Resuelto, pendiente de cierre"},
+		mesa2:  {"Nuevo caso", "Caso trasladado al nivel 3", "Resuelto, pendiente de cierre", "Caso reabierto", "Resuelto, pendiente de cierre", "Órdenes aplicadas", "Órdenes aplicadas"},
 		redes1: {"Caso asignado, nivel 2", "Órdenes aplicadas"},
 		redes2: {"Caso asignado, nivel 2"},
 		prov:   {"Caso asignado, nivel 3", "Órdenes aplicadas"},
