@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/ticket"
+	"github.com/ticketd/ticketd/ticket/sla"
 )
 
 var update = flag.Bool("update", false, "rewrite notify/testdata/*.golden")
@@ -73,7 +74,14 @@ func walk(t testing.TB) []ticket.Pending {
 	if err != nil {
 		t.Fatal(err)
 	}
-	desk, err := ticket.NewDesk(dir)
+	always, err := sla.New(sla.AlwaysOpen, nil, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desk, err := ticket.NewDesk(dir, ticket.WithServiceLevels(ticket.ServiceLevels{
+		Calendar: always, Targets: ticket.Targets{Level1: time.Hour, Level2: 2 * time.Hour, Level3: 4 * time.Hour},
+		WarnAt: 50, CloseWithin: time.Hour,
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +153,21 @@ func walk(t testing.TB) []ticket.Pending {
 	// Level 2 sends it on to level 3: the desk hears of it.
 	collect(desk.Reply(t2, in(staff(agent1), "m30@entidad.gov.co", "#escalar nivel2 redes"), now))
 	collect(desk.Reply(t2, in(staff(tech), "m31@entidad.gov.co", "#escalar nivel3 proveedor\nLo atiende el proveedor, está en garantía."), now))
+
+	// A third ticket runs out of time at level 2 (target 2h, reminder at
+	// 50%), and once resolved waits for its closure longer than 1h.
+	o = desk.Open("OTI-2026-000044", ticket.Inbound{Sender: ticket.Trusted("test"), MessageID: "m40@entidad.gov.co", From: requester,
+		Subject: "El correo tarda en llegar", Text: "Los correos me llegan con una hora de retraso."}, "", now)
+	t3 := o.Ticket
+	collect(o)
+	collect(desk.Reply(t3, in(staff(agent1), "m41@entidad.gov.co", "#escalar nivel2 redes"), now))
+	now = now.Add(70 * time.Minute)
+	collect(desk.Tick(t3, now)) // sla_warning to redes
+	now = now.Add(time.Hour)
+	collect(desk.Tick(t3, now)) // sla_breached to redes and the desk
+	collect(desk.Reply(t3, in(staff(tech), "m42@entidad.gov.co", "#resolver Se amplió el buzón."), now))
+	now = now.Add(2 * time.Hour)
+	collect(desk.Tick(t3, now)) // close_reminder to the desk
 	return out
 }
 

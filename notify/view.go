@@ -57,6 +57,8 @@ type view struct {
 
 	Attached []attView
 	Listed   []attView
+	// Timer is what a service-level notice tells (see timerView).
+	Timer timerView
 }
 
 type entryView struct {
@@ -123,6 +125,7 @@ func (r *Renderer) view(n ticket.Notice, attach, listed []ticket.Attachment) vie
 		RelatedTo:     string(t.RelatedTo),
 		Actor:         r.person(n.Actor),
 		Text:          strings.TrimSpace(n.Text),
+		Timer:         r.timer(n),
 	}
 	if v.RequesterName == "" {
 		v.RequesterName = t.Requester.Addr

@@ -88,6 +88,8 @@ type Desk struct {
 	dir        *Directory
 	voc        *vocabulary
 	relayLimit int
+	// sl is the service-level policy, nil for none (no timers).
+	sl *ServiceLevels
 	// off holds the requester notices turned off ([WithRequesterNotices]).
 	off map[NoticeKind]bool
 	// errs are the problems of the options, reported by NewDesk.
@@ -216,11 +218,13 @@ func (d *Desk) Reply(t *Ticket, in Inbound, now time.Time) Outcome {
 // Tick applies the passing of time to ticket t (which it changes in place)
 // at now: it is the entry point of the procedure's timers (reminders,
 // overdue levels, resolved tickets waiting for their closure), whose
-// outcome the caller persists exactly like a mail's. No timer is
-// configured yet, so today it changes nothing and owes nothing
+// outcome the caller persists exactly like a mail's. It records and
+// notifies the events of [ServiceLevels] due at now; without a policy, or
+// with nothing due, it changes nothing but [Ticket.Due] and owes nothing
 // ([Outcome.Empty]).
 func (d *Desk) Tick(t *Ticket, now time.Time) Outcome {
 	o := Outcome{Ticket: t}
+	d.tick(&o, now.UTC())
 	d.finish(&o)
 	return o
 }
@@ -638,6 +642,9 @@ func (d *Desk) told(ns []Notice, addr string) bool {
 // dropped too, and the ticket records at once that the notice did not go
 // to them and why (a [KindDeliveryFailed] the desk sees).
 func (d *Desk) finish(o *Outcome) {
+	if o.Ticket != nil {
+		o.Ticket.Due = d.NextDue(o.Ticket)
+	}
 	kept := o.Notices[:0]
 	for _, n := range o.Notices {
 		n.Ticket = o.Ticket

@@ -33,6 +33,9 @@ const (
 	KindDegraded       Kind = "degraded"        // a mail was damaged or too large; what was kept is said
 	KindThirdParty     Kind = "third_party"     // a mail from someone who takes no part in the ticket, for the desk only
 	KindRelayPaused    Kind = "relay_paused"    // relaying stopped: the hourly budget was spent or a loop was seen
+	KindSLAWarning     Kind = "sla_warning"     // the level visit reached sla.warn_at of its target: the holder was reminded
+	KindSLABreached    Kind = "sla_breached"    // the level visit passed its target: the holder and the desk were told
+	KindCloseReminder  Kind = "close_reminder"  // resolved for sla.close_within without closure: the desk was reminded
 )
 
 // Entry is one line of a ticket's register. Entries are only ever appended;

@@ -30,6 +30,9 @@ const (
 	NoticeThirdParty     NoticeKind = "third_party"     // level-1 group: someone who takes no part in the ticket wrote
 	NoticeRelayPaused    NoticeKind = "relay_paused"    // level-1 group: relaying stopped (budget spent or a loop)
 	NoticeTransferred    NoticeKind = "transferred"     // level-1 group: level 2 or 3 escalated or assigned the case
+	NoticeSLAWarning     NoticeKind = "sla_warning"     // holder: the case is close to its level's target
+	NoticeSLABreached    NoticeKind = "sla_breached"    // holder and level-1 group: the case passed its level's target
+	NoticeCloseReminder  NoticeKind = "close_reminder"  // level-1 group: a resolved case still waits for its closure
 )
 
 // noticeTable lists the notice kinds in the order of the procedure, each
@@ -44,6 +47,7 @@ var noticeTable = []struct {
 	{NoticeReopenedUser, false}, {NoticeReply, false}, {NoticeRequesterReply, true}, {NoticeReceipt, false},
 	{NoticeHelp, false}, {NoticeHelpGeneric, false}, {NoticeUnverified, false}, {NoticeThirdParty, true},
 	{NoticeRelayPaused, true}, {NoticeTransferred, true},
+	{NoticeSLAWarning, true}, {NoticeSLABreached, true}, {NoticeCloseReminder, true},
 }
 
 // RequesterNotices lists the notice kinds that tell a requester what

@@ -211,6 +211,13 @@ type Ticket struct {
 	// and [Ticket.Since] derives them from the history.
 	LevelSince time.Time `json:"level_since,omitzero"`
 	StateSince time.Time `json:"state_since,omitzero"`
+	// Due is the next instant a timer of the procedure is due on the
+	// ticket ([Desk.NextDue]), zero when none: kept by the desk on every
+	// outcome, indexed by the store so the daemon wakes for it.
+	Due time.Time `json:"due,omitzero"`
+	// Timers records which timer events of the current level visit and
+	// resolved stay have happened.
+	Timers Timers `json:"timers,omitzero"`
 	// Cc are the other recipients of the mail that opened the ticket: they
 	// take part in it ([Desk.TakesPart]).
 	Cc []Address `json:"cc,omitempty"`

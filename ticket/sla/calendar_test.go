@@ -15,6 +15,15 @@ func madrid(t testing.TB) *time.Location {
 	return loc
 }
 
+func localTime(t testing.TB, loc *time.Location, s string) time.Time {
+	t.Helper()
+	v, err := time.ParseInLocation("2006-01-02 15:04", s, loc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 func mustNew(t testing.TB, hours string, holidays []string, loc *time.Location) *Calendar {
 	t.Helper()
 	c, err := New(hours, holidays, loc)
@@ -52,14 +61,7 @@ func TestNewRejects(t *testing.T) {
 
 func TestBusiness(t *testing.T) {
 	loc := madrid(t)
-	at := func(s string) time.Time {
-		t.Helper()
-		v, err := time.ParseInLocation("2006-01-02 15:04", s, loc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+	at := func(s string) time.Time { return localTime(t, loc, s) }
 	office := mustNew(t, "mon-fri 07:00-17:00", []string{"2026-12-08", "2026-12-25"}, loc)
 	split := mustNew(t, "lun-jue 07:00-13:00 14:00-17:00, vie 07:00-13:00", nil, loc)
 	always := mustNew(t, "24x7", nil, loc)
@@ -95,14 +97,7 @@ func TestBusiness(t *testing.T) {
 
 func TestAdd(t *testing.T) {
 	loc := madrid(t)
-	at := func(s string) time.Time {
-		t.Helper()
-		v, err := time.ParseInLocation("2006-01-02 15:04", s, loc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+	at := func(s string) time.Time { return localTime(t, loc, s) }
 	office := mustNew(t, "mon-fri 07:00-17:00", []string{"2026-12-08"}, loc)
 	always := mustNew(t, "24x7", nil, loc)
 	for _, tc := range []struct {
