@@ -55,13 +55,22 @@ func Directory(cfg config.Config) (*ticket.Directory, error) {
 	return d, nil
 }
 
-// NewDesk returns the rules of cfg: its groups and the desk's limits.
+// NewDesk returns the rules of cfg: its groups, the desk's limits and its
+// service levels.
 func NewDesk(cfg config.Config) (*ticket.Desk, error) {
 	dir, err := Directory(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return ticket.NewDesk(dir, ticket.WithRelayLimit(cfg.Ticket.RelayLimitPerHour), ticket.WithRequesterNotices(RequesterNotices(cfg)))
+	opts := []ticket.DeskOption{ticket.WithRelayLimit(cfg.Ticket.RelayLimitPerHour), ticket.WithRequesterNotices(RequesterNotices(cfg))}
+	sl, err := serviceLevels(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if sl != nil {
+		opts = append(opts, sl)
+	}
+	return ticket.NewDesk(dir, opts...)
 }
 
 // RequesterNotices maps notify.requester onto the desk's notice kinds.

@@ -38,6 +38,8 @@ type Config struct {
 	Outbox OutboxConfig `mapstructure:"outbox"`
 	// Notify says which notices requesters get.
 	Notify NotifyConfig `mapstructure:"notify"`
+	// SLA is the service-level policy; absent, no timers run.
+	SLA SLAConfig `mapstructure:"sla"`
 
 	// File is the config file that was read, "" when none was.
 	File string `mapstructure:"-"`
@@ -389,5 +391,6 @@ func Default() Config {
 		Log:    LogConfig{Format: "text", Level: "info"},
 		Outbox: OutboxConfig{RetryMin: 5 * time.Second, RetryMax: 30 * time.Minute, GiveUpAfter: 72 * time.Hour, StuckAfter: 15 * time.Minute},
 		Notify: NotifyConfig{Requester: RequesterNotices{Ack: true, LevelChanged: true, Resolved: true, Closed: true, ReopenedUser: true, Reply: true}},
+		SLA:    SLAConfig{Holidays: []string{}},
 	}
 }

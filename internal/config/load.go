@@ -118,7 +118,7 @@ func load(path string, secrets bool) (Config, error) {
 	cfg := Default()
 	var errs []error
 	if err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
-		durationHook, sliceHook,
+		durationHook, sliceHook, dateHook,
 	))); err != nil {
 		errs = append(errs, decodeErrors(err)...)
 	}

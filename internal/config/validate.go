@@ -49,8 +49,10 @@ func (c Config) Validate() error {
 		p.add("ticket.id_prefix", "%q: must be 1 to 16 ASCII letters or digits starting with a letter", c.Ticket.IDPrefix)
 	}
 	oneOf(p, "ticket.lang", c.Ticket.Lang, "es", "en")
-	if _, err := c.Ticket.Location(); err != nil {
+	if loc, err := c.Ticket.Location(); err != nil {
 		p.add("ticket.timezone", "%q: %v (an IANA name such as America/Bogota)", c.Ticket.Timezone, err)
+	} else {
+		c.SLA.validate(p, loc)
 	}
 	if c.Ticket.AutoReplyLimit <= 0 {
 		p.add("ticket.auto_reply_limit", "%d: must be positive", c.Ticket.AutoReplyLimit)

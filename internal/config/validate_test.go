@@ -122,6 +122,15 @@ func TestLoadInvalid(t *testing.T) {
 		{"stuck_after", []kv{{"outbox.stuck_after", "0s"}}, "outbox.stuck_after"},
 		{"give_up_after not after stuck_after", []kv{{"outbox.give_up_after", "10m"}}, "outbox.give_up_after"},
 		{"give_up_after negative", []kv{{"outbox.give_up_after", "-1h"}}, "outbox.give_up_after"},
+		{"sla without business hours", []kv{{"sla.targets.level1", "4h"}}, "sla.business_hours"},
+		{"sla business hours", []kv{{"sla.business_hours", "mon-fri 9-17"}, {"sla.targets.level1", "4h"}}, "sla.business_hours"},
+		{"sla holiday", []kv{{"sla.business_hours", "24x7"}, {"sla.targets.level1", "4h"}, {"sla.holidays", []any{"2026-12-08", "navidad"}}}, "sla.holidays[1]"},
+		{"sla warn_at", []kv{{"sla.business_hours", "24x7"}, {"sla.targets.level1", "4h"}, {"sla.warn_at", "75"}}, "sla.warn_at"},
+		{"sla warn_at 100%", []kv{{"sla.business_hours", "24x7"}, {"sla.targets.level1", "4h"}, {"sla.warn_at", "100%"}}, "sla.warn_at"},
+		{"sla target negative", []kv{{"sla.business_hours", "24x7"}, {"sla.targets.level2", "-1h"}}, "sla.targets.level2"},
+		{"sla nothing due", []kv{{"sla.business_hours", "24x7"}}, "sla.targets"},
+		{"sla unknown priority", []kv{{"sla.business_hours", "24x7"}, {"sla.targets_by_priority.urgente.level1", "1h"}}, "sla.targets_by_priority.urgente"},
+		{"sla unknown target key", []kv{{"sla.business_hours", "24x7"}, {"sla.targets.level4", "1h"}}, "sla.targets.level4"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
