@@ -185,11 +185,11 @@ func (c *Core) replyTo() func(ticket.ID, string, time.Time) string {
 }
 
 // Run starts the daemon's goroutines (the outbox worker, the poller with
-// the intake loop, the alert watcher when admin.alert_to is set, the admin
+// the intake loop, the timers of the service levels, the alert watcher when admin.alert_to is set, the admin
 // API when admin.listen is) and runs until ctx ends or one of them fails;
 // meanwhile each SIGHUP reloads the configuration file (see reload.go).
 // Then it stops them in order: fetching stops and the mail in hand is
-// finished; the worker stops and the outbox is flushed for at most
+// finished, the timers stop; the worker stops and the outbox is flushed for at most
 // FlushTimeout; the alert watcher and the admin API stop; the SMTP
 // connection and the store close. It returns only when every goroutine it
 // started has returned, with the error of the ones that failed (nil after a
@@ -215,6 +215,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	base := context.WithoutCancel(ctx)
 	worker := start(base, "outbox worker", failed, d.worker.Run)
 	fetch := start(base, "poller", failed, d.loop.Run)
+	timers := start(base, "timers", failed, (&timerLoop{svc: d.Service, now: d.now, kick: d.worker.Kick, log: d.Log.With("component", "timers")}).Run)
 	var alerts, api *task
 	if d.watcher != nil {
 		alerts = start(base, "alert watcher", failed, d.watcher.Run)
@@ -224,7 +225,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 
 	d.wait(ctx, failed, hup)
-	errs := []error{fetch.stop()}
+	errs := []error{fetch.stop(), timers.stop()}
 	log.Info("fetching stopped; flushing the outbox", "timeout", d.flushTimeout)
 	errs = append(errs, worker.stop())
 	flushCtx, cancel := context.WithTimeout(base, d.flushTimeout)

@@ -33,6 +33,11 @@ type Tx interface {
 	// PutTicket writes t, the history entries not stored yet (history is
 	// append-only), and indexes its state, level and thread's Message-IDs.
 	PutTicket(t *ticket.Ticket) error
+	// Due returns up to limit tickets due at or before until (by
+	// [ticket.Ticket.Due]), earliest first.
+	Due(until time.Time, limit int) []ticket.ID
+	// NextDue returns the earliest instant a ticket is due, zero for none.
+	NextDue() time.Time
 	// NextID allocates the next ticket ID of now's year, never reused.
 	NextID(prefix string, now time.Time) (ticket.ID, error)
 	// Message reports whether the mail msgID was seen, and the ticket it
@@ -54,6 +59,8 @@ type Tx interface {
 // returns nil, and none of them otherwise.
 type Store interface {
 	Update(ctx context.Context, fn func(Tx) error) error
+	// View runs fn in a read-only transaction.
+	View(ctx context.Context, fn func(Tx) error) error
 }
 
 // Options configures a [Service].
@@ -105,6 +112,8 @@ type Service struct {
 	// tick is the current desk's Tick (a test puts timers in its place).
 	tick func(*ticket.Ticket, time.Time) ticket.Outcome
 	seq  atomic.Uint64 // numbers the Message-IDs made since start
+	// due is signalled when a commit sets a ticket's due time.
+	due chan struct{}
 }
 
 // New checks opts and returns a Service. It does no I/O.
@@ -133,6 +142,7 @@ func New(opts Options) (*Service, error) {
 	s := &Service{opts: opts, self: map[string]bool{}, log: opts.Logger.With("component", "service")}
 	s.desk.Store(opts.Desk)
 	s.tick = func(t *ticket.Ticket, now time.Time) ticket.Outcome { return s.Desk().Tick(t, now) }
+	s.due = make(chan struct{}, 1)
 	for _, a := range opts.Self {
 		s.self[ticket.NormalizeAddr(a)] = true
 	}
@@ -415,8 +425,9 @@ func (s *Service) Tick(ctx context.Context, id ticket.ID, now time.Time) (Result
 		if err != nil {
 			return err
 		}
+		due := t.Due
 		o := s.tick(t, now)
-		if o.Empty() {
+		if o.Empty() && o.Ticket.Due.Equal(due) {
 			return errIdle
 		}
 		res.Notices, err = s.persist(tx, o, ticket.Inbound{}, now)
@@ -428,12 +439,70 @@ func (s *Service) Tick(ctx context.Context, id ticket.ID, now time.Time) (Result
 	return res, err
 }
 
+// DueChanged is signalled (without blocking, coalesced) when a change sets
+// a ticket's due time, so that a timer sleeping until a later one wakes.
+func (s *Service) DueChanged() <-chan struct{} { return s.due }
+
+// dueBatch is how many due tickets [Service.TickDue] ticks at most in one
+// call; the caller calls again at once when there were that many.
+const dueBatch = 100
+
+// TickDue ticks, each in its own transaction, the tickets due at or before
+// now by the store's index of due times (at most dueBatch of them), and
+// returns how many it ticked and the earliest instant due after that (zero
+// when none). A ticket whose tick fails is logged and left in the index,
+// to be tried again at the next call.
+func (s *Service) TickDue(ctx context.Context, now time.Time) (ticked int, next time.Time, err error) {
+	var ids []ticket.ID
+	if err := s.opts.Store.View(ctx, func(tx Tx) error {
+		ids = tx.Due(now, dueBatch)
+		return nil
+	}); err != nil {
+		return 0, time.Time{}, fmt.Errorf("read due tickets: %w", err)
+	}
+	failed := false
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			return ticked, time.Time{}, ctx.Err()
+		}
+		res, err := s.Tick(ctx, id, now)
+		if err != nil {
+			s.log.Error("timer tick failed", "ticket_id", id, "err", err)
+			failed = true
+			continue
+		}
+		ticked++
+		if res.Notices > 0 {
+			s.log.Info("timer fired", "ticket_id", id, "notices", res.Notices)
+		}
+	}
+	if err := s.opts.Store.View(ctx, func(tx Tx) error {
+		next = tx.NextDue()
+		return nil
+	}); err != nil {
+		return ticked, time.Time{}, fmt.Errorf("read next due time: %w", err)
+	}
+	if failed && !next.After(now) {
+		// Do not spin on a ticket that cannot be ticked: try again later.
+		next = now.Add(time.Minute)
+	}
+	return ticked, next, nil
+}
+
 // persist stores the outcome and the notices it owes. Automatic answers to
 // the sender (acknowledgement, receipt, help) are capped per sender, the
 // last guard against a mail loop, in the buckets of [Service.allowances].
 func (s *Service) persist(tx Tx, o ticket.Outcome, in ticket.Inbound, now time.Time) (int, error) {
 	if err := tx.PutTicket(o.Ticket); err != nil {
 		return 0, err
+	}
+	if !o.Ticket.Due.IsZero() {
+		// Before the commit: a timer that looks too early sees the old
+		// due time and looks again within its longest sleep.
+		select {
+		case s.due <- struct{}{}:
+		default:
+		}
 	}
 	sender := ticket.NormalizeAddr(in.From.Addr)
 	var notices []ticket.Owed

@@ -63,8 +63,9 @@ var (
 	bucketQuarantine = []byte("quarantine")
 	bucketUnthreaded = []byte("unthreaded")
 	bucketAutoReply  = []byte("autoreply")
+	bucketDue        = []byte("due")
 	allBuckets       = [][]byte{bucketMeta, bucketTickets, bucketHistory, bucketIndex, bucketMessages,
-		bucketCheckpoint, bucketOutbox, bucketOwed, bucketQuarantine, bucketUnthreaded, bucketAutoReply}
+		bucketCheckpoint, bucketOutbox, bucketOwed, bucketQuarantine, bucketUnthreaded, bucketAutoReply, bucketDue}
 	keySchema = []byte("schema_version")
 )
 

@@ -84,7 +84,8 @@ func historyKey(id ticket.ID, seq int) []byte {
 
 // PutTicket stores tk: its fields, the history entries not stored yet
 // (history is append-only: stored entries are never rewritten), the
-// state/level index, and the Message-IDs of its thread.
+// state/level index, the index of due times (by [ticket.Ticket.Due]), and
+// the Message-IDs of its thread.
 func (t *Tx) PutTicket(tk *ticket.Ticket) error {
 	tickets := t.tx.Bucket(bucketTickets)
 	idx := t.tx.Bucket(bucketIndex)
@@ -95,6 +96,11 @@ func (t *Tx) PutTicket(tk *ticket.Ticket) error {
 		stored = old.HistoryLen
 		if err := idx.Delete(indexKey(old.State, old.Level, tk.ID)); err != nil {
 			return fmt.Errorf("update index of %s: %w", tk.ID, err)
+		}
+		if !old.Due.IsZero() {
+			if err := t.tx.Bucket(bucketDue).Delete(dueKey(old.Due, tk.ID)); err != nil {
+				return fmt.Errorf("update due index of %s: %w", tk.ID, err)
+			}
 		}
 	case err != record.ErrNotFound:
 		return err
@@ -118,6 +124,11 @@ func (t *Tx) PutTicket(tk *ticket.Ticket) error {
 	}
 	if err := idx.Put(indexKey(tk.State, tk.Level, tk.ID), nil); err != nil {
 		return fmt.Errorf("update index of %s: %w", tk.ID, err)
+	}
+	if !tk.Due.IsZero() {
+		if err := t.tx.Bucket(bucketDue).Put(dueKey(tk.Due, tk.ID), nil); err != nil {
+			return fmt.Errorf("update due index of %s: %w", tk.ID, err)
+		}
 	}
 	for _, m := range tk.Thread {
 		if err := t.RecordMessage(m, tk.ID); err != nil {
@@ -236,3 +247,37 @@ func (t *Tx) Message(msgID string) (ticket.ID, bool) {
 
 // CountTickets returns how many tickets exist.
 func (t *Tx) CountTickets() int { return countKeys(t.tx.Bucket(bucketTickets)) }
+
+// dueKey orders the due index by instant, then ticket ID: 8 bytes of
+// big-endian Unix nanoseconds (instants before 1970 sort as 1970), then the
+// ID.
+func dueKey(at time.Time, id ticket.ID) []byte {
+	k := make([]byte, 8, 8+len(id))
+	binary.BigEndian.PutUint64(k, uint64(max(at.UnixNano(), 0)))
+	return append(k, id...)
+}
+
+// Due returns the IDs of up to limit tickets due at or before until,
+// earliest first, from the index of due times.
+func (t *Tx) Due(until time.Time, limit int) []ticket.ID {
+	var out []ticket.ID
+	end := uint64(max(until.UnixNano(), 0))
+	c := t.tx.Bucket(bucketDue).Cursor()
+	for k, _ := c.First(); k != nil && len(out) < limit; k, _ = c.Next() {
+		if len(k) < 8 || binary.BigEndian.Uint64(k[:8]) > end {
+			break
+		}
+		out = append(out, ticket.ID(k[8:]))
+	}
+	return out
+}
+
+// NextDue returns the earliest due instant of any ticket, the zero time
+// when none is due: it reads one key.
+func (t *Tx) NextDue() time.Time {
+	k, _ := t.tx.Bucket(bucketDue).Cursor().First()
+	if len(k) < 8 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(k[:8]))).UTC()
+}
