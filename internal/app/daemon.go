@@ -52,6 +52,7 @@ type Daemon struct {
 	worker  *notify.Worker
 	loop    *daemon.Loop
 	watcher *alert.Watcher // nil without admin.alert_to
+	monthly *monthlyMail   // nil without report.monthly
 	// warnings are the sender policy's, logged at every start.
 	warnings []string
 	registry *prometheus.Registry
@@ -120,6 +121,9 @@ func Build(cfg config.Config, o Options) (*Daemon, error) {
 		if err != nil {
 			return fail(err)
 		}
+	}
+	if cfg.Report.Monthly {
+		d.monthly = d.newMonthlyMail()
 	}
 	d.registerMetrics()
 	if cfg.Admin.Listen != "" {
@@ -223,6 +227,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if cfg.Admin.Listen != "" {
 		api = start(base, "admin API", failed, d.serveAdmin)
 	}
+	var monthly *task
+	if d.monthly != nil {
+		monthly = start(base, "monthly report", failed, d.monthly.Run)
+	}
 
 	d.wait(ctx, failed, hup)
 	errs := []error{fetch.stop(), timers.stop()}
@@ -233,7 +241,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		log.Warn("outbox not fully flushed; pending notifications go out at the next start", "err", err)
 	}
 	cancel()
-	errs = append(errs, alerts.stop(), api.stop())
+	errs = append(errs, monthly.stop(), alerts.stop(), api.stop())
 	err := errors.Join(errs...)
 	if err != nil {
 		log.Error("ticketd stopped", "err", err)

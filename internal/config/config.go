@@ -36,6 +36,8 @@ type Config struct {
 	Log LogConfig `mapstructure:"log"`
 	// Outbox sets how failed outgoing mail is retried.
 	Outbox OutboxConfig `mapstructure:"outbox"`
+	// Report is the monthly mail of the indicators.
+	Report ReportConfig `mapstructure:"report"`
 	// Notify says which notices requesters get.
 	Notify NotifyConfig `mapstructure:"notify"`
 	// SLA is the service-level policy; absent, no timers run.
@@ -390,6 +392,7 @@ func Default() Config {
 		},
 		Log:    LogConfig{Format: "text", Level: "info"},
 		Outbox: OutboxConfig{RetryMin: 5 * time.Second, RetryMax: 30 * time.Minute, GiveUpAfter: 72 * time.Hour, StuckAfter: 15 * time.Minute},
+		Report: ReportConfig{MailTo: []string{}},
 		Notify: NotifyConfig{Requester: RequesterNotices{Ack: true, LevelChanged: true, Resolved: true, Closed: true, ReopenedUser: true, Reply: true}},
 		SLA:    SLAConfig{Holidays: []string{}},
 	}

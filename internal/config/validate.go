@@ -171,6 +171,8 @@ func (c Config) Validate() error {
 	oneOf(p, "log.format", c.Log.Format, "text", "json")
 	oneOf(p, "log.level", c.Log.Level, "debug", "info", "warn", "error")
 
+	c.Report.validate(p)
+
 	// outbox
 	if c.Outbox.RetryMin <= 0 {
 		p.add("outbox.retry_min", "%v: must be positive", c.Outbox.RetryMin)

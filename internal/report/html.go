@@ -36,7 +36,7 @@ func writeHTML(w io.Writer, r Report, lang string) error {
 		if d.Target > 0 {
 			target = hours(d.Target, wd)
 		}
-		lrows = append(lrows, levelRow{Level: int(l), Visits: d.Count, Median: hours(d.Median, wd), P90: hours(d.P90, wd), Target: target,
+		lrows = append(lrows, levelRow{Level: int(l), Visits: d.Count, Median: span(d, false, wd), P90: span(d, true, wd), Target: target,
 			Within: within(d, wd), Colour: levelColours[i], Solved: fmt.Sprint(*r.SolvedAt.At(l))})
 	}
 	type row struct {
@@ -49,7 +49,7 @@ func writeHTML(w io.Writer, r Report, lang string) error {
 		g := x.Figures
 		rows = append(rows, row{Key: keyLabel(r.By, x.Key, wd), Opened: g.Opened, Resolved: g.Resolved, Closed: g.Closed, Reopened: g.Reopened,
 			Solved:  fmt.Sprintf("%d / %d / %d", g.SolvedAt.Level1, g.SolvedAt.Level2, g.SolvedAt.Level3),
-			Closure: hours(g.Closure.Median, wd),
+			Closure: span(g.Closure, false, wd),
 			Within:  within(g.Levels.Level1, wd) + " · " + within(g.Levels.Level2, wd) + " · " + within(g.Levels.Level3, wd)})
 	}
 	data := map[string]any{
@@ -153,7 +153,7 @@ func histChart(r Report, i int, wd words) string {
 	const w, h, left, top, bottom = 240, 200, 34, 24, 160
 	d := r.Levels.At(levels[i])
 	s := newSVG(w, h, fmt.Sprintf("%s: %s %d", wd.Distribution, wd.Level, i+1))
-	s.text(w/2, 14, "middle", "caption", fmt.Sprintf("%s %d · %s %s", wd.Level, i+1, wd.Median, hours(d.Median, wd)))
+	s.text(w/2, 14, "middle", "caption", fmt.Sprintf("%s %d · %s %s", wd.Level, i+1, wd.Median, span(*d, false, wd)))
 	peak := 0
 	for _, b := range d.Histogram {
 		peak = max(peak, b.Count)

@@ -129,6 +129,18 @@ func hours(sec float64, w words) string {
 	return strconv.FormatFloat(sec/3600, 'f', 1, 64) + " " + w.Hours
 }
 
+// span formats the median (or, with p90, the 90th percentile) of d, or
+// a dash when d is empty.
+func span(d Durations, p90 bool, w words) string {
+	switch {
+	case d.Count == 0:
+		return "–"
+	case p90:
+		return hours(d.P90, w)
+	}
+	return hours(d.Median, w)
+}
+
 func percent(v float64) string { return strconv.FormatFloat(v*100, 'f', 1, 64) + " %" }
 
 // within returns the within-target figure of d as users read it.
@@ -157,13 +169,13 @@ func writeTable(out io.Writer, r Report, lang string) error {
 		if d.Target > 0 {
 			target = hours(d.Target, w)
 		}
-		fmt.Fprintf(tw, "%s %d\t%d\t%s\t%s\t%s\t%s\n", w.Level, l, d.Count, hours(d.Median, w), hours(d.P90, w), target, within(d, w))
+		fmt.Fprintf(tw, "%s %d\t%d\t%s\t%s\t%s\t%s\n", w.Level, l, d.Count, span(d, false, w), span(d, true, w), target, within(d, w))
 	}
 	for _, x := range []struct {
 		name string
 		d    Durations
 	}{{w.Closure, f.Closure}, {w.Provider, f.Provider}} {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t\t\n", x.name, x.d.Count, hours(x.d.Median, w), hours(x.d.P90, w))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t\t\n", x.name, x.d.Count, span(x.d, false, w), span(x.d, true, w))
 	}
 	if r.By != ByNone {
 		fmt.Fprintf(tw, "\n%s\t%s\t%s\t%s\t%s\t%s 1/2/3\t%s\t%s 1/2/3\n", w.By[r.By], w.Opened, w.Resolved, w.Closed, w.Reopened,
@@ -171,7 +183,7 @@ func writeTable(out io.Writer, r Report, lang string) error {
 		for _, row := range r.Rows {
 			g := row.Figures
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d/%d/%d\t%s\t%s / %s / %s\n", keyLabel(r.By, row.Key, w), g.Opened, g.Resolved, g.Closed, g.Reopened,
-				g.SolvedAt.Level1, g.SolvedAt.Level2, g.SolvedAt.Level3, hours(g.Closure.Median, w),
+				g.SolvedAt.Level1, g.SolvedAt.Level2, g.SolvedAt.Level3, span(g.Closure, false, w),
 				within(g.Levels.Level1, w), within(g.Levels.Level2, w), within(g.Levels.Level3, w))
 		}
 	}
@@ -187,4 +199,22 @@ func keyLabel(d Dimension, key string, w words) string {
 		return "–"
 	}
 	return key
+}
+
+// MailSubject is the subject of the monthly report's mail for month
+// (YYYY-MM).
+func MailSubject(month, lang string) string {
+	if lang == "en" {
+		return "Technical support indicators, " + month
+	}
+	return "Indicadores de soporte técnico, " + month
+}
+
+// MailFile is the start of the name of the page attached to the monthly
+// mail.
+func MailFile(lang string) string {
+	if lang == "en" {
+		return "indicators"
+	}
+	return "indicadores"
 }

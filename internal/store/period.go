@@ -37,3 +37,20 @@ func (t *Tx) Touched(from, to time.Time, fn func(*ticket.Ticket) error) error {
 	}
 	return nil
 }
+
+var keyMonthlyReport = []byte("report/monthly_sent")
+
+// MonthlyReportSent returns the last month (YYYY-MM) whose report was
+// mailed, "" when none was.
+func (t *Tx) MonthlyReportSent() string {
+	return string(t.tx.Bucket(bucketMeta).Get(keyMonthlyReport))
+}
+
+// SetMonthlyReportSent records that the report of month (YYYY-MM) was
+// mailed.
+func (t *Tx) SetMonthlyReportSent(month string) error {
+	if err := t.tx.Bucket(bucketMeta).Put(keyMonthlyReport, []byte(month)); err != nil {
+		return fmt.Errorf("record the monthly report of %s as sent: %w", month, err)
+	}
+	return nil
+}
