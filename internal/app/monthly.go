@@ -77,11 +77,15 @@ func (m *monthlyMail) Run(ctx context.Context) error {
 	}
 }
 
-// firstBusinessDay returns the first Monday-to-Friday day of the month
-// that starts at first.
-func firstBusinessDay(first time.Time) time.Time {
-	for first.Weekday() == time.Saturday || first.Weekday() == time.Sunday {
-		first = first.AddDate(0, 0, 1)
+// firstBusinessDay returns the first business day of the month that
+// starts at first: the first day with business time in bt (the sla
+// calendar, holidays included), or, when bt is nil, the first Monday to
+// Friday.
+func firstBusinessDay(first time.Time, bt report.BusinessTime) time.Time {
+	for day := first; day.Month() == first.Month(); day = day.AddDate(0, 0, 1) {
+		if bt != nil && bt(day, day.AddDate(0, 0, 1)) > 0 || bt == nil && day.Weekday() != time.Saturday && day.Weekday() != time.Sunday {
+			return day
+		}
 	}
 	return first
 }
@@ -95,7 +99,7 @@ func (m *monthlyMail) check(ctx context.Context) error {
 		loc = time.Local
 	}
 	first, _ := report.MonthOf(now, loc)
-	if now.Before(firstBusinessDay(first)) {
+	if now.Before(firstBusinessDay(first, m.reports.Settings.Business)) {
 		return nil
 	}
 	start := first.AddDate(0, -1, 0)

@@ -10,6 +10,7 @@ import (
 	"github.com/ticketd/ticketd/internal/admin"
 	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/ticket"
+	"github.com/ticketd/ticketd/ticket/sla"
 )
 
 // TestMonthlyReportOnceAcrossRestarts: the report of the month just ended
@@ -93,7 +94,15 @@ func TestMonthlyReportOnceAcrossRestarts(t *testing.T) {
 		t.Fatalf("after the missed day: %d mails, want December's", len(got))
 	}
 	// 1 August 2026 is a Saturday: nothing before Monday the 3rd.
-	if d := firstBusinessDay(time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC)); d.Day() != 3 {
+	if d := firstBusinessDay(time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC), nil); d.Day() != 3 {
 		t.Errorf("first business day of August 2026 = %v, want Monday 3", d)
+	}
+	// With the sla calendar, a holiday on Monday 3 August moves it to the 4th.
+	cal, err := sla.New("mon-fri 07:00-17:00", []string{"2026-08-03"}, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := firstBusinessDay(time.Date(2026, 8, 1, 0, 0, 0, 0, time.UTC), cal.Business); d.Day() != 4 {
+		t.Errorf("first business day of August 2026 with a holiday on the 3rd = %v, want Tuesday 4", d)
 	}
 }

@@ -5,7 +5,8 @@ import "fmt"
 // ReportConfig is the monthly mail of the indicators (`ticketd report`).
 type ReportConfig struct {
 	// Monthly mails the report of the month just ended to MailTo on the
-	// first business day of each month (Monday to Friday). Default false.
+	// first business day of each month (of the sla calendar; Monday to
+	// Friday without one). Default false.
 	Monthly bool `mapstructure:"monthly"`
 	// MailTo are the addresses the monthly report goes to; required when
 	// Monthly is set.
