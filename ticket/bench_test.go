@@ -29,3 +29,16 @@ func BenchmarkOpen(b *testing.B) {
 		d.Open(NewID("OTI", 2026, uint64(i+1)), Inbound{Sender: verified, MessageID: fmt.Sprint(i), From: Address{Addr: requester}, Subject: "No tengo red", Text: "Desde ayer no tengo red"}, "", t0)
 	}
 }
+
+// BenchmarkParseCommands measures finding the commands in a staff reply:
+// accented and unaccented verbs, arguments, a comment and quoted lines.
+func BenchmarkParseCommands(b *testing.B) {
+	body := "#Clasificar redes alta\r\n#escalar nivel 2 redes\r\n#nota revisar el switch del piso 3\r\n" +
+		"Gracias, lo vemos hoy.\r\n\r\n> #cerrar\r\n> mensaje anterior\r\n"
+	b.ReportAllocs()
+	for b.Loop() {
+		if p := ParseCommands(body); len(p.Commands) != 3 {
+			b.Fatalf("%d commands, want 3", len(p.Commands))
+		}
+	}
+}
