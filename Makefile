@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 PKGS    := ./...
 
-.PHONY: all build test lint vet fmt-check staticcheck fuzz bench cover demo e2e clean check release release-test
+.PHONY: all build test lint vet fmt-check staticcheck fuzz bench bench-micro bench-macro cover demo e2e clean check release release-test
 
 all: build
 
@@ -37,8 +37,16 @@ fuzz:
 		done; \
 	done
 
-bench:
+# Every figure of issue 13: the micro benchmarks, then the macro ones (the
+# load tool against real Dovecot and Postfix, root, set up as for e2e).
+# LOAD_FLAGS sizes the macro part (e.g. "-n 1000 -runs 1 -store 100000").
+bench: bench-micro bench-macro
+
+bench-micro:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+bench-macro:
+	GO=$(GO) ./e2e/bench.sh $(LOAD_FLAGS)
 
 cover:
 	$(GO) test -cover $(PKGS)

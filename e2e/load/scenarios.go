@@ -1,0 +1,440 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// run is one run of the scenarios on fresh users and a fresh daemon.
+type run struct {
+	ctx  context.Context
+	st   *stack
+	bin  string
+	dir  string
+	tag  string
+	figs *figures
+}
+
+func (r *run) user(role string) string { return r.tag + role }
+
+// addUsers creates the run's users at once, then leaves Dovecot a second
+// to see its passwd-file changed (it compares modification times).
+func (r *run) addUsers(bigMailboxes int) error {
+	names := []string{r.user("sop"), r.user("mesa"), r.user("watch"), r.user("sink"), r.user("usr")}
+	for i := range bigMailboxes {
+		names = append(names, r.user("big"+strconv.Itoa(i)))
+	}
+	if err := r.st.addUsers(names...); err != nil {
+		return err
+	}
+	time.Sleep(1100 * time.Millisecond)
+	return nil
+}
+
+// deliverLMTP puts ms straight into Dovecot, as Postfix would, over one
+// LMTP connection.
+func (r *run) deliverLMTP(ms []mail) error {
+	s, err := dialSender(r.st.lmtpAddr, true)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	for _, m := range ms {
+		if err := s.send(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *run) requests(n int, desk, prefix string) []mail {
+	ms := make([]mail, n)
+	for i := range ms {
+		from := r.st.addr(r.user("usr") + "+" + prefix + strconv.Itoa(i))
+		ms[i] = request(from, r.st.addr(desk), fmt.Sprintf("%s-%s-%d@load.e2e.test", r.tag, prefix, i), fmt.Sprintf("Impresora %s %d", prefix, i))
+	}
+	return ms
+}
+
+// drainAndArrive runs scenarios 1, 2, 4 (draining) and 6 on one daemon:
+// n requests waiting in the INBOX when ticketd starts, then arrivals at
+// rate while it idles, then the idle CPU.
+func (r *run) drainAndArrive(n, arrivals int, rate float64, idle time.Duration) error {
+	desk, mesa, watch, sink := r.user("sop"), r.user("mesa"), r.user("watch"), r.user("sink")
+	// Postfix alone: as many mails as the drain's notifications (an ack
+	// and a desk alert per request) over one connection.
+	base := r.requests(2*n, sink, "pf")
+	for i := range base {
+		base[i].to = []string{r.st.addr(sink)}
+	}
+	pf, err := dialSender(r.st.smtpAddr, false)
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	for _, m := range base {
+		if err := pf.send(m); err != nil {
+			pf.close()
+			return fmt.Errorf("postfix alone: %w", err)
+		}
+	}
+	postfixAlone := time.Since(t0)
+	pf.close()
+	r.figs.add("postfix_alone_accept", "s", postfixAlone.Seconds(), "")
+	r.figs.add("postfix_alone_rate", "mails/s", float64(len(base))/postfixAlone.Seconds(), "")
+
+	t0 = time.Now()
+	if err := r.deliverLMTP(r.requests(n, desk, "bk")); err != nil {
+		return fmt.Errorf("backlog by lmtp: %w", err)
+	}
+	logf("run %s: %d requests delivered by LMTP in %v", r.tag, n, time.Since(t0).Round(time.Millisecond))
+
+	ddir := filepath.Join(r.dir, "drain")
+	if err := os.MkdirAll(ddir, 0o700); err != nil {
+		return err
+	}
+	start := time.Now()
+	d, err := startDaemon(r.ctx, r.bin, r.st, ddir, daemonConfig{desk: r.st.addr(desk), mesa: r.st.addr(mesa), processed: "Procesados"})
+	if err != nil {
+		return err
+	}
+	defer d.stop()
+	p := proc{d.pid()}
+	var rss []int64
+	var committed time.Duration
+	err = waitUntil(r.ctx, 30*time.Minute, func() (bool, error) {
+		proc, sent, err := d.counts()
+		if err != nil {
+			return false, nil
+		}
+		if v, _, err := p.mem(); err == nil {
+			rss = append(rss, v)
+		}
+		if committed == 0 && proc >= float64(n) {
+			committed = time.Since(start)
+		}
+		return committed != 0 && sent >= float64(2*n), nil
+	})
+	if err != nil {
+		return fmt.Errorf("drain: %w", err)
+	}
+	whole := time.Since(start)
+	_, hwm, _ := p.mem()
+	r.figs.add("backlog_commit_rate", "mails/s", float64(n)/committed.Seconds(), ">= 1000")
+	r.figs.add("backlog_commit_time", "s", committed.Seconds(), "")
+	r.figs.add("backlog_whole_drain", "s", whole.Seconds(), "")
+	r.figs.add("drain_vs_postfix_alone", "x", whole.Seconds()/postfixAlone.Seconds(), "<= 1.5")
+	r.figs.add("drain_peak_rss", "MiB", mib(hwm), "")
+	r.figs.add("drain_steady_rss", "MiB", mib(median(rss[len(rss)/2:])), "< 50")
+
+	if err := r.arrivals(d, desk, watch, arrivals, rate); err != nil {
+		return err
+	}
+	cpu0, _ := p.cpu()
+	select {
+	case <-r.ctx.Done():
+		return r.ctx.Err()
+	case <-time.After(idle):
+	}
+	cpu1, _ := p.cpu()
+	r.figs.add("idle_cpu", "% of a core", 100*(cpu1-cpu0).Seconds()/idle.Seconds(), "< 0.1")
+	return nil
+}
+
+// arrivals sends n mails at rate a second through Postfix to the desk and
+// to a watcher whose bare IDLE client notes when each appears.
+func (r *run) arrivals(d *daemon, desk, watch string, n int, rate float64) error {
+	stop, err := r.idleWatch(watch)
+	if err != nil {
+		return err
+	}
+	ms := r.requests(n, desk, "ar")
+	accepted := map[string]time.Time{}
+	s, err := dialSender(r.st.smtpAddr, false)
+	if err != nil {
+		stop()
+		return err
+	}
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	for _, m := range ms {
+		<-tick.C
+		m.to = append(m.to, r.st.addr(watch))
+		if err := s.send(m); err != nil {
+			tick.Stop()
+			stop()
+			return fmt.Errorf("arrivals: %w", err)
+		}
+		accepted[m.messageID] = time.Now()
+	}
+	tick.Stop()
+	s.close()
+	err = waitUntil(r.ctx, 2*time.Minute, func() (bool, error) {
+		ct, err := d.commitTimes()
+		if err != nil {
+			return false, err
+		}
+		for id := range accepted {
+			if _, ok := ct[id]; !ok {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	byID := stop()
+	if err != nil {
+		return fmt.Errorf("arrivals not all committed: %w", err)
+	}
+	ct, _ := d.commitTimes()
+	var toCommit, toIdle []float64
+	for id, at := range accepted {
+		toCommit = append(toCommit, ct[id].Sub(at).Seconds()*1000)
+		if t, ok := byID[id]; ok {
+			toIdle = append(toIdle, t.Sub(at).Seconds()*1000)
+		}
+	}
+	for _, q := range []float64{50, 95, 99} {
+		target := ""
+		if q == 99 {
+			target = "<= bare IDLE p99 + 150"
+		}
+		r.figs.add(fmt.Sprintf("arrival_to_commit_p%.0f", q), "ms", percentile(toCommit, q), target)
+		r.figs.add(fmt.Sprintf("arrival_bare_idle_p%.0f", q), "ms", percentile(toIdle, q), "")
+	}
+	if len(toIdle) < len(accepted) {
+		logf("run %s: the bare IDLE client saw %d of %d mails", r.tag, len(toIdle), len(accepted))
+	}
+	return nil
+}
+
+// idleWatch logs in as local, idles on its INBOX and notes when each
+// message count was first announced. stop ends it and returns, by
+// Message-ID, when each message was first seen.
+func (r *run) idleWatch(local string) (stop func() map[string]time.Time, err error) {
+	var mu sync.Mutex
+	type event struct {
+		at time.Time
+		n  uint32
+	}
+	var events []event
+	c, err := imapclient.DialInsecure(r.st.imapAddr, &imapclient.Options{
+		UnilateralDataHandler: &imapclient.UnilateralDataHandler{Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				mu.Lock()
+				events = append(events, event{time.Now(), *d.NumMessages})
+				mu.Unlock()
+			}
+		}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watcher: %w", err)
+	}
+	if err := c.Login(r.st.addr(local), r.st.password).Wait(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("watcher login: %w", err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("watcher select: %w", err)
+	}
+	idle, err := c.Idle()
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("watcher idle: %w", err)
+	}
+	stop = func() map[string]time.Time {
+		defer c.Close()
+		_ = idle.Close()
+		_ = idle.Wait()
+		out := map[string]time.Time{}
+		bufs, err := c.Fetch(seqAll(), &imap.FetchOptions{Envelope: true}).Collect()
+		if err != nil {
+			logf("watcher fetch: %v", err)
+			return out
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, b := range bufs {
+			if b.Envelope == nil {
+				continue
+			}
+			for _, e := range events {
+				if e.n >= b.SeqNum {
+					out[b.Envelope.MessageID] = e.at
+					break
+				}
+			}
+		}
+		return out
+	}
+	return stop, nil
+}
+
+func seqAll() imap.SeqSet {
+	var s imap.SeqSet
+	s.AddRange(1, 0)
+	return s
+}
+
+// bigMailbox runs scenario 3 (CPU per idle poll and per new mail with old
+// mail in the INBOX) at each size, and scenario 4's attachment on the
+// first daemon.
+func (r *run) bigMailbox(sizes []int, window time.Duration, newMails int, attach bool) error {
+	for i, size := range sizes {
+		desk := r.user("big" + strconv.Itoa(i))
+		// One mail makes Dovecot create the Maildir; the old mail is then
+		// written into it directly, read (\Seen), as a desk that keeps its
+		// processed mail in the INBOX has it. The first start leaves read
+		// mail alone, so all of it sits below the checkpoint.
+		if err := r.deliverLMTP(r.requests(1, desk, "first"+strconv.Itoa(i))); err != nil {
+			return err
+		}
+		if err := r.fillMaildir(desk, size); err != nil {
+			return err
+		}
+		ddir := filepath.Join(r.dir, desk)
+		if err := os.MkdirAll(ddir, 0o700); err != nil {
+			return err
+		}
+		d, err := startDaemon(r.ctx, r.bin, r.st, ddir, daemonConfig{desk: r.st.addr(desk), mesa: r.st.addr(r.user("mesa"))})
+		if err != nil {
+			return err
+		}
+		err = r.measureMailbox(d, desk, size, window, newMails, attach && i == 0)
+		d.stop()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *run) measureMailbox(d *daemon, desk string, size int, window time.Duration, newMails int, attach bool) error {
+	if err := waitProcessed(r.ctx, d, 1, 10*time.Minute); err != nil {
+		return fmt.Errorf("mailbox of %d: first mail: %w", size, err)
+	}
+	p := proc{d.pid()}
+	// Let the first round and its housekeeping settle.
+	time.Sleep(3 * time.Second)
+	cpu0, _ := p.cpu()
+	time.Sleep(window)
+	cpu1, _ := p.cpu()
+	// poll_interval 2s: one round (UID SEARCH after an IDLE restart) each.
+	polls := window.Seconds() / 2
+	r.figs.add(fmt.Sprintf("cpu_per_idle_poll_%d_old", size), "ms", (cpu1-cpu0).Seconds()*1000/polls, "no growth with the mailbox")
+	cpu0, _ = p.cpu()
+	if err := r.deliverLMTP(r.requests(newMails, desk, "new"+strconv.Itoa(size))); err != nil {
+		return err
+	}
+	if err := waitProcessed(r.ctx, d, float64(1+newMails), 5*time.Minute); err != nil {
+		return err
+	}
+	cpu1, _ = p.cpu()
+	r.figs.add(fmt.Sprintf("cpu_per_new_mail_%d_old", size), "ms", (cpu1-cpu0).Seconds()*1000/float64(newMails), "no growth with the mailbox")
+	if !attach {
+		return nil
+	}
+	if err := p.resetPeak(); err != nil {
+		return fmt.Errorf("reset peak rss: %w", err)
+	}
+	before, _, _ := p.mem()
+	m := request(r.st.addr(r.user("usr")+"+adj"), r.st.addr(desk), r.tag+"-adj@load.e2e.test", "Adjunto grande")
+	m.raw = withAttachment(m.raw, 25<<20)
+	if err := r.deliverLMTP([]mail{m}); err != nil {
+		return err
+	}
+	if err := waitProcessed(r.ctx, d, float64(2+newMails), 5*time.Minute); err != nil {
+		return err
+	}
+	_, peak, _ := p.mem()
+	r.figs.add("attachment_25MiB_peak_rss", "MiB", mib(peak), "")
+	r.figs.add("attachment_25MiB_added_rss", "MiB", mib(peak-before), "< 30")
+	return nil
+}
+
+func waitProcessed(ctx context.Context, d *daemon, n float64, timeout time.Duration) error {
+	return waitUntil(ctx, timeout, func() (bool, error) {
+		p, _, err := d.counts()
+		return err == nil && p >= n, nil
+	})
+}
+
+// fillMaildir writes n read mails into local's Maildir/cur, owned by the
+// mail user as Dovecot's own.
+func (r *run) fillMaildir(local string, n int) error {
+	dir := filepath.Join(r.st.dir, "mail", r.st.domain, local, "Maildir", "cur")
+	if _, err := os.Stat(dir); err != nil {
+		return fmt.Errorf("maildir of %s: %w", local, err)
+	}
+	u, err := user.Lookup("mail")
+	if err != nil {
+		return err
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	now := time.Now().Unix()
+	for i := range n {
+		m := request(r.st.addr(r.user("usr")+"+old"+strconv.Itoa(i)), r.st.addr(local), fmt.Sprintf("%s-old-%d@load.e2e.test", r.tag, i), "Antiguo")
+		name := filepath.Join(dir, fmt.Sprintf("%d.M%dP%d.load,S=%d:2,S", now-int64(n-i), i, os.Getpid(), len(m.raw)))
+		if err := os.WriteFile(name, m.raw, 0o600); err != nil {
+			return err
+		}
+		if err := os.Chown(name, uid, gid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// withAttachment turns a plain request into one carrying size bytes of
+// attachment, base64 on the wire.
+func withAttachment(raw []byte, size int) []byte {
+	head, body, _ := bytes.Cut(raw, []byte("\r\n\r\n"))
+	head = bytes.Replace(head, []byte("Content-Type: text/plain; charset=utf-8"), []byte(`Content-Type: multipart/mixed; boundary="b"`), 1)
+	var b bytes.Buffer
+	b.Write(head)
+	b.WriteString("\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
+	b.Write(body)
+	b.WriteString("\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"datos.bin\"\r\n" +
+		"Content-Transfer-Encoding: base64\r\n\r\n")
+	enc := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("0123456789abcdef"), size/16))
+	for len(enc) > 76 {
+		b.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	b.WriteString(enc + "\r\n--b--\r\n")
+	return b.Bytes()
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func median(v []int64) int64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// percentile is the q-th percentile of v (nearest rank).
+func percentile(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	i := int(q/100*float64(len(s))+0.5) - 1
+	return s[max(0, min(i, len(s)-1))]
+}

@@ -1,0 +1,361 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// stack is the e2e mail stack the tool drives, read from DIR/env (written
+// by e2e/stack.sh up).
+type stack struct {
+	dir, domain, password, script string
+	smtpAddr, imapAddr, lmtpAddr  string
+}
+
+func readStack(dir string) (*stack, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "env"))
+	if err != nil {
+		return nil, fmt.Errorf("read stack environment (run e2e/stack.sh up DIR first): %w", err)
+	}
+	env := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			env[k] = v
+		}
+	}
+	s := &stack{dir: dir, domain: env["E2E_DOMAIN"], password: env["E2E_PASSWORD"], script: env["E2E_STACK"],
+		smtpAddr: env["E2E_SMTP_ADDR"], imapAddr: env["E2E_IMAP_ADDR"], lmtpAddr: env["E2E_LMTP_ADDR"]}
+	if s.domain == "" || s.smtpAddr == "" || s.imapAddr == "" || s.lmtpAddr == "" || s.script == "" {
+		return nil, fmt.Errorf("stack environment %s/env lacks an address", dir)
+	}
+	return s, nil
+}
+
+func (s *stack) addr(local string) string { return local + "@" + s.domain }
+
+// addUsers creates virtual users (stack.sh adduser).
+func (s *stack) addUsers(names ...string) error {
+	out, err := exec.Command(s.script, append([]string{"adduser", s.dir}, names...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("add users %v: %v: %s", names, err, out)
+	}
+	return nil
+}
+
+// mail is one message the tool sends.
+type mail struct {
+	from, messageID string
+	to              []string
+	raw             []byte
+}
+
+// request builds a new support request of about 1.5 KB.
+func request(from, to, id, subject string) mail {
+	raw := fmt.Sprintf("From: Usuario <%s>\r\nTo: <%s>\r\nSubject: %s\r\nMessage-ID: <%s>\r\nDate: %s\r\n"+
+		"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s", from, to, subject, id,
+		time.Now().Format(time.RFC1123Z), strings.Repeat("Desde esta mañana la impresora del piso 3 no imprime.\r\n", 25))
+	return mail{from: from, to: []string{to}, messageID: id, raw: []byte(raw)}
+}
+
+// sender is one SMTP or LMTP connection kept for many mails.
+type sender struct{ c *smtp.Client }
+
+func dialSender(addr string, lmtp bool) (*sender, error) {
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
+	}
+	var c *smtp.Client
+	if lmtp {
+		c = smtp.NewClientLMTP(conn)
+	} else {
+		c = smtp.NewClient(conn)
+	}
+	if err := c.Hello("load.e2e.test"); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("hello %s: %w", addr, err)
+	}
+	return &sender{c: c}, nil
+}
+
+// send transfers m and returns when the server accepted it.
+func (s *sender) send(m mail) error {
+	if err := s.c.Mail(m.from, nil); err != nil {
+		return fmt.Errorf("mail from %s: %w", m.from, err)
+	}
+	for _, r := range m.to {
+		if err := s.c.Rcpt(r, nil); err != nil {
+			return fmt.Errorf("rcpt %s: %w", r, err)
+		}
+	}
+	w, err := s.c.Data()
+	if err != nil {
+		return fmt.Errorf("data: %w", err)
+	}
+	if _, err := w.Write(m.raw); err != nil {
+		return fmt.Errorf("data: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("data end of %s: %w", m.messageID, err)
+	}
+	return nil
+}
+
+func (s *sender) close() { _ = s.c.Quit() }
+
+// daemon is one ticketd process the tool started.
+type daemon struct {
+	dir, cfg, log, sock string
+	cmd                 *exec.Cmd
+	done                chan struct{}
+	http                *http.Client
+}
+
+// daemonConfig is what differs between the daemons of the scenarios.
+type daemonConfig struct {
+	desk, mesa string
+	processed  string // imap.processed_mailbox ("" keeps mail in INBOX)
+}
+
+func startDaemon(ctx context.Context, bin string, st *stack, dir string, dc daemonConfig) (*daemon, error) {
+	d := &daemon{dir: dir, cfg: filepath.Join(dir, "ticketd.yaml"), log: filepath.Join(dir, "ticketd.log"), sock: filepath.Join(dir, "admin.sock")}
+	d.http = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var dl net.Dialer
+			return dl.DialContext(ctx, "unix", d.sock)
+		},
+	}}
+	if err := os.WriteFile(filepath.Join(dir, "imap.password"), []byte(st.password+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	host, imapPort, _ := net.SplitHostPort(st.imapAddr)
+	_, smtpPort, _ := net.SplitHostPort(st.smtpAddr)
+	cfg := fmt.Sprintf(`# ticketd configuration for the load tool (e2e/load).
+data_dir: %[1]s
+ticket:
+  id_prefix: OTI
+  lang: es
+  auto_reply_limit: 100000000
+imap:
+  host: %[2]s
+  port: %[3]s
+  tls: none
+  username: %[4]s
+  password_file: %[5]s
+  auth: plain
+  mailbox: INBOX
+  processed_mailbox: %[6]q
+  poll_interval: 2s
+smtp:
+  host: %[2]s
+  port: %[7]s
+  tls: none
+  auth: ""
+  from: "Mesa de servicios OTI <%[4]s>"
+  support_address: %[4]s
+groups:
+  mesa:
+    level: 1
+    kind: desk
+    default: true
+    members: [%[8]q]
+admin:
+  listen: unix:%[9]s
+  alert_to: []
+log:
+  format: json
+  level: info
+security:
+  command_auth: [dkim]
+`, filepath.Join(dir, "data"), host, imapPort, dc.desk, filepath.Join(dir, "imap.password"), dc.processed, smtpPort, dc.mesa, d.sock)
+	if err := os.WriteFile(d.cfg, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	f, err := os.Create(d.log)
+	if err != nil {
+		return nil, err
+	}
+	d.cmd = exec.Command(bin, "run", "--config", d.cfg)
+	d.cmd.Stdout, d.cmd.Stderr = f, f
+	if err := d.cmd.Start(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	d.done = make(chan struct{})
+	go func() { _ = d.cmd.Wait(); f.Close(); close(d.done) }()
+	err = waitUntil(ctx, 30*time.Second, func() (bool, error) {
+		select {
+		case <-d.done:
+			return false, fmt.Errorf("ticketd exited at start (log %s)", d.log)
+		default:
+		}
+		resp, err := d.http.Get("http://ticketd/healthz")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return true, nil
+	})
+	if err != nil {
+		d.stop()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *daemon) pid() int { return d.cmd.Process.Pid }
+
+// stop ends the daemon with SIGTERM (SIGKILL after 20 s).
+func (d *daemon) stop() {
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(20 * time.Second):
+		_ = d.cmd.Process.Signal(syscall.SIGKILL)
+		<-d.done
+	}
+}
+
+// metrics reads GET /metrics, each series summed by its name without
+// labels.
+func (d *daemon) metrics() (map[string]float64, error) {
+	resp, err := d.http.Get("http://ticketd/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		l := sc.Text()
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		name, val, ok := strings.Cut(l, " ")
+		if !ok {
+			continue
+		}
+		if i := strings.IndexByte(name, '{'); i >= 0 {
+			name = name[:i]
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err == nil {
+			out[name] += v
+		}
+	}
+	return out, sc.Err()
+}
+
+// processed is how many mails the daemon has committed, and sent how many
+// notifications Postfix accepted.
+func (d *daemon) counts() (processed, sent float64, err error) {
+	m, err := d.metrics()
+	return m["ticketd_mails_processed_total"], m["ticketd_notifications_sent_total"], err
+}
+
+// commitTimes reads the daemon's log: when each mail (by Message-ID,
+// without angle brackets) was committed.
+func (d *daemon) commitTimes() (map[string]time.Time, error) {
+	b, err := os.ReadFile(d.log)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]time.Time{}
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		if !bytes.Contains(l, []byte(`"mail processed"`)) {
+			continue
+		}
+		var e struct {
+			Time      time.Time `json:"time"`
+			MessageID string    `json:"message_id"`
+		}
+		if json.Unmarshal(l, &e) == nil {
+			out[strings.Trim(e.MessageID, "<>")] = e.Time
+		}
+	}
+	return out, nil
+}
+
+// proc reads a process's CPU time and memory from /proc.
+type proc struct{ pid int }
+
+// cpu returns user+system CPU time used so far.
+func (p proc) cpu() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
+	if err != nil {
+		return 0, err
+	}
+	// After "pid (comm) ": field 3 is the state; utime and stime are
+	// fields 14 and 15 of the whole line, in clock ticks (USER_HZ 100).
+	rest := b[bytes.LastIndexByte(b, ')')+2:]
+	f := strings.Fields(string(rest))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	stt, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+stt) * 10 * time.Millisecond, nil
+}
+
+// mem returns VmRSS and VmHWM in bytes.
+func (p proc) mem() (rss, hwm int64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		switch k {
+		case "VmRSS":
+			rss = kb << 10
+		case "VmHWM":
+			hwm = kb << 10
+		}
+	}
+	return rss, hwm, nil
+}
+
+// resetPeak makes VmHWM start again from the current RSS (Linux
+// clear_refs, value 5).
+func (p proc) resetPeak() error {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", p.pid), []byte("5"), 0)
+}
+
+// waitUntil polls cond every 20 ms until it holds, fails or timeout passes.
+func waitUntil(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {
+	deadline := time.Now().Add(timeout)
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		ok, err := cond()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not done after %v", timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/ticketd/ticketd/internal/store"
+	"github.com/ticketd/ticketd/ticket"
+)
+
+// storeScale runs scenario 5: a store of n tickets, written directly
+// with the store package (one in ten escalated to level 2 and left open,
+// one in two resolved and closed), then timed: opening it, listing the
+// open level-2 tickets, showing one ticket with its history.
+func storeScale(ctx context.Context, dir string, n, runs int, figs *figures) error {
+	path := filepath.Join(dir, "scale.db")
+	dirc, err := ticket.NewDirectory([]ticket.Group{
+		{Name: "mesa", Level: ticket.Level1, Default: true, Members: []string{"mesa@oti.test"}},
+		{Name: "redes", Level: ticket.Level2, Default: true, Members: []string{"redes@oti.test"}},
+	})
+	if err != nil {
+		return err
+	}
+	desk, err := ticket.NewDesk(dirc)
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		return err
+	}
+	t0 := time.Date(2026, 1, 1, 8, 0, 0, 0, time.UTC)
+	trusted := ticket.Trusted("load")
+	var some ticket.ID
+	start := time.Now()
+	const batch = 5000
+	for done := 0; done < n; {
+		err := db.Update(ctx, func(tx *store.Tx) error {
+			for i := 0; i < batch && done < n; i, done = i+1, done+1 {
+				now := t0.Add(time.Duration(done) * time.Second)
+				id, err := tx.NextID("OTI", now)
+				if err != nil {
+					return err
+				}
+				o := desk.Open(id, ticket.Inbound{Sender: trusted, MessageID: fmt.Sprintf("scale-%d@load.test", done),
+					From: ticket.Address{Addr: fmt.Sprintf("u%d@unidad.test", done%5000)}, Subject: "Impresora " + fmt.Sprint(done),
+					Text: "Desde esta mañana la impresora del piso 3 no imprime."}, "", now)
+				tk := o.Ticket
+				switch {
+				case done%10 == 0:
+					tk = desk.Reply(tk, ticket.Inbound{Sender: trusted, MessageID: fmt.Sprintf("scale-%d-e@load.test", done),
+						From: ticket.Address{Addr: "mesa@oti.test"}, Text: "#escalar nivel2 redes"}, now.Add(time.Minute)).Ticket
+				case done%2 == 0:
+					tk = desk.Reply(tk, ticket.Inbound{Sender: trusted, MessageID: fmt.Sprintf("scale-%d-r@load.test", done),
+						From: ticket.Address{Addr: "mesa@oti.test"}, Text: "#resolver\n#cerrar"}, now.Add(time.Minute)).Ticket
+				}
+				if err := tx.PutTicket(tk); err != nil {
+					return err
+				}
+				some = id
+			}
+			return nil
+		})
+		if err != nil {
+			db.Close()
+			return fmt.Errorf("generate store: %w", err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		return err
+	}
+	logf("store of %d tickets written in %v", n, time.Since(start).Round(time.Second))
+	for range runs {
+		t := time.Now()
+		db, err := store.Open(path, store.Options{})
+		if err != nil {
+			return err
+		}
+		figs.add(fmt.Sprintf("store_open_%d", n), "ms", ms(time.Since(t)), "< 1000")
+		var listed int
+		t = time.Now()
+		err = db.View(ctx, func(tx *store.Tx) error {
+			l, err := tx.List(ticket.Filter{State: ticket.StateOpen, Level: ticket.Level2})
+			listed = len(l)
+			return err
+		})
+		figs.add(fmt.Sprintf("store_list_open_level2_%d", n), "ms", ms(time.Since(t)), "< 100")
+		if err == nil {
+			t = time.Now()
+			err = db.View(ctx, func(tx *store.Tx) error {
+				if _, err := tx.Ticket(some); err != nil {
+					return err
+				}
+				_, err := tx.History(some)
+				return err
+			})
+			figs.add(fmt.Sprintf("store_show_one_%d", n), "ms", ms(time.Since(t)), "")
+		}
+		db.Close()
+		if err != nil {
+			return err
+		}
+		logf("store: %d open level-2 tickets listed", listed)
+	}
+	return nil
+}
+
+func ms(d time.Duration) float64 { return d.Seconds() * 1000 }
