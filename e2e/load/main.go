@@ -97,7 +97,7 @@ func main() {
 
 // options are the tool's flags.
 type options struct {
-	stackDir, bin, out, only, bigSizes string
+	stackDir, bin, out, only, bigSizes   string
 	runs, n, arrivals, newMails, tickets int
 	rate                                 float64
 	idle, window                         time.Duration
