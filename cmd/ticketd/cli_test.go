@@ -265,8 +265,8 @@ func TestCheckInvalidConfig(t *testing.T) {
 func checkAdminGuarded(t *testing.T, cfg config.Config) {
 	t.Helper()
 	fi, err := os.Stat(filepath.Join(cfg.DataDir, "admin.token"))
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("token file: %v, %v; want mode 0600", fi, err)
+	if err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("token file: %v, %v; want mode 0640", fi, err)
 	}
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + cfg.Admin.Listen + path)
@@ -331,10 +331,10 @@ func TestCheckTokenFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := cmd(t, "check", "--config", file)
-	if err == nil || !strings.Contains(out, "FAILED") || !strings.Contains(out, "chmod 600") {
+	if err == nil || !strings.Contains(out, "FAILED") || !strings.Contains(out, "chmod 640") {
 		t.Errorf("check with a readable token file: %v\n%s", err, out)
 	}
-	if _, err := cmd(t, "run", "--config", file); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+	if _, err := cmd(t, "run", "--config", file); err == nil || !strings.Contains(err.Error(), "chmod 640") {
 		t.Errorf("run with a readable token file: %v", err)
 	}
 }

@@ -18,11 +18,14 @@ const MinTokenLen = 32
 
 // ReadToken reads the admin token from the file at path: its content with
 // surrounding white space removed. It refuses, with an error that says
-// what to do, a file that is not a regular file, one that its group or
-// others may read or write (as ssh refuses such a private key: a token
-// that others could read proves nothing), and a token shorter than
-// [MinTokenLen] or with characters outside printable ASCII. It does file
-// I/O only.
+// what to do, a file that is not a regular file, one that others may read
+// or write or its group may write (as ssh refuses such a private key: a
+// token that others could read proves nothing), and a token shorter than
+// [MinTokenLen] or with characters outside printable ASCII. The file's
+// group may read it: that group (ticketd's own, as the package installs
+// it) is who may operate the daemon, so its members can run the commands
+// through the API without reading the mail passwords. It does file I/O
+// only.
 func ReadToken(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -36,8 +39,8 @@ func ReadToken(path string) (string, error) {
 	if !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("admin token %s is not a regular file", path)
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return "", fmt.Errorf("admin token %s has mode %04o: group and others must have no access (chmod 600 %s, and make a new token if others may have read it: delete the file and restart ticketd)",
+	if perm := fi.Mode().Perm(); perm&0o027 != 0 {
+		return "", fmt.Errorf("admin token %s has mode %04o: others must have no access and the group may only read (chmod 640 %s, and make a new token if others may have read it: delete the file and restart ticketd)",
 			path, perm, path)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, 4096))
@@ -58,8 +61,9 @@ func ReadToken(path string) (string, error) {
 
 // LoadOrCreateToken returns the admin token in the file at path, as
 // [ReadToken] does; when the file does not exist it first writes a new
-// token there, 32 bytes from crypto/rand, with mode 0600, creating the
-// directory (mode 0700) when missing. created says whether it wrote the
+// token there, 32 bytes from crypto/rand, with mode 0640 (the operators'
+// group reads it, see [ReadToken]), creating the directory (mode 0750)
+// when missing. created says whether it wrote the
 // file. The file appears whole or not at all, so two processes starting at
 // once end up with the same token.
 func LoadOrCreateToken(path string) (tok string, created bool, err error) {
@@ -68,7 +72,7 @@ func LoadOrCreateToken(path string) (tok string, created bool, err error) {
 		return tok, false, err
 	}
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return "", false, fmt.Errorf("create admin token: %w", err)
 	}
 	tmp, err := os.CreateTemp(dir, ".admin-token-*") // mode 0600
@@ -77,6 +81,9 @@ func LoadOrCreateToken(path string) (tok string, created bool, err error) {
 	}
 	defer os.Remove(tmp.Name())
 	_, err = tmp.WriteString(newToken() + "\n")
+	if err == nil {
+		err = tmp.Chmod(0o640)
+	}
 	if err == nil {
 		err = tmp.Sync()
 	}

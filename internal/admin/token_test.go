@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-// TestLoadOrCreateToken: a missing token file is created with mode 0600
+// TestLoadOrCreateToken: a missing token file is created with mode 0640
 // (whatever the umask allows more), holds a long random token, and is
 // read back unchanged on the next start.
 func TestLoadOrCreateToken(t *testing.T) {
@@ -18,8 +18,8 @@ func TestLoadOrCreateToken(t *testing.T) {
 		t.Fatalf("LoadOrCreateToken = %q, %t, %v", tok, created, err)
 	}
 	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("token file: %v, %v; want mode 0600", fi, err)
+	if err != nil || fi.Mode().Perm() != 0o640 {
+		t.Fatalf("token file: %v, %v; want mode 0640", fi, err)
 	}
 	if len(tok) != 43 || strings.ContainsAny(tok, "+/=\n ") {
 		t.Errorf("token %q: want 43 base64url characters", tok)
@@ -75,9 +75,9 @@ func TestReadTokenRefuses(t *testing.T) {
 		mode          os.FileMode
 		want          string
 	}{
-		{"group readable", good, 0o640, "chmod 600"},
-		{"world readable", good, 0o604, "chmod 600"},
-		{"group writable", good, 0o620, "chmod 600"},
+		{"world readable", good, 0o644, "chmod 640"},
+		{"world writable", good, 0o602, "chmod 640"},
+		{"group writable", good, 0o660, "chmod 640"},
 		{"short", "secreto", 0o600, "at least 32"},
 		{"space inside", good[:20] + " " + good, 0o600, "printable"},
 		{"empty", "", 0o600, "at least 32"},
@@ -115,6 +115,18 @@ func TestReadTokenRefuses(t *testing.T) {
 	}
 	if tok, err := ReadToken(path); err != nil || tok != good {
 		t.Errorf("ReadToken with a newline = %q, %v", tok, err)
+	}
+	// The operators' group may read it: they run the commands through the
+	// API without the mail passwords.
+	path = filepath.Join(dir, "group")
+	if err := os.WriteFile(path, []byte(good), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o640); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	if tok, err := ReadToken(path); err != nil || tok != good {
+		t.Errorf("ReadToken of a group-readable file = %q, %v", tok, err)
 	}
 }
 
