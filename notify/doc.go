@@ -8,8 +8,9 @@
 //     alternative from an html/template, one pair per [ticket.NoticeKind],
 //     embedded in Spanish and English and replaceable file by file. It sets
 //     the threading headers (Message-ID, In-Reply-To, References), marks the
-//     mail as automatic (RFC 3834 Auto-Submitted) and re-attaches the
-//     request's files to assignment mails.
+//     mail as automatic (RFC 3834 Auto-Submitted), re-attaches the
+//     request's files to assignment mails and gives assignment and
+//     new-ticket mails one-tap action links in HTML (package ticket/action).
 //   - [Sender] submits messages to one SMTP server (RFC 5321, STARTTLS per
 //     RFC 3207, implicit TLS per RFC 8314) over one reused connection and
 //     sorts failures into permanent ([ErrPermanent]) and temporary ones.

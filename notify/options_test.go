@@ -20,6 +20,8 @@ func (people) GroupLabel(name string) string {
 	return map[string]string{"redes": "Redes y comunicaciones"}[name]
 }
 
+func (people) Groups() []ticket.Group { return nil }
+
 func assignedNotice(t *testing.T) ticket.Pending {
 	t.Helper()
 	return firstOfEachKind(t, walk(t))[ticket.NoticeAssigned]

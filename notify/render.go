@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ticketd/ticketd/ticket"
+	"github.com/ticketd/ticketd/ticket/action"
 	"github.com/wneessen/go-mail"
 )
 
@@ -73,6 +74,9 @@ type People interface {
 	// GroupLabel returns the readable label of the group called name, ""
 	// when it has none.
 	GroupLabel(name string) string
+	// Groups returns every group, for the targets of the one-tap actions
+	// of assignment and new-ticket mails (package ticket/action).
+	Groups() []ticket.Group
 }
 
 // Renderer turns notices into mail. It parses its templates once, in
@@ -236,6 +240,7 @@ func (r *Renderer) render(p ticket.Pending, attach, listed []ticket.Attachment) 
 		return Rendered{}, fmt.Errorf("notify: notice %d (%s) has no ticket", p.Seq, n.Kind)
 	}
 	v := r.view(n, attach, listed)
+	v.Actions = r.actions(p)
 	out := Rendered{Attach: attach, Listed: listed}
 	var b strings.Builder
 	if err := kt.subject.Execute(&b, v); err != nil {
@@ -322,10 +327,7 @@ func (r *Renderer) Message(p ticket.Pending) (*mail.Msg, error) {
 	// very same message.
 	m.SetDateWithValue(date.In(r.loc))
 
-	msgID := bareID(p.MessageID)
-	if !validID(msgID) {
-		msgID = fmt.Sprintf("%s.n%d@%s", n.Ticket.ID, p.Seq, r.hostname)
-	}
+	msgID := r.messageID(p)
 	m.SetMessageIDWithValue(msgID) // adds the angle brackets
 	// RFC 5322 §3.6.4: In-Reply-To names the parent, References the thread.
 	thread := n.Ticket.Thread
@@ -377,6 +379,38 @@ func (r *Renderer) Message(p ticket.Pending) (*mail.Msg, error) {
 		}
 	}
 	return m, nil
+}
+
+// messageID is the Message-ID (without brackets) p is sent with: its own,
+// or one made of the ticket, the notice's sequence and the hostname.
+func (r *Renderer) messageID(p ticket.Pending) string {
+	if id := bareID(p.MessageID); validID(id) {
+		return id
+	}
+	return fmt.Sprintf("%s.n%d@%s", p.Notice.Ticket.ID, p.Seq, r.hostname)
+}
+
+// actions returns the one-tap actions of an assignment or new-ticket
+// mail: the commands its recipient may answer with, each a mailto: link
+// that answers this very mail, to the recipient's Reply-To address, with
+// the command prefilled. Help is left out: the mail lists the commands.
+func (r *Renderer) actions(p ticket.Pending) []actionView {
+	n := p.Notice
+	if (n.Kind != ticket.NoticeAssigned && n.Kind != ticket.NoticeNewTicket) || len(n.To) != 1 {
+		return nil
+	}
+	var groups []ticket.Group
+	if r.people != nil {
+		groups = r.people.Groups()
+	}
+	m := action.Mail{To: r.replyAddress(p), InReplyTo: r.messageID(p), Lang: r.lang}
+	var out []actionView
+	for _, a := range action.Build(noticeVerbs(n), n.Ticket, groups, n.To[0].Addr, m) {
+		if a.Verb != ticket.VerbHelp {
+			out = append(out, actionView{Label: a.Label, Command: strings.TrimSpace(a.Command), URL: a.URL})
+		}
+	}
+	return out
 }
 
 // replyAddress is the Reply-To address of p: its recipient's reply address

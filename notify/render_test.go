@@ -49,10 +49,25 @@ func openBlob(sum string) (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(b)), nil
 }
 
+// testDirectory is the desk's groups in the walk and in the renderer.
+func testDirectory(t testing.TB) *ticket.Directory {
+	t.Helper()
+	dir, err := ticket.NewDirectory([]ticket.Group{
+		{Name: "mesa", Level: ticket.Level1, Members: []string{agent1, agent2}},
+		{Name: "redes", Level: ticket.Level2, Kind: ticket.GroupOnSite, Members: []string{tech}},
+		{Name: "proveedor", Level: ticket.Level3, Kind: ticket.GroupProvider, Members: []string{provider}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 func newTestRenderer(t testing.TB, lang string) *Renderer {
 	t.Helper()
 	r, err := NewRenderer(RendererOptions{
 		From: support, Lang: lang, Attachments: openBlob, MaxAttachTotal: 1024, Hostname: "ticketd.test",
+		People: testDirectory(t),
 	})
 	if err != nil {
 		t.Fatalf("NewRenderer(%q): %v", lang, err)
@@ -66,14 +81,7 @@ func newTestRenderer(t testing.TB, lang string) *Renderer {
 // ticket as it stood right after the change.
 func walk(t testing.TB) []ticket.Pending {
 	t.Helper()
-	dir, err := ticket.NewDirectory([]ticket.Group{
-		{Name: "mesa", Level: ticket.Level1, Members: []string{agent1, agent2}},
-		{Name: "redes", Level: ticket.Level2, Kind: ticket.GroupOnSite, Members: []string{tech}},
-		{Name: "proveedor", Level: ticket.Level3, Kind: ticket.GroupProvider, Members: []string{provider}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := testDirectory(t)
 	always, err := sla.New(sla.AlwaysOpen, nil, time.UTC)
 	if err != nil {
 		t.Fatal(err)

@@ -59,6 +59,16 @@ type view struct {
 	Listed   []attView
 	// Timer is what a service-level notice tells (see timerView).
 	Timer timerView
+	// Actions are the one-tap actions of assignment and new-ticket mails.
+	Actions []actionView
+}
+
+// actionView is one command offered as a mailto: link (package
+// ticket/action).
+type actionView struct {
+	Label   string
+	Command string
+	URL     string
 }
 
 type entryView struct {
@@ -171,13 +181,8 @@ func (r *Renderer) view(n ticket.Notice, attach, listed []ticket.Attachment) vie
 			}
 		}
 	}
-	verbs := n.Verbs
-	if len(verbs) == 0 && (n.Kind == ticket.NoticeNewTicket || n.Kind == ticket.NoticeReopened) {
-		// These go to the desk, which may use every command.
-		verbs = ticket.AllVerbs()
-	}
 	en := r.lang == "en"
-	for _, vb := range verbs {
+	for _, vb := range noticeVerbs(n) {
 		vv := verbView{Verb: string(vb), Name: vb.Spanish(), Syntax: vb.Syntax()}
 		if en {
 			vv.Name, vv.Syntax = string(vb), vb.SyntaxEN()
@@ -215,6 +220,15 @@ func (r *Renderer) view(n ticket.Notice, attach, listed []ticket.Attachment) vie
 		v.Listed = append(v.Listed, r.attView(a))
 	}
 	return v
+}
+
+// noticeVerbs returns the commands the recipients of n may use: those it
+// names, or every command for the notices that go to the desk.
+func noticeVerbs(n ticket.Notice) []ticket.Verb {
+	if len(n.Verbs) == 0 && (n.Kind == ticket.NoticeNewTicket || n.Kind == ticket.NoticeReopened) {
+		return ticket.AllVerbs()
+	}
+	return n.Verbs
 }
 
 func (r *Renderer) attView(a ticket.Attachment) attView {
