@@ -184,6 +184,42 @@ func (d *Desk) tick(o *Outcome, now time.Time) {
 	o.notify(Notice{Kind: kind, To: to, Actor: "ticketd"})
 }
 
+// Deadline returns the instant t's current level visit reaches its target
+// (open tickets) or its resolved stay reaches close_within (resolved
+// tickets), whether or not the notice was sent; the zero time without a
+// policy, without a target, or on a closed ticket.
+func (d *Desk) Deadline(t *Ticket) time.Time {
+	if d.sl == nil || t.State.Final() {
+		return time.Time{}
+	}
+	level, state := t.Since()
+	switch {
+	case t.State.Queued():
+		if target := d.sl.Target(t.Level, t.Priority); target > 0 {
+			return d.sl.Calendar.Add(level, target).UTC()
+		}
+	case t.State == StateResolved && d.sl.CloseWithin > 0:
+		return d.sl.Calendar.Add(state, d.sl.CloseWithin).UTC()
+	}
+	return time.Time{}
+}
+
+// MatchDue reports whether t is selected by f's due fields at now:
+// overdue (its [Desk.Deadline] has passed) when f.Overdue, due within
+// f.DueWithin (the deadline is after now and at most f.DueWithin away);
+// either when both are set, and always when neither is.
+func (d *Desk) MatchDue(f Filter, t *Ticket, now time.Time) bool {
+	if !f.DueFiltered() {
+		return true
+	}
+	dl := d.Deadline(t)
+	if dl.IsZero() {
+		return false
+	}
+	overdue := !dl.After(now)
+	return f.Overdue && overdue || f.DueWithin > 0 && !overdue && !dl.After(now.Add(f.DueWithin))
+}
+
 // Visit is one visit of a ticket to a level: from entering it until it
 // left the level or stopped waiting on it (resolved).
 type Visit struct {
@@ -209,13 +245,14 @@ func (d *Desk) Visits(t *Ticket, now time.Time) []Visit {
 	priority := Priority("")
 	for i := range t.History {
 		e := &t.History[i]
-		if p, ok := ParsePriority(e.Data["priority"]); ok {
-			priority = p
-		}
 		level, _ := enters(prev, *e)
 		prev = e
 		if n := len(out); n > 0 && out[n-1].End.IsZero() && (level || !e.State.Queued()) {
 			out[n-1].End = e.At
+			d.held(&out[n-1], priority, now)
+		}
+		if p, ok := ParsePriority(e.Data["priority"]); ok {
+			priority = p
 		}
 		if level && e.State.Queued() {
 			out = append(out, Visit{Level: e.Level, Group: e.Group, Start: e.At})
@@ -224,18 +261,24 @@ func (d *Desk) Visits(t *Ticket, now time.Time) []Visit {
 			out[n-1].Group = e.Group
 		}
 	}
-	for i := range out {
-		v := &out[i]
-		if d.sl == nil {
-			continue
-		}
-		end := v.End
-		if end.IsZero() {
-			end = now
-		}
-		v.Business = d.sl.Calendar.Business(v.Start, end)
-		v.Target = d.sl.Target(v.Level, priority)
-		v.Met = v.Target > 0 && v.Business <= v.Target
+	if n := len(out); n > 0 && out[n-1].End.IsZero() {
+		d.held(&out[n-1], priority, now)
 	}
 	return out
+}
+
+// held fills in v's business time (until now while it goes on) and the
+// target the desk held it to: that of the priority in force when it ended
+// (or now), which is the one the desk's timers used last.
+func (d *Desk) held(v *Visit, p Priority, now time.Time) {
+	if d.sl == nil {
+		return
+	}
+	end := v.End
+	if end.IsZero() {
+		end = now
+	}
+	v.Business = d.sl.Calendar.Business(v.Start, end)
+	v.Target = d.sl.Target(v.Level, p)
+	v.Met = v.Target > 0 && v.Business <= v.Target
 }

@@ -34,6 +34,12 @@ func slaDesk(tb testing.TB) (*Desk, *time.Location) {
 	return d, loc
 }
 
+// openAt opens the requester's ticket OTI-2026-000001 on d at when.
+func openAt(d *Desk, when time.Time) *Ticket {
+	return d.Open("OTI-2026-000001", Inbound{Sender: verified, MessageID: "m0@x", From: Address{Addr: requester},
+		Subject: "No tengo red", Text: "Sin red"}, "", when).Ticket
+}
+
 // tickWant ticks t at now and checks the one entry and notice kinds it
 // yields (none when kind is empty) and their recipients.
 func tickWant(tb testing.TB, d *Desk, t *Ticket, now time.Time, kind Kind, to ...string) {
@@ -64,9 +70,7 @@ func TestServiceLevelsOfficeHoursAndHoliday(t *testing.T) {
 	// Monday 16:00: 1h today, Tuesday is a holiday, so 3h (75% of 4h) is
 	// reached on Wednesday at 09:00 and the target at 10:00.
 	mon := time.Date(2026, 12, 7, 16, 0, 0, 0, loc)
-	o := d.Open("OTI-2026-000001", Inbound{Sender: verified, MessageID: "m0@x", From: Address{Addr: requester},
-		Subject: "No tengo red", Text: "Sin red"}, "", mon)
-	tk := o.Ticket
+	tk := openAt(d, mon)
 	warn, due := time.Date(2026, 12, 9, 9, 0, 0, 0, loc), time.Date(2026, 12, 9, 10, 0, 0, 0, loc)
 	if !tk.Due.Equal(warn) {
 		t.Fatalf("Due after opening = %v, want %v", tk.Due.In(loc), warn)
@@ -94,9 +98,7 @@ func TestServiceLevelsOfficeHoursAndHoliday(t *testing.T) {
 func TestServiceLevelsEscalationResolutionReopening(t *testing.T) {
 	d, loc := slaDesk(t)
 	start := time.Date(2026, 12, 1, 8, 0, 0, 0, loc) // a Tuesday
-	o := d.Open("OTI-2026-000001", Inbound{Sender: verified, MessageID: "m0@x", From: Address{Addr: requester},
-		Subject: "No tengo red", Text: "Sin red"}, "", start)
-	tk := o.Ticket
+	tk := openAt(d, start)
 	reply := func(from, text string, at time.Time) {
 		t.Helper()
 		o := d.Reply(tk, Inbound{Sender: verified, MessageID: at.String(), From: Address{Addr: from}, Text: text}, at)
@@ -144,8 +146,10 @@ func TestServiceLevelsEscalationResolutionReopening(t *testing.T) {
 	for _, x := range visits {
 		got = append(got, v{x.Level, x.Business, x.Target, x.Met})
 	}
+	// The first visit ended before #prioridad alta: the desk held it to
+	// the 4h of the priority it had then.
 	want := []v{
-		{Level1, 2 * time.Hour, time.Hour, false},
+		{Level1, 2 * time.Hour, 4 * time.Hour, true},
 		{Level2, 6*time.Hour + 30*time.Minute, 8 * time.Hour, true},
 		{Level1, 4 * time.Hour, time.Hour, false},
 	}
@@ -176,5 +180,52 @@ func TestNoServiceLevelsNoTimers(t *testing.T) {
 		if v.Target != 0 || v.Met {
 			t.Errorf("visit without a policy: %+v", v)
 		}
+	}
+}
+
+func TestDeadlineAndMatchDue(t *testing.T) {
+	d, loc := slaDesk(t)
+	start := time.Date(2026, 12, 1, 8, 0, 0, 0, loc) // a Tuesday
+	tk := openAt(d, start)
+	due := start.Add(4 * time.Hour)
+	if got := d.Deadline(tk); !got.Equal(due) {
+		t.Fatalf("Deadline = %v, want %v", got.In(loc), due)
+	}
+	cases := []struct {
+		f    Filter
+		now  time.Time
+		want bool
+	}{
+		{Filter{}, start, true},
+		{Filter{Overdue: true}, due.Add(-time.Second), false},
+		{Filter{Overdue: true}, due, true},
+		{Filter{DueWithin: time.Hour}, due.Add(-2 * time.Hour), false},
+		{Filter{DueWithin: time.Hour}, due.Add(-time.Hour), true},
+		{Filter{DueWithin: time.Hour}, due, false}, // overdue, not soon due
+		{Filter{DueWithin: time.Hour, Overdue: true}, due, true},
+	}
+	for _, c := range cases {
+		if got := d.MatchDue(c.f, tk, c.now); got != c.want {
+			t.Errorf("MatchDue(%+v, %v) = %v, want %v", c.f, c.now.In(loc), got, c.want)
+		}
+	}
+	// Still overdue after the notice was sent (no timer is owed any more).
+	tickWant(t, d, tk, due, KindSLABreached, agent, agent2)
+	if !tk.Due.IsZero() || !d.MatchDue(Filter{Overdue: true}, tk, due.Add(time.Hour)) {
+		t.Fatalf("after the overdue notice: Due %v, overdue %v", tk.Due, d.MatchDue(Filter{Overdue: true}, tk, due.Add(time.Hour)))
+	}
+	// Resolved: close_within (2h of business time) is the deadline.
+	res := start.Add(5 * time.Hour)
+	if o := d.Reply(tk, Inbound{Sender: verified, MessageID: "m1@x", From: Address{Addr: agent}, Text: "#resolver listo"}, res); o.Refused {
+		t.Fatalf("refused: %+v", o.Results)
+	}
+	if got, want := d.Deadline(tk), res.Add(2*time.Hour); !got.Equal(want) {
+		t.Fatalf("Deadline resolved = %v, want %v", got.In(loc), want)
+	}
+	if d.MatchDue(Filter{Overdue: true}, tk, res.Add(time.Hour)) || !d.MatchDue(Filter{Overdue: true}, tk, res.Add(2*time.Hour)) {
+		t.Error("resolved ticket: overdue at the wrong time")
+	}
+	if got := testDesk(t).Deadline(tk); !got.IsZero() {
+		t.Errorf("Deadline without a policy = %v", got)
 	}
 }

@@ -45,14 +45,17 @@ func (c *cli) runCmd() *cobra.Command {
 }
 
 func (c *cli) ticketsCmd() *cobra.Command {
-	var state, level, group string
-	var asJSON bool
+	var state, level, group, dueWithin string
+	var asJSON, overdue bool
 	cmd := &cobra.Command{
 		Use:   "tickets",
 		Short: "List tickets",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f, err := admin.ParseFilter(state, level, group)
+			if err == nil {
+				f, err = admin.ParseDueFilter(f, strconv.FormatBool(overdue), dueWithin)
+			}
 			if err != nil {
 				return usageError(err)
 			}
@@ -77,6 +80,8 @@ func (c *cli) ticketsCmd() *cobra.Command {
 	cmd.Flags().StringVar(&state, "state", "", "open, resolved or closed")
 	cmd.Flags().StringVar(&level, "level", "", "1, 2 or 3")
 	cmd.Flags().StringVar(&group, "group", "", "group name")
+	cmd.Flags().BoolVar(&overdue, "overdue", false, "only tickets past their level's target (or a resolved one's close_within)")
+	cmd.Flags().StringVar(&dueWithin, "due-within", "", "only tickets that will be overdue within this duration, e.g. 2h")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
 	return cmd
 }

@@ -9,10 +9,12 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/ticketd/ticketd/internal/blob"
@@ -58,7 +60,37 @@ type TicketJSON struct {
 	Body          string              `json:"body,omitempty"`
 	Attachments   []ticket.Attachment `json:"attachments,omitempty"`
 	LevelTimes    *ticket.LevelTimes  `json:"level_times,omitempty"`
-	History       []ticket.Entry      `json:"history,omitempty"`
+	// Visits are the level visits with their targets (sla), in order.
+	Visits  []VisitJSON    `json:"visits,omitempty"`
+	History []ticket.Entry `json:"history,omitempty"`
+}
+
+// VisitJSON is one visit of a ticket to a level in `ticketd show --json`:
+// its business time and the target the desk held it to, in seconds.
+type VisitJSON struct {
+	Level ticket.Level `json:"level"`
+	Group string       `json:"group"`
+	Start time.Time    `json:"start"`
+	// End is absent while the visit goes on.
+	End             time.Time `json:"end,omitzero"`
+	BusinessSeconds float64   `json:"business_seconds"`
+	// TargetSeconds is absent without a target; Met then is false.
+	TargetSeconds float64 `json:"target_seconds,omitempty"`
+	Met           bool    `json:"met"`
+}
+
+// visitsJSON converts desk's visits of t at now; an empty (non-nil) list
+// without a desk.
+func visitsJSON(desk *ticket.Desk, t *ticket.Ticket, now time.Time) []VisitJSON {
+	out := []VisitJSON{}
+	if desk == nil {
+		return out
+	}
+	for _, v := range desk.Visits(t, now) {
+		out = append(out, VisitJSON{Level: v.Level, Group: v.Group, Start: v.Start.UTC(), End: v.End.UTC(),
+			BusinessSeconds: v.Business.Seconds(), TargetSeconds: v.Target.Seconds(), Met: v.Met})
+	}
+	return out
 }
 
 // ToJSON converts a ticket to its JSON view; with history when full.
@@ -119,9 +151,12 @@ type Retrier interface {
 
 // Tx is what [Local] reads of the storage within one transaction.
 type Tx interface {
-	// List returns the tickets f selects, without their history, oldest
-	// first.
+	// List returns the tickets f's State, Level and Group select, without
+	// their history, oldest first.
 	List(f ticket.Filter) ([]ticket.Ticket, error)
+	// Due returns up to limit tickets due at or before until by the index
+	// of due times, earliest first (a limit below 1 means no limit).
+	Due(until time.Time, limit int) []ticket.ID
 	// Ticket reads ticket id with its history; the error wraps
 	// [ErrNotFound] when there is none.
 	Ticket(id ticket.ID) (*ticket.Ticket, error)
@@ -173,20 +208,85 @@ func (l *Local) now() time.Time {
 	return time.Now()
 }
 
-// Tickets lists tickets matching f.
+// ErrNoServiceLevels is matched by errors.Is when a listing asks for
+// overdue or soon-due tickets and the configuration has no sla section.
+var ErrNoServiceLevels = errors.New("no service levels configured (the sla section), so no ticket is ever overdue")
+
+// desk returns the service's rules in force (they change on a reload).
+func (l *Local) desk() *ticket.Desk {
+	if l.Service == nil {
+		return nil
+	}
+	return l.Service.Desk()
+}
+
+// Tickets lists tickets matching f. Overdue and soon-due tickets are
+// judged by the service levels in force at now: soon due alone reads the
+// candidates from the index of due times (a ticket's next due instant is
+// never after its deadline), overdue walks the open and resolved tickets
+// by the state index (a ticket whose overdue notice was sent owes no timer,
+// so the index does not hold it); closed tickets are never read.
 func (l *Local) Tickets(ctx context.Context, f ticket.Filter) ([]TicketJSON, error) {
 	out := []TicketJSON{}
+	now := l.now()
+	desk := l.desk()
+	if f.DueFiltered() && (desk == nil || desk.ServiceLevels() == nil) {
+		return nil, ErrNoServiceLevels
+	}
 	err := l.Store.View(ctx, func(tx Tx) error {
-		ts, err := tx.List(f)
+		ts, err := listDue(tx, f, desk, now)
 		for i := range ts {
-			out = append(out, ToJSON(&ts[i], l.Directory, l.now(), false))
+			out = append(out, ToJSON(&ts[i], l.Directory, now, false))
 		}
 		return err
 	})
 	return out, err
 }
 
-// Ticket returns one ticket with its history.
+// listDue returns the tickets f selects at now, oldest first.
+func listDue(tx Tx, f ticket.Filter, desk *ticket.Desk, now time.Time) ([]ticket.Ticket, error) {
+	if !f.DueFiltered() {
+		return tx.List(f)
+	}
+	var candidates []ticket.Ticket
+	if f.Overdue {
+		for _, st := range ticket.States() {
+			if st.Final || f.State != "" && f.State != st.State {
+				continue
+			}
+			sf := f
+			sf.State = st.State
+			ts, err := tx.List(sf)
+			if err != nil {
+				return nil, err
+			}
+			candidates = append(candidates, ts...)
+		}
+	} else {
+		for _, id := range tx.Due(now.Add(f.DueWithin), 0) {
+			t, err := tx.Ticket(id)
+			if err != nil {
+				return nil, fmt.Errorf("read due ticket %s: %w", id, err)
+			}
+			if f.Match(t) {
+				t.History = nil
+				candidates = append(candidates, *t)
+			}
+		}
+	}
+	out := candidates[:0]
+	for i := range candidates {
+		if desk.MatchDue(f, &candidates[i], now) {
+			out = append(out, candidates[i])
+		}
+	}
+	slices.SortFunc(out, func(a, b ticket.Ticket) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// Ticket returns one ticket with its history and level visits.
 func (l *Local) Ticket(ctx context.Context, id ticket.ID) (TicketJSON, error) {
 	var out TicketJSON
 	err := l.Store.View(ctx, func(tx Tx) error {
@@ -194,7 +294,9 @@ func (l *Local) Ticket(ctx context.Context, id ticket.ID) (TicketJSON, error) {
 		if err != nil {
 			return err
 		}
-		out = ToJSON(t, l.Directory, l.now(), true)
+		now := l.now()
+		out = ToJSON(t, l.Directory, now, true)
+		out.Visits = visitsJSON(l.desk(), t, now)
 		return nil
 	})
 	return out, err

@@ -84,6 +84,12 @@ func (c *Client) Tickets(ctx context.Context, f ticket.Filter) ([]TicketJSON, er
 	if f.Group != "" {
 		q.Set("group", f.Group)
 	}
+	if f.Overdue {
+		q.Set("overdue", "true")
+	}
+	if f.DueWithin > 0 {
+		q.Set("due_within", f.DueWithin.String())
+	}
 	var ts []TicketJSON
 	err := c.do(ctx, http.MethodGet, "/api/tickets?"+q.Encode(), nil, &ts)
 	return ts, err

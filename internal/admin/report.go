@@ -28,8 +28,9 @@ type ReportSettings struct {
 	// Business is the business calendar (sla.business_hours, holidays);
 	// nil counts wall-clock time.
 	Business report.BusinessTime
-	// Targets are sla.targets; nil means none.
-	Targets map[ticket.Level]time.Duration
+	// ServiceLevels holds the targets (sla.targets, targets_by_priority)
+	// the desk holds level visits to; nil means none.
+	ServiceLevels *ticket.ServiceLevels
 }
 
 // ReportStore is the storage reports read: read-only transactions that
@@ -69,7 +70,7 @@ func (rs *Reports) Options(req ReportRequest, now time.Time) (report.Options, er
 		return report.Options{}, err
 	}
 	return report.Options{From: from, To: to, Location: loc, By: by, Business: rs.Settings.Business,
-		Targets: rs.Settings.Targets, Directory: rs.Directory}, nil
+		ServiceLevels: rs.Settings.ServiceLevels, Directory: rs.Directory}, nil
 }
 
 // Report computes the report req asks for, in one read-only transaction.

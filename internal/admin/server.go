@@ -275,9 +275,33 @@ func ParseFilter(state, level, group string) (ticket.Filter, error) {
 	return f, nil
 }
 
+// ParseDueFilter adds to f the due fields of their textual form: overdue
+// ("", "true" or "false") and within (a duration such as 2h or 30m, ""
+// for none); shared by the HTTP API and the command line.
+func ParseDueFilter(f ticket.Filter, overdue, within string) (ticket.Filter, error) {
+	if overdue != "" {
+		b, err := strconv.ParseBool(overdue)
+		if err != nil {
+			return f, fmt.Errorf("overdue %q must be true or false", overdue)
+		}
+		f.Overdue = b
+	}
+	if within != "" {
+		d, err := time.ParseDuration(within)
+		if err != nil || d <= 0 {
+			return f, fmt.Errorf("due within %q must be a positive duration such as 2h or 30m", within)
+		}
+		f.DueWithin = d
+	}
+	return f, nil
+}
+
 func (s *server) tickets(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f, err := ParseFilter(q.Get("state"), q.Get("level"), q.Get("group"))
+	if err == nil {
+		f, err = ParseDueFilter(f, q.Get("overdue"), q.Get("due_within"))
+	}
 	if err != nil {
 		s.fail(w, http.StatusBadRequest, err)
 		return
@@ -342,6 +366,8 @@ func (s *server) reply(w http.ResponseWriter, v any, err error) {
 	switch {
 	case errors.Is(err, record.ErrNotFound):
 		s.fail(w, http.StatusNotFound, err)
+	case errors.Is(err, ErrNoServiceLevels):
+		s.fail(w, http.StatusConflict, err)
 	case err != nil:
 		s.fail(w, http.StatusInternalServerError, err)
 	default:

@@ -7,30 +7,21 @@ import (
 	"github.com/ticketd/ticketd/internal/config"
 	"github.com/ticketd/ticketd/internal/report"
 	"github.com/ticketd/ticketd/internal/store"
-	"github.com/ticketd/ticketd/ticket"
 )
 
 // ReportSettings returns what reports take from cfg: the time zone of the
 // dates (ticket.timezone), the business calendar (sla.business_hours and
-// holidays; 24x7 without an sla section) and the level targets
-// (sla.targets; targets_by_priority is not applied to reports).
+// holidays; 24x7 without an sla section) and the service levels the desk
+// holds level visits to (sla.targets and targets_by_priority).
 func ReportSettings(cfg config.Config) admin.ReportSettings {
 	loc, err := cfg.Ticket.Location()
 	if err != nil { // validated by config.Load
 		loc = time.Local
 	}
 	rs := admin.ReportSettings{Location: loc}
-	if !cfg.SLA.Enabled() {
-		return rs
-	}
-	if cal, err := cfg.SLA.Calendar(loc); err == nil { // validated by config.Load
-		rs.Business = cal.Business
-	}
-	rs.Targets = map[ticket.Level]time.Duration{}
-	for l, d := range map[ticket.Level]time.Duration{ticket.Level1: cfg.SLA.Targets.Level1, ticket.Level2: cfg.SLA.Targets.Level2, ticket.Level3: cfg.SLA.Targets.Level3} {
-		if d > 0 {
-			rs.Targets[l] = d
-		}
+	if sl, err := slaPolicy(cfg); err == nil && sl != nil { // validated by config.Load
+		rs.Business = sl.Calendar.Business
+		rs.ServiceLevels = sl
 	}
 	return rs
 }

@@ -10,6 +10,16 @@ import (
 // serviceLevels returns the desk option of cfg's sla section, nil when
 // the section is absent (no timers).
 func serviceLevels(cfg config.Config) (ticket.DeskOption, error) {
+	sl, err := slaPolicy(cfg)
+	if sl == nil || err != nil {
+		return nil, err
+	}
+	return ticket.WithServiceLevels(*sl), nil
+}
+
+// slaPolicy returns the service-level policy of cfg's sla section, nil
+// when the section is absent.
+func slaPolicy(cfg config.Config) (*ticket.ServiceLevels, error) {
 	s := cfg.SLA
 	if !s.Enabled() {
 		return nil, nil
@@ -37,7 +47,7 @@ func serviceLevels(cfg config.Config) (ticket.DeskOption, error) {
 		}
 		by[p] = targets(t)
 	}
-	return ticket.WithServiceLevels(ticket.ServiceLevels{
+	return &ticket.ServiceLevels{
 		Calendar: cal, Targets: targets(s.Targets), ByPriority: by, WarnAt: warn, CloseWithin: s.CloseWithin,
-	}), nil
+	}, nil
 }

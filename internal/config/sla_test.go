@@ -49,3 +49,21 @@ func TestSLAKeys(t *testing.T) {
 		t.Fatalf("Friday 12:00-15:00 = %v of business time, want 1h", got)
 	}
 }
+
+// TestSLASecondsAccepted: targets and close_within of a few seconds load
+// (any non-negative duration does): the e2e tests and a trial run depend
+// on it, and a desk that sets seconds gets what it asked for.
+func TestSLASecondsAccepted(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m := base(dir)
+	m["sla"] = map[string]any{"business_hours": "24x7", "targets": map[string]any{"level1": "6s", "level2": "1m"},
+		"warn_at": "50%", "close_within": "4s"}
+	cfg, _, err := loadMap(t, dir, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SLA.Targets.Level1 != 6*time.Second || cfg.SLA.CloseWithin != 4*time.Second {
+		t.Fatalf("SLA = %+v", cfg.SLA)
+	}
+}

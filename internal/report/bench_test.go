@@ -82,7 +82,7 @@ func BenchmarkMonthlyReport(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	opts := Options{From: from, To: to, By: ByLevel, Targets: targets}
+	opts := Options{From: from, To: to, By: ByLevel, ServiceLevels: targets}
 	var r Report
 	b.ReportAllocs()
 	for b.Loop() {

@@ -68,9 +68,12 @@ type Options struct {
 	By Dimension
 	// Business is the business calendar; nil counts wall-clock time (24x7).
 	Business BusinessTime
-	// Targets is the business time a ticket may stay at each level
-	// (sla.targets); nil or empty means no targets.
-	Targets map[ticket.Level]time.Duration
+	// ServiceLevels holds the targets (sla.targets and
+	// targets_by_priority): each level visit is held to
+	// [ticket.ServiceLevels.Target] of its level and of the ticket's
+	// priority when the visit ended, as the desk's timers held it; nil
+	// means no targets. Its calendar is not used (Business is).
+	ServiceLevels *ticket.ServiceLevels
 	// Directory says which groups are providers; nil means none is.
 	Directory *ticket.Directory
 }
@@ -180,10 +183,13 @@ type Durations struct {
 	// closest ranks, as a spreadsheet's PERCENTILE.INC); 0 when Count is 0.
 	Median float64 `json:"median_seconds"`
 	P90    float64 `json:"p90_seconds"`
-	// Target is the level's target in seconds, 0 without one.
+	// Target is the level's target in seconds (sla.targets, for a ticket
+	// without a priority of its own), 0 without one.
 	Target float64 `json:"target_seconds,omitempty"`
-	// WithinTarget counts the visits that took at most the target, and
-	// WithinShare is WithinTarget / Count; both absent without a target.
+	// WithinTarget counts the visits that took at most their target (that
+	// of the ticket's priority when the visit ended, as the desk held it),
+	// and WithinShare is WithinTarget over the visits that had a target;
+	// both absent when no visit nor the level has a target.
 	WithinTarget *int     `json:"within_target,omitempty"`
 	WithinShare  *float64 `json:"within_target_share,omitempty"`
 	// Histogram counts the durations per bucket (level visits only).
@@ -211,8 +217,11 @@ type Builder struct {
 
 // acc accumulates the figures of one row.
 type acc struct {
-	f        Figures
-	visits   Levels[[]time.Duration]
+	f      Figures
+	visits Levels[[]time.Duration]
+	// judged counts the visits that had a target, within those that took
+	// at most theirs.
+	judged, within Levels[int]
 	closure  []time.Duration
 	provider []time.Duration
 }
@@ -287,6 +296,7 @@ func (b *Builder) Add(t *ticket.Ticket) {
 	h := t.History
 	var cur *visit
 	provider := map[*acc]time.Duration{} // the provider time of t, per row
+	priority := ticket.Priority("")      // t's priority as of e
 	for i := range h {
 		e := &h[i]
 		var prev *ticket.Entry
@@ -307,14 +317,24 @@ func (b *Builder) Add(t *ticket.Ticket) {
 		if cur != nil && (e.Level != cur.level || !e.State.Queued()) {
 			if b.in(e.At) {
 				v, last := *cur, prev
+				target := b.target(v.level, priority)
 				b.each(t, e, v.level, last.Group, func(a *acc) {
 					*a.visits.At(v.level) = append(*a.visits.At(v.level), v.time)
+					if target > 0 {
+						*a.judged.At(v.level)++
+						if v.time <= target {
+							*a.within.At(v.level)++
+						}
+					}
 					if v.withProv {
 						provider[a] += v.provider
 					}
 				})
 			}
 			cur = nil
+		}
+		if p, ok := ticket.ParsePriority(e.Data["priority"]); ok {
+			priority = p
 		}
 		if cur == nil && e.State.Queued() && (prev == nil || e.Level != prev.Level || !prev.State.Queued()) {
 			cur = &visit{level: e.Level}
@@ -348,6 +368,15 @@ func (b *Builder) Add(t *ticket.Ticket) {
 	}
 }
 
+// target returns the target a visit of level l held at priority p, 0
+// without one.
+func (b *Builder) target(l ticket.Level, p ticket.Priority) time.Duration {
+	if b.opts.ServiceLevels == nil {
+		return 0
+	}
+	return b.opts.ServiceLevels.Target(l, p)
+}
+
 func (b *Builder) isProvider(group string) bool {
 	if b.opts.Directory == nil {
 		return false
@@ -363,7 +392,7 @@ func (b *Builder) Report() Report {
 		To:       b.opts.To.In(b.opts.Location).AddDate(0, 0, -1).Format(time.DateOnly),
 		Timezone: b.opts.Location.String(),
 		By:       b.opts.By,
-		Targets:  len(b.opts.Targets) > 0,
+		Targets:  b.opts.ServiceLevels != nil,
 		Figures:  b.figures(b.total),
 		Months:   []Row{},
 	}
@@ -390,17 +419,12 @@ func (b *Builder) figures(a *acc) Figures {
 	for _, l := range []ticket.Level{ticket.Level1, ticket.Level2, ticket.Level3} {
 		d := summarise(*a.visits.At(l))
 		d.Histogram = histogram(*a.visits.At(l))
-		if target, ok := b.opts.Targets[l]; ok && target > 0 {
-			d.Target = target.Seconds()
-			n := 0
-			for _, v := range *a.visits.At(l) {
-				if v <= target {
-					n++
-				}
-			}
-			d.WithinTarget = &n
-			if d.Count > 0 {
-				share := float64(n) / float64(d.Count)
+		if n := *a.judged.At(l); n > 0 || b.target(l, "") > 0 {
+			d.Target = b.target(l, "").Seconds()
+			within := *a.within.At(l)
+			d.WithinTarget = &within
+			if n > 0 {
+				share := float64(within) / float64(n)
 				d.WithinShare = &share
 			}
 		}

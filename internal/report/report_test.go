@@ -123,15 +123,49 @@ func (s slice) Touched(_, _ time.Time, fn func(*ticket.Ticket) error) error {
 	return nil
 }
 
-func november(tb testing.TB, d *ticket.Desk, by Dimension, targets map[ticket.Level]time.Duration) Options {
+func november(tb testing.TB, d *ticket.Desk, by Dimension, targets *ticket.ServiceLevels) Options {
 	from, to, err := Period("2026-11-01", "2026-11-30", time.UTC)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return Options{From: from, To: to, Location: time.UTC, By: by, Targets: targets, Directory: d.Directory()}
+	return Options{From: from, To: to, Location: time.UTC, By: by, ServiceLevels: targets, Directory: d.Directory()}
 }
 
-var targets = map[ticket.Level]time.Duration{ticket.Level1: time.Hour, ticket.Level2: 8 * time.Hour, ticket.Level3: 24 * time.Hour}
+var targets = &ticket.ServiceLevels{Targets: ticket.Targets{Level1: time.Hour, Level2: 8 * time.Hour, Level3: 24 * time.Hour}}
+
+// TestTargetsByPriority: a level visit is held to the target of the
+// ticket's priority when the visit ended, the one the desk's timers used:
+// a visit that ended before #prioridad alta keeps the general target.
+func TestTargetsByPriority(t *testing.T) {
+	d := testDesk(t)
+	ts := []*ticket.Ticket{
+		// 30m at level 1 as alta (target 15m): not within.
+		play(t, d, 1, at(11, 3, 9, 0), mail{at(11, 3, 9, 10), agent, "#prioridad alta"}, mail{at(11, 3, 9, 30), agent, "#resolver"}),
+		// 30m at level 1 without a priority (target 1h): within.
+		play(t, d, 2, at(11, 3, 9, 0), mail{at(11, 3, 9, 30), agent, "#resolver"}),
+		// 30m at level 1 (within 1h), made alta at level 2 after the
+		// escalation: the level-1 visit keeps 1h; 2h at level 2 as alta
+		// (target 1h): not within.
+		play(t, d, 3, at(11, 3, 9, 0), mail{at(11, 3, 9, 30), agent, "#escalar nivel2"},
+			mail{at(11, 3, 9, 40), agent, "#prioridad alta"}, mail{at(11, 3, 11, 30), specialist, "#resolver"}),
+	}
+	sl := &ticket.ServiceLevels{Targets: ticket.Targets{Level1: time.Hour, Level2: 8 * time.Hour},
+		ByPriority: map[ticket.Priority]ticket.Targets{ticket.PriorityHigh: {Level1: 15 * time.Minute, Level2: time.Hour}}}
+	r, err := Run(slice(ts), november(t, d, ByNone, sl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct {
+		got    Durations
+		within int
+		share  float64
+		target float64
+	}{"level 1": {r.Levels.Level1, 2, 2.0 / 3, 3600}, "level 2": {r.Levels.Level2, 0, 0, 8 * 3600}} {
+		if c.got.WithinTarget == nil || *c.got.WithinTarget != c.within || c.got.WithinShare == nil || math.Abs(*c.got.WithinShare-c.share) > 1e-9 || c.got.Target != c.target {
+			t.Errorf("%s: within %v share %v target %v, want %d, %v, %v", name, c.got.WithinTarget, c.got.WithinShare, c.got.Target, c.within, c.share, c.target)
+		}
+	}
+}
 
 func hoursOf(sec float64) float64 { return math.Round(sec/3600*1000) / 1000 }
 
@@ -355,7 +389,7 @@ func TestHTMLSelfContained(t *testing.T) {
 	d, ts := caseSet(t)
 	for _, c := range []struct {
 		lang, want string
-		targets    map[ticket.Level]time.Duration
+		targets    *ticket.ServiceLevels
 	}{{"es", "Atenciones por nivel y mes", targets}, {"en", "no targets", nil}} {
 		r, err := Run(slice(ts), november(t, d, ByGroup, c.targets))
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"time"
@@ -258,8 +259,12 @@ func dueKey(at time.Time, id ticket.ID) []byte {
 }
 
 // Due returns the IDs of up to limit tickets due at or before until,
-// earliest first, from the index of due times.
+// earliest first, from the index of due times; a limit below 1 means no
+// limit.
 func (t *Tx) Due(until time.Time, limit int) []ticket.ID {
+	if limit < 1 {
+		limit = math.MaxInt
+	}
 	var out []ticket.ID
 	end := uint64(max(until.UnixNano(), 0))
 	c := t.tx.Bucket(bucketDue).Cursor()

@@ -15,7 +15,7 @@ import (
 )
 
 // Ticket writes t as `ticketd show` prints it: the summary, the time at
-// each level, the attachments and the whole history, with dates in loc
+// each level, each level visit with its target, the attachments and the whole history, with dates in loc
 // (ticket.timezone; nil means the machine's local zone).
 func Ticket(w io.Writer, t admin.TicketJSON, loc *time.Location) {
 	if loc == nil {
@@ -34,6 +34,7 @@ func Ticket(w io.Writer, t admin.TicketJSON, loc *time.Location) {
 		fmt.Fprintf(w, "  time at level 1: %s   level 2: %s   level 3: %s   with a provider: %s   resolved: %s\n",
 			lt.Level1.Round(time.Second), lt.Level2.Round(time.Second), lt.Level3.Round(time.Second), lt.Provider.Round(time.Second), lt.Resolved.Round(time.Second))
 	}
+	visits(w, t.Visits, loc)
 	for _, a := range t.Attachments {
 		fmt.Fprintf(w, "  attachment: %s (%s, %d bytes, sha256 %s)\n", a.Filename, a.ContentType, a.Size, a.SHA256)
 	}
@@ -50,6 +51,38 @@ func Ticket(w io.Writer, t admin.TicketJSON, loc *time.Location) {
 		}
 	}
 }
+
+// visits writes each level visit: when it started and ended, its
+// business time against its target, and whether it was met.
+func visits(w io.Writer, vs []admin.VisitJSON, loc *time.Location) {
+	if len(vs) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nLevel visits:")
+	for _, v := range vs {
+		end := "ongoing"
+		if !v.End.IsZero() {
+			end = v.End.In(loc).Format(DateTime)
+		}
+		took := seconds(v.BusinessSeconds)
+		verdict := took.String() + "  no target"
+		if v.TargetSeconds > 0 {
+			verdict = took.String() + " of " + seconds(v.TargetSeconds).String()
+			switch {
+			case !v.Met:
+				verdict += "  overdue"
+			case v.End.IsZero():
+				verdict += "  within target so far"
+			default:
+				verdict += "  met"
+			}
+		}
+		fmt.Fprintf(w, "  level %d  %-12s %s  %-23s  %s\n", v.Level, v.Group, v.Start.In(loc).Format(DateTime), end, verdict)
+	}
+}
+
+// seconds returns s seconds as a duration rounded to the second.
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)).Round(time.Second) }
 
 // DateTime is the layout of dates in the command line's pages and tables,
 // with the zone so that a reader knows which it is.
