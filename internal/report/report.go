@@ -222,8 +222,8 @@ type acc struct {
 	// judged counts the visits that had a target, within those that took
 	// at most theirs.
 	judged, within Levels[int]
-	closure  []time.Duration
-	provider []time.Duration
+	closure        []time.Duration
+	provider       []time.Duration
 }
 
 // New returns a Builder for opts.

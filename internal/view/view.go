@@ -82,7 +82,9 @@ func visits(w io.Writer, vs []admin.VisitJSON, loc *time.Location) {
 }
 
 // seconds returns s seconds as a duration rounded to the second.
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)).Round(time.Second) }
+func seconds(s float64) time.Duration {
+	return time.Duration(s * float64(time.Second)).Round(time.Second)
+}
 
 // DateTime is the layout of dates in the command line's pages and tables,
 // with the zone so that a reader knows which it is.
