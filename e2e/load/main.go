@@ -80,7 +80,7 @@ func (f *figures) list() []figure {
 	for _, n := range f.order {
 		v := slices.Clone(f.values[n])
 		slices.Sort(v)
-		out = append(out, figure{Name: n, Unit: f.unit[n], Runs: len(v), Median: v[len(v)/2], Min: v[0], Max: v[len(v)-1], Values: f.values[n], Target: f.target[n]})
+		out = append(out, figure{Name: n, Unit: f.unit[n], Runs: len(v), Median: (v[(len(v)-1)/2] + v[len(v)/2]) / 2, Min: v[0], Max: v[len(v)-1], Values: f.values[n], Target: f.target[n]})
 	}
 	return out
 }
