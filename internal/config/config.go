@@ -42,6 +42,8 @@ type Config struct {
 	Notify NotifyConfig `mapstructure:"notify"`
 	// SLA is the service-level policy; absent, no timers run.
 	SLA SLAConfig `mapstructure:"sla"`
+	// Web is the read-only web console.
+	Web WebConfig `mapstructure:"web"`
 
 	// File is the config file that was read, "" when none was.
 	File string `mapstructure:"-"`
@@ -395,5 +397,6 @@ func Default() Config {
 		Report: ReportConfig{MailTo: []string{}},
 		Notify: NotifyConfig{Requester: RequesterNotices{Ack: true, LevelChanged: true, Resolved: true, Closed: true, ReopenedUser: true, Reply: true}},
 		SLA:    SLAConfig{Holidays: []string{}},
+		Web:    defaultWeb(),
 	}
 }

@@ -163,6 +163,7 @@ func (c Config) Validate() error {
 	for n, a := range c.Admin.AlertTo {
 		address(p, fmt.Sprintf("admin.alert_to[%d]", n), a)
 	}
+	c.Web.validate(p)
 	if c.Admin.AlertAfter <= 0 {
 		p.add("admin.alert_after", "%v: must be positive", c.Admin.AlertAfter)
 	}
