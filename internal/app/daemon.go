@@ -20,6 +20,7 @@ import (
 	"github.com/ticketd/ticketd/internal/daemon"
 	"github.com/ticketd/ticketd/internal/oauth"
 	"github.com/ticketd/ticketd/internal/store"
+	"github.com/ticketd/ticketd/internal/web"
 	"github.com/ticketd/ticketd/mailbox"
 	"github.com/ticketd/ticketd/notify"
 	"github.com/ticketd/ticketd/ticket"
@@ -57,6 +58,7 @@ type Daemon struct {
 	warnings []string
 	registry *prometheus.Registry
 	admin    http.Handler // nil without admin.listen
+	web      *web.Server  // nil without web.listen
 	// flushTimeout bounds how long Run waits for the outbox to drain.
 	flushTimeout time.Duration
 	// level is Options.Level; applied is the configuration in force, as
@@ -111,7 +113,12 @@ func Build(cfg config.Config, o Options) (*Daemon, error) {
 		return fail(err)
 	}
 	d.warnings = warnings
-	if d.loop, err = NewLoop(c, senders, d.poller, d.worker, daemon.NewMetrics(d.registry), now); err != nil {
+	if cfg.Web.Enabled() {
+		if d.web, err = d.webConsole(); err != nil {
+			return fail(err)
+		}
+	}
+	if d.loop, err = NewLoop(c, senders, d.poller, d.committed(), daemon.NewMetrics(d.registry), now); err != nil {
 		return fail(err)
 	}
 	if len(cfg.Admin.AlertTo) > 0 {
@@ -150,7 +157,7 @@ func (d *Daemon) adminHandler() (http.Handler, error) {
 	}
 	return admin.NewServer(admin.ServerOptions{
 		Backend: &admin.Local{Store: AdminStore(d.DB), Service: d.Service, Directory: d.Directory, Retrier: d.loop, Blobs: d.Blobs, OnCommit: d.worker.Kick, Now: d.now,
-			Reports: &admin.Reports{Store: reportStore(d.DB), Settings: ReportSettings(d.Cfg), Directory: d.Directory, Now: d.now}},
+			Reports: d.reports()},
 		Health:   d.health(d.Cfg.Admin.AlertAfter),
 		Gatherer: prometheus.Gatherers{d.registry},
 		Token:    token,
@@ -227,6 +234,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if cfg.Admin.Listen != "" {
 		api = start(base, "admin API", failed, d.serveAdmin)
 	}
+	var console *task
+	if d.web != nil {
+		console = start(base, "web console", failed, d.web.Run)
+	}
 	var monthly *task
 	if d.monthly != nil {
 		monthly = start(base, "monthly report", failed, d.monthly.Run)
@@ -241,7 +252,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		log.Warn("outbox not fully flushed; pending notifications go out at the next start", "err", err)
 	}
 	cancel()
-	errs = append(errs, monthly.stop(), alerts.stop(), api.stop())
+	errs = append(errs, monthly.stop(), alerts.stop(), api.stop(), console.stop())
 	err := errors.Join(errs...)
 	if err != nil {
 		log.Error("ticketd stopped", "err", err)

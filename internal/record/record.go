@@ -72,3 +72,15 @@ const (
 	AsideUnreadable = "unreadable" // no sender and nothing that names or says anything
 	AsideDuplicate  = "duplicate"  // a copy of a mail already processed
 )
+
+// LoginLink is a one-time sign-in link of the web console: Hash is the hex
+// SHA-256 of its secret (the secret itself is only in the mail), Addr the
+// staff address it signs in, Expires its end, and Used when it was used
+// (zero while it has not been).
+type LoginLink struct {
+	Hash    string    `json:"hash"`
+	Addr    string    `json:"addr"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires"`
+	Used    time.Time `json:"used,omitzero"`
+}

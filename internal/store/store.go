@@ -64,8 +64,9 @@ var (
 	bucketUnthreaded = []byte("unthreaded")
 	bucketAutoReply  = []byte("autoreply")
 	bucketDue        = []byte("due")
+	bucketWebLogin   = []byte("web_login")
 	allBuckets       = [][]byte{bucketMeta, bucketTickets, bucketHistory, bucketIndex, bucketMessages,
-		bucketCheckpoint, bucketOutbox, bucketOwed, bucketQuarantine, bucketUnthreaded, bucketAutoReply, bucketDue}
+		bucketCheckpoint, bucketOutbox, bucketOwed, bucketQuarantine, bucketUnthreaded, bucketAutoReply, bucketDue, bucketWebLogin}
 	keySchema = []byte("schema_version")
 )
 
