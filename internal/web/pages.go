@@ -250,10 +250,7 @@ func (s *Server) queues(w http.ResponseWriter, r *http.Request, u user) {
 			return sa.Compare(sb)
 		})
 	}
-	var groups []ticket.Group
-	for _, g := range dir.Groups() {
-		groups = append(groups, g)
-	}
+	groups := dir.Groups()
 	catList := make([]string, 0, len(cats))
 	for c := range cats {
 		catList = append(catList, c)
