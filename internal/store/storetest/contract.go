@@ -86,6 +86,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"Unthreaded", testUnthreaded},
 		{"NextIDPerYear", testNextIDPerYear},
 		{"ListEveryState", testListEveryState},
+		{"DueIndex", testDueIndex},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
