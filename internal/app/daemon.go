@@ -65,6 +65,9 @@ type Daemon struct {
 	// last (re)loaded: only Run's goroutine touches it.
 	level   *slog.LevelVar
 	applied config.Config
+	// retime hands the timer goroutine the sla fingerprint of a reload
+	// that changed the sla section, for [rescheduleTimers].
+	retime chan string
 }
 
 // Build wires the whole daemon from the configuration. It opens the store
@@ -226,7 +229,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	base := context.WithoutCancel(ctx)
 	worker := start(base, "outbox worker", failed, d.worker.Run)
 	fetch := start(base, "poller", failed, d.loop.Run)
-	timers := start(base, "timers", failed, (&timerLoop{svc: d.Service, now: d.now, kick: d.worker.Kick, log: d.Log.With("component", "timers")}).Run)
+	d.retime = make(chan string, 1)
+	d.retime <- slaFingerprint(cfg) // the pass at start, when the store's fingerprint differs
+	timers := start(base, "timers", failed, (&timerLoop{svc: d.Service, now: d.now, kick: d.worker.Kick, log: d.Log.With("component", "timers"),
+		retime: d.retime, reschedule: func(ctx context.Context, fp string) error {
+			_, _, err := rescheduleTimers(ctx, d.DB, d.Service.Desk(), fp, d.Log.With("component", "timers"))
+			return err
+		}}).Run)
 	var alerts, api *task
 	if d.watcher != nil {
 		alerts = start(base, "alert watcher", failed, d.watcher.Run)

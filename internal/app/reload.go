@@ -20,6 +20,7 @@ var reloadable = []string{
 	"ticket.lang", "ticket.timezone", "templates.", "smtp.max_attach_total", // the notices (outbox worker)
 	"limits.",   // what is unpacked of a mail (intake)
 	"log.level", // when the logger's level can change (ticketd run)
+	"sla.",      // the timers (the desk; due times computed again)
 }
 
 // isReloadable reports whether key takes effect on reload; log.level only
@@ -38,8 +39,9 @@ func (d *Daemon) isReloadable(key string) bool {
 
 // reload reads the configuration file again (SIGHUP) and puts in force
 // what can change while running: the groups and their members, the desk's
-// limits, the templates and language of the notices, the parser's limits
-// and the log level. It logs the keys that changed (never a value), and at
+// limits, the service levels (sla; the timer goroutine then computes every
+// open ticket's due time again), the templates and language of the
+// notices, the parser's limits and the log level. It logs the keys that changed (never a value), and at
 // warn level those that wait for a restart. A configuration that does not
 // load or validate, or groups or templates that do not build, change
 // nothing: the error is logged and the one in use stays. Only Run's
@@ -81,6 +83,9 @@ func (d *Daemon) reload() error {
 		}
 	}
 	d.Service.SetDesk(desk)
+	if fp := slaFingerprint(cfg); fp != slaFingerprint(d.applied) {
+		d.retimeWith(fp)
+	}
 	d.worker.SetRenderer(render)
 	d.loop.SetLimits(ParseLimits(cfg))
 	if d.level != nil {
@@ -119,4 +124,23 @@ func CheckDataDir(cfg config.Config) error {
 	}
 	f.Close()
 	return os.Remove(f.Name())
+}
+
+// retimeWith hands fp to the timer goroutine, replacing one it has not
+// taken yet; nothing happens while Run has not started it.
+func (d *Daemon) retimeWith(fp string) {
+	if d.retime == nil {
+		return
+	}
+	for {
+		select {
+		case d.retime <- fp:
+			return
+		default:
+			select {
+			case <-d.retime:
+			default:
+			}
+		}
+	}
 }

@@ -19,11 +19,18 @@ const maxTimerSleep = time.Minute
 // [service.Service.TickDue] and kicks the outbox worker. Idle, it costs one
 // read of the index's first key per wake-up, however many tickets there
 // are.
+//
+// A fingerprint of the sla section received on retime (at start, and from
+// a reload that changed the section) first has reschedule compute every
+// open ticket's due time again when the store recorded another one; it
+// runs here so that it never races a tick.
 type timerLoop struct {
-	svc  *service.Service
-	now  func() time.Time
-	kick func()
-	log  *slog.Logger
+	svc        *service.Service
+	now        func() time.Time
+	kick       func()
+	log        *slog.Logger
+	retime     <-chan string
+	reschedule func(ctx context.Context, fingerprint string) error
 }
 
 // Run ticks due tickets until ctx ends; it returns nil then.
@@ -36,6 +43,12 @@ func (l *timerLoop) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		case <-l.svc.DueChanged():
+		case fp := <-l.retime:
+			if err := l.reschedule(ctx, fp); err != nil && ctx.Err() == nil {
+				// The tickets changed since keep their timers; the pass
+				// runs again at the next start.
+				l.log.Error("timers not computed again for the new sla section", "err", err)
+			}
 		}
 		wait := maxTimerSleep
 		n, next, err := l.svc.TickDue(ctx, l.now())
