@@ -5,7 +5,7 @@
 # Postfix (postfix -c DIR/...) with their own configuration and stops exactly
 # the processes it started, by the pid they recorded.
 #
-#   stack.sh install                  install dovecot-imapd, dovecot-lmtpd and postfix (and chattr) if missing
+#   stack.sh install                  install dovecot-imapd, dovecot-lmtpd, postfix and chromium (and chattr) if missing
 #   stack.sh up DIR                   install, configure and start the stack under DIR; writes DIR/env
 #   stack.sh down DIR                 stop what up started
 #   stack.sh postfix-stop DIR | postfix-start DIR
@@ -29,7 +29,8 @@ die() { log "$*"; exit 1; }
 
 install_pkgs() {
 	local missing=() p
-	for p in dovecot-imapd dovecot-lmtpd postfix; do
+	# chromium: the browser tests drive it with chromedp.
+	for p in dovecot-imapd dovecot-lmtpd postfix chromium; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 	done
 	# The read-only test uses chattr.
