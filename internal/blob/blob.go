@@ -6,6 +6,10 @@
 // hash is computed, and are made visible with an fsync followed by an atomic
 // rename, so a reader never sees a partial blob. Storing the same content
 // twice keeps one file. The store never deletes blobs.
+//
+// Content that lies verbatim inside another blob may be stored as a
+// reference to those bytes instead of a copy ([Store.PutSlice]); a copy of
+// the store must keep each reference together with the blob it points into.
 package blob
 
 import (
@@ -109,13 +113,17 @@ func (s *Store) Put(r io.Reader) (Ref, error) {
 
 // Open opens the blob with the given hash for reading. The error wraps
 // [ErrInvalidRef] when sha is malformed and [ErrNotFound] when no such blob
-// exists.
+// exists. A blob stored with [Store.PutSlice] reads as its range of the
+// target blob, and its error wraps ErrNotFound when the target is missing.
 func (s *Store) Open(sha string) (io.ReadCloser, error) {
 	if !ValidSHA256(sha) {
 		return nil, fmt.Errorf("open blob %q: %w", sha, ErrInvalidRef)
 	}
 	f, err := os.Open(s.path(sha))
 	if errors.Is(err, fs.ErrNotExist) {
+		if r, err := s.openRef(sha); err != errNoRef {
+			return r, err
+		}
 		return nil, fmt.Errorf("open blob %s: %w", sha, ErrNotFound)
 	}
 	if err != nil {
@@ -125,14 +133,16 @@ func (s *Store) Open(sha string) (io.ReadCloser, error) {
 }
 
 // Has reports whether a blob with the given hash is stored. The error wraps
-// [ErrInvalidRef] when sha is malformed; a missing blob is not an error.
+// [ErrInvalidRef] when sha is malformed; a missing blob is not an error,
+// but a [Store.PutSlice] reference whose target is missing is, as in
+// [Store.Open].
 func (s *Store) Has(sha string) (bool, error) {
 	if !ValidSHA256(sha) {
 		return false, fmt.Errorf("stat blob %q: %w", sha, ErrInvalidRef)
 	}
 	_, err := os.Stat(s.path(sha))
 	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+		return s.hasRef(sha)
 	}
 	if err != nil {
 		return false, fmt.Errorf("stat blob %s: %w", sha, err)

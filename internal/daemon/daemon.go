@@ -386,6 +386,13 @@ func (b blobSink) Put(r io.Reader) (string, int64, error) {
 	return ref.SHA256, ref.Size, err
 }
 
+// PutSlice implements [parse.SliceSink]: a forwarded message is kept as a
+// reference into the raw mail's blob, not a second copy.
+func (b blobSink) PutSlice(rawSHA string, off, n int64, sha string) error {
+	_, err := b.s.PutSlice(sha, rawSHA, off, n)
+	return err
+}
+
 // toServiceMail maps a parsed mail and what was established about its
 // sender onto what the service routes and applies; parse has already
 // settled its identity and every note on its degradation.

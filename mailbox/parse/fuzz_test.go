@@ -50,6 +50,8 @@ func FuzzRead(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Read with tight limits: error on malformed input: %v", err)
 		}
+		store.checkBlobs(t, m)
+		store.checkBlobs(t, lm)
 		if !bytes.Equal(store.get(t, lm.RawSHA256), raw) || lm.RawSize != int64(len(raw)) {
 			t.Fatalf("tight limits: raw copy not kept whole")
 		}

@@ -32,6 +32,20 @@ type Sink interface {
 	Put(r io.Reader) (sha256 string, size int64, err error)
 }
 
+// SliceSink is a [Sink] that can also keep content lying verbatim inside a
+// raw mail it was given as a reference to those bytes instead of a copy.
+// [Read] uses it, when the Sink implements it, for a forwarded message
+// (message/rfc822) sent without a transfer encoding, after checking that
+// the bytes are there.
+type SliceSink interface {
+	Sink
+	// PutSlice keeps, as the content whose SHA-256 is sha (64 lowercase
+	// hexadecimal digits), the n bytes at offset off of the raw mail
+	// rawSHA that Put stored. An error means nothing was kept; Read then
+	// hands the content over with Put.
+	PutSlice(rawSHA string, off, n int64, sha string) error
+}
+
 // Options configures [Read]. The zero value of each field but Sink means
 // its default.
 type Options struct {

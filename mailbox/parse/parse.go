@@ -118,6 +118,8 @@ func (m *Mail) problem(format string, args ...any) {
 type parser struct {
 	m        *Mail
 	raw      *spool // the kept bytes of the raw mail
+	rawRead  int64  // bytes of raw the walk has read
+	rawDone  int64  // end in raw of the last part kept as a slice of it
 	sink     Sink
 	tempDir  string
 	maxSize  int64
@@ -138,14 +140,14 @@ type parser struct {
 
 // run parses the raw mail.
 func (p *parser) run() error {
-	e, err := message.ReadWithOptions(p.limitHeader(p.raw.reader(), "1"), p.readOptions())
+	e, err := message.ReadWithOptions(p.limitHeader(p.rawReader(), "1"), p.readOptions())
 	if e == nil {
 		// The header block is malformed: try again without the lines that
 		// are not header fields (an mbox "From " line, a line without a
 		// colon), keeping them as text.
 		p.m.problem("malformed header: %v", err)
 		var rerr error
-		if e, rerr = p.retryHeader(p.limitHeader(p.raw.reader(), "1")); e == nil {
+		if e, rerr = p.retryHeader(p.limitHeader(p.rawReader(), "1")); e == nil {
 			if rerr != nil {
 				p.m.problem("header unreadable even without malformed lines: %v", rerr)
 			}
@@ -499,18 +501,19 @@ func (p *parser) text(e *message.Entity, mediaType, path string) (string, error)
 // forwarded handles a message/rfc822 part: it returns the message's text
 // under a short header (inside a report, it only takes the bounced
 // message's Message-ID). The outermost forwarded message is kept whole as an
-// attachment; the ones inside it are unpacked up to Limits.Forwards levels
-// but not stored again, as their bytes are in it already.
+// attachment (a slice of the raw mail when its bytes are verbatim there);
+// the ones inside it are unpacked up to Limits.Forwards levels but not
+// stored again, as their bytes are in it already.
 func (p *parser) forwarded(e *message.Entity, filename string, inline bool, path string, depth int) (string, error) {
 	src := &readErrReader{r: e.Body}
 	body := io.Reader(src)
 	if p.forwards == 0 {
-		sp, err := newSpool(src, p.maxSize, p.tempDir)
+		sp, sum, err := p.spoolHashed(src)
 		if err != nil {
 			return "", storeError{err}
 		}
 		defer sp.Close()
-		ref, err := p.put(sp.reader())
+		ref, err := p.keep(sp, sum, verbatim(e.Header.Get("Content-Transfer-Encoding")))
 		if err != nil {
 			return "", storeError{err}
 		}
