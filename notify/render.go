@@ -63,6 +63,11 @@ type RendererOptions struct {
 	// display name, a group by its label. Nil names them by address and
 	// name.
 	People People
+	// StatusURL, when set, returns the address of ticket id's status page
+	// (package internal/web), which the acknowledgement gives its
+	// requester. It must be deterministic, so that a retried
+	// acknowledgement carries the same link. Nil, or "", means no link.
+	StatusURL func(id ticket.ID) string
 }
 
 // People gives the names mails show for staff and groups;
@@ -91,6 +96,7 @@ type Renderer struct {
 	blobs    func(string) (io.ReadCloser, error)
 	maxTotal int64
 	replyTo  func(ticket.ID, string, time.Time) string
+	status   func(ticket.ID) string
 	kinds    map[ticket.NoticeKind]*kindTemplates
 }
 
@@ -130,6 +136,7 @@ func NewRenderer(opts RendererOptions) (*Renderer, error) {
 		blobs:    opts.Attachments,
 		maxTotal: opts.MaxAttachTotal,
 		replyTo:  opts.ReplyTo,
+		status:   opts.StatusURL,
 		kinds:    make(map[ticket.NoticeKind]*kindTemplates),
 	}
 	if r.hostname == "" {

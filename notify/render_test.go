@@ -220,23 +220,29 @@ func TestGolden(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				got := fmt.Sprintf("Subject: %s\n\n----- text/plain -----\n%s\n----- text/html -----\n%s", out.Subject, out.Text, out.HTML)
-				path := filepath.Join("testdata", lang+"_"+k+".golden")
-				if *update {
-					if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-						t.Fatal(err)
-					}
-					return
-				}
-				want, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatalf("%v (run go test ./notify -update)", err)
-				}
-				if got != string(want) {
-					t.Errorf("%s differs from the rendering (run go test ./notify -update and review the diff):\n%s", path, got)
-				}
+				checkGolden(t, filepath.Join("testdata", lang+"_"+k+".golden"), out)
 			})
 		}
+	}
+}
+
+// checkGolden compares out with the golden file at path, or rewrites it
+// with -update.
+func checkGolden(t *testing.T, path string, out Rendered) {
+	t.Helper()
+	got := fmt.Sprintf("Subject: %s\n\n----- text/plain -----\n%s\n----- text/html -----\n%s", out.Subject, out.Text, out.HTML)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./notify -update)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the rendering (run go test ./notify -update and review the diff):\n%s", path, got)
 	}
 }
 

@@ -61,6 +61,9 @@ type view struct {
 	Timer timerView
 	// Actions are the one-tap actions of assignment and new-ticket mails.
 	Actions []actionView
+	// StatusURL is the requester's status page, in the acknowledgement
+	// to her only; "" when there is none.
+	StatusURL string
 }
 
 // actionView is one command offered as a mailto: link (package
@@ -149,6 +152,11 @@ func (r *Renderer) view(n ticket.Notice, attach, listed []ticket.Attachment) vie
 		if v.Recipient == "" && r.people != nil && n.Kind.ForStaff() {
 			v.Recipient = r.people.DisplayName(n.To[0].Addr)
 		}
+	}
+	if r.status != nil && n.Kind == ticket.NoticeAck && v.ToRequester {
+		// RevealsTicket holds for an acknowledgement; the link is a
+		// capability, so it goes to the requester alone.
+		v.StatusURL = r.status(t.ID)
 	}
 	for _, e := range t.History {
 		if e.Kind == ticket.KindOpened && e.Data["via"] == "phone" {

@@ -170,7 +170,7 @@ func (d *Daemon) adminHandler() (http.Handler, error) {
 }
 
 // newRenderer returns the notices' renderer of cfg (templates, language,
-// attachments), on c's blobs and reply tokens.
+// attachments), on c's blobs, reply tokens and status links.
 func (c *Core) newRenderer(cfg config.Config) (*notify.Renderer, error) {
 	loc, err := cfg.Ticket.Location()
 	if err != nil {
@@ -180,10 +180,14 @@ func (c *Core) newRenderer(cfg config.Config) (*notify.Renderer, error) {
 	if err != nil {
 		return nil, err
 	}
+	status, err := c.statusLinks()
+	if err != nil {
+		return nil, err
+	}
 	return notify.NewRenderer(notify.RendererOptions{
 		From: fromAddress(cfg), Lang: cfg.Ticket.Lang, TemplateDir: cfg.Templates.Dir,
 		Attachments: c.Blobs.Open, MaxAttachTotal: cfg.SMTP.MaxAttachTotal, ReplyTo: c.replyTo(),
-		SupportAddress: cfg.SMTP.SupportAddress, Location: loc, People: dir,
+		SupportAddress: cfg.SMTP.SupportAddress, Location: loc, People: dir, StatusURL: status,
 	})
 }
 

@@ -90,7 +90,7 @@ func freeAddr(t *testing.T) string {
 var ours = []string{
 	"ticketd/ticketd/internal/app.", "ticketd/ticketd/internal/alert.", "ticketd/ticketd/internal/daemon.",
 	"ticketd/ticketd/mailbox.", "ticketd/ticketd/notify.", "ticketd/ticketd/internal/admin.",
-	"emersion/go-imap/v2/imapclient.", "net/http.(*Server).Serve", "net/http.(*conn).serve",
+	"ticketd/ticketd/internal/web.", "emersion/go-imap/v2/imapclient.", "net/http.(*Server).Serve", "net/http.(*conn).serve",
 }
 
 // checkNoLeak fails unless, within a few seconds, the goroutines are back
@@ -143,15 +143,7 @@ func TestRunStopsEverything(t *testing.T) {
 	sys := startMail(t)
 	cfg := testConfig(t, sys, freeAddr(t))
 	base := runtime.NumGoroutine()
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	d, err := Build(cfg, Options{Version: "test", Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+	_, ctx, cancel, done := runDaemon(t, cfg)
 
 	adm := admin.NewClient(cfg.Admin.Listen, "") // health needs no token
 	send(t, sys, userAddr, deskAddr, "No tengo red", "Desde ayer.")
@@ -182,6 +174,22 @@ func TestRunStopsEverything(t *testing.T) {
 	if adm.Ping(t.Context()) {
 		t.Error("the admin API still answers after Run returned")
 	}
+}
+
+// runDaemon builds the daemon of cfg, logging warnings to t, and runs it
+// until cancel is called (or the test ends); done gets what Run returned.
+func runDaemon(t *testing.T, cfg config.Config) (d *Daemon, ctx context.Context, cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	d, err := Build(cfg, Options{Version: "test", Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithCancel(t.Context())
+	t.Cleanup(cancel)
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(ctx) }()
+	return d, ctx, cancel, ran
 }
 
 // TestRunFailingPartStopsTheOthers: the admin address is taken, so the

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 
 	"github.com/ticketd/ticketd/internal/admin"
+	"github.com/ticketd/ticketd/internal/config"
 	"github.com/ticketd/ticketd/internal/store"
 	"github.com/ticketd/ticketd/internal/web"
 	"github.com/ticketd/ticketd/notify/replytoken"
@@ -19,6 +20,34 @@ func webStore(db *store.DB) web.Store {
 // webKeyFile holds the secret of the requesters' status links.
 func webKeyFile(dataDir string) string { return filepath.Join(dataDir, "web.key") }
 
+// statusKey returns the secret of the requesters' status links,
+// <data_dir>/web.key (made with mode 0600 at the first start); nil when
+// the console or its status page is off.
+func statusKey(cfg config.Config) ([]byte, error) {
+	if !cfg.Web.Enabled() || !cfg.Web.StatusPage {
+		return nil, nil
+	}
+	key, err := replytoken.LoadKey(webKeyFile(cfg.DataDir))
+	if err != nil {
+		return nil, fmt.Errorf("web status key: %w", err)
+	}
+	return key, nil
+}
+
+// statusLinks returns the links to the status pages the
+// acknowledgements carry, on the console of the configuration the daemon
+// started with (web.* take effect at a restart, so a reload must not
+// point the links elsewhere than the console in use); nil when there is
+// no status page.
+func (c *Core) statusLinks() (func(ticket.ID) string, error) {
+	key, err := statusKey(c.Cfg)
+	if key == nil {
+		return nil, err
+	}
+	base := c.Cfg.Web.BaseURL
+	return func(id ticket.ID) string { return web.StatusLink(base, key, id) }, nil
+}
+
 // webConsole builds the console of the web section: the status links'
 // key is <data_dir>/web.key (made with mode 0600 at the first start).
 func (d *Daemon) webConsole() (*web.Server, error) {
@@ -27,11 +56,9 @@ func (d *Daemon) webConsole() (*web.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ticket.timezone: %w", err)
 	}
-	var key []byte
-	if cfg.Web.StatusPage {
-		if key, err = replytoken.LoadKey(webKeyFile(cfg.DataDir)); err != nil {
-			return nil, fmt.Errorf("web status key: %w", err)
-		}
+	key, err := statusKey(cfg)
+	if err != nil {
+		return nil, err
 	}
 	desk, err := NewDesk(cfg)
 	if err != nil {

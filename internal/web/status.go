@@ -59,7 +59,15 @@ func (s *Server) StatusURL(id ticket.ID) string {
 	if s.o.StatusKey == nil {
 		return ""
 	}
-	return s.base.String() + "/s/" + StatusToken(s.o.StatusKey, id)
+	return StatusLink(s.base.String(), s.o.StatusKey, id)
+}
+
+// StatusLink returns the address of ticket id's status page on a console
+// at baseURL (web.base_url) with the status key key: what the
+// acknowledgement mail gives the requester, the same every time for the
+// same ticket and key. It does no I/O.
+func StatusLink(baseURL string, key []byte, id ticket.ID) string {
+	return strings.TrimSuffix(baseURL, "/") + "/s/" + StatusToken(key, id)
 }
 
 // publicKinds are the entries a requester's status page shows: what she
