@@ -152,3 +152,33 @@ func TestExampleKeysExist(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleConsoleOff: the example, installed as the packages' config,
+// starts no console; turning it on without a base_url, or with a
+// placeholder one, does not validate: login and status links would lead
+// nowhere.
+func TestExampleConsoleOff(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("TICKETD_IMAP_PASSWORD_FILE", writeFile(t, dir, "imap.pw", "imap-example-pw\n", 0o600))
+	t.Setenv("TICKETD_SMTP_PASSWORD_FILE", writeFile(t, dir, "smtp.pw", "smtp-example-pw\n", 0o600))
+	cfg, err := Load(examplePath)
+	if err != nil {
+		t.Fatalf("Load(%s): %v", examplePath, err)
+	}
+	if cfg.Web.Enabled() || cfg.Web.BaseURL != "" {
+		t.Errorf("the example turns the console on: web = %+v", cfg.Web)
+	}
+	t.Setenv("TICKETD_WEB_LISTEN", "127.0.0.1:8026")
+	_, err = Load(examplePath)
+	wantKeyError(t, err, "web.base_url", "")
+	t.Setenv("TICKETD_WEB_BASE_URL", "https://soporte.example.gov.co")
+	_, err = Load(examplePath)
+	wantKeyError(t, err, "web.base_url", "")
+	if err == nil || !strings.Contains(err.Error(), "placeholder") {
+		t.Errorf("Load with a placeholder base_url = %v, want it named a placeholder", err)
+	}
+	t.Setenv("TICKETD_WEB_BASE_URL", "https://soporte.oti.gov.co")
+	if cfg, err = Load(examplePath); err != nil || !cfg.Web.Enabled() {
+		t.Errorf("Load with the console on and a real base_url: %v, web = %+v", err, cfg.Web)
+	}
+}

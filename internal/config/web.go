@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -92,6 +93,9 @@ func (w WebConfig) validate(p *problems) {
 			p.add("web.base_url", "%q: must be an http or https URL such as https://soporte.example.gov.co", w.BaseURL)
 		case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
 			p.add("web.base_url", "%q: must have no user, query or fragment", w.BaseURL)
+		case w.Listen != "" && placeholderHost(u.Hostname()):
+			p.add("web.base_url", "%q: %s is a placeholder name (RFC 2606), so the links in mails would lead nowhere: "+
+				"set the address people reach the console at, or web.listen: \"\" to turn the console off", w.BaseURL, u.Hostname())
 		}
 	}
 	if w.TrustedHeader != "" && len(w.TrustedProxies) == 0 {
@@ -102,4 +106,13 @@ func (w WebConfig) validate(p *problems) {
 			p.add("web.trusted_proxies["+strconv.Itoa(i)+"]", "%q: must be an IP address or CIDR range", s)
 		}
 	}
+}
+
+// placeholderHost reports whether host is a name reserved for examples
+// (RFC 2606, RFC 6761): example.com, .org or .net, the .example and
+// .invalid top-level domains, or a name with an "example" label such as
+// the example configuration's soporte.example.gov.co.
+func placeholderHost(host string) bool {
+	labels := strings.Split(strings.ToLower(strings.TrimSuffix(host, ".")), ".")
+	return slices.Contains(labels, "example") || labels[len(labels)-1] == "invalid"
 }

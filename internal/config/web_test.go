@@ -20,7 +20,7 @@ func TestWebKeys(t *testing.T) {
 		t.Fatalf("defaults: Web = %+v", w)
 	}
 	m := base(dir)
-	m["web"] = map[string]any{"listen": "127.0.0.1:8026", "base_url": "https://soporte.example.gov.co", "session_idle": "1h",
+	m["web"] = map[string]any{"listen": "127.0.0.1:8026", "base_url": "https://soporte.oti.gov.co", "session_idle": "1h",
 		"status_page": false, "trusted_header": "X-Forwarded-Email", "trusted_proxies": []any{"10.0.0.1", "192.168.0.0/16"}, "staff_see_all": true}
 	cfg, _, err = loadMap(t, dir, m)
 	if err != nil {
@@ -44,6 +44,10 @@ func TestWebKeys(t *testing.T) {
 		{"header without proxies", map[string]any{"trusted_header": "X-Email"}, "web.trusted_proxies"},
 		{"bad proxy", map[string]any{"trusted_header": "X-Email", "trusted_proxies": []any{"nginx"}}, "web.trusted_proxies[0]"},
 		{"idle zero", map[string]any{"session_idle": "0s"}, "web.session_idle"},
+		{"the example's base_url", map[string]any{"listen": "127.0.0.1:8026", "base_url": "https://soporte.example.gov.co"}, "web.base_url"},
+		{"an RFC 2606 base_url", map[string]any{"listen": "127.0.0.1:8026", "base_url": "http://desk.example.com:8080/"}, "web.base_url"},
+		{"an .example base_url", map[string]any{"listen": "127.0.0.1:8026", "base_url": "https://SOPORTE.EXAMPLE."}, "web.base_url"},
+		{"an .invalid base_url", map[string]any{"listen": "127.0.0.1:8026", "base_url": "https://soporte.invalid"}, "web.base_url"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := base(dir)
