@@ -13,9 +13,10 @@ import (
 // examplePath is the documented example at the repository root.
 const examplePath = "../../config.example.yaml"
 
-// TestExampleLoads keeps config.example.yaml valid: it loads it with the
-// password files it names provided through the environment.
-func TestExampleLoads(t *testing.T) {
+// loadExample loads config.example.yaml with the password files it names
+// provided through the environment.
+func loadExample(t *testing.T) Config {
+	t.Helper()
 	dir := t.TempDir()
 	t.Setenv("TICKETD_IMAP_PASSWORD_FILE", writeFile(t, dir, "imap.pw", "imap-example-pw\n", 0o600))
 	t.Setenv("TICKETD_SMTP_PASSWORD_FILE", writeFile(t, dir, "smtp.pw", "smtp-example-pw\n", 0o600))
@@ -23,6 +24,13 @@ func TestExampleLoads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load(%s): %v", examplePath, err)
 	}
+	return cfg
+}
+
+// TestExampleLoads keeps config.example.yaml valid: it loads it with the
+// password files it names provided through the environment.
+func TestExampleLoads(t *testing.T) {
+	cfg := loadExample(t)
 	if len(cfg.Warnings) != 0 {
 		t.Errorf("Warnings = %q, want none", cfg.Warnings)
 	}
@@ -158,13 +166,8 @@ func TestExampleKeysExist(t *testing.T) {
 // placeholder one, does not validate: login and status links would lead
 // nowhere.
 func TestExampleConsoleOff(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("TICKETD_IMAP_PASSWORD_FILE", writeFile(t, dir, "imap.pw", "imap-example-pw\n", 0o600))
-	t.Setenv("TICKETD_SMTP_PASSWORD_FILE", writeFile(t, dir, "smtp.pw", "smtp-example-pw\n", 0o600))
-	cfg, err := Load(examplePath)
-	if err != nil {
-		t.Fatalf("Load(%s): %v", examplePath, err)
-	}
+	cfg := loadExample(t)
+	var err error
 	if cfg.Web.Enabled() || cfg.Web.BaseURL != "" {
 		t.Errorf("the example turns the console on: web = %+v", cfg.Web)
 	}
