@@ -143,7 +143,7 @@ func TestRunStopsEverything(t *testing.T) {
 	sys := startMail(t)
 	cfg := testConfig(t, sys, freeAddr(t))
 	base := runtime.NumGoroutine()
-	_, ctx, cancel, done := runDaemon(t, cfg)
+	_, ctx, cancel, done := startDaemon(t, cfg)
 
 	adm := admin.NewClient(cfg.Admin.Listen, "") // health needs no token
 	send(t, sys, userAddr, deskAddr, "No tengo red", "Desde ayer.")
@@ -176,9 +176,9 @@ func TestRunStopsEverything(t *testing.T) {
 	}
 }
 
-// runDaemon builds the daemon of cfg, logging warnings to t, and runs it
+// startDaemon builds the daemon of cfg, logging warnings to t, and runs it
 // until cancel is called (or the test ends); done gets what Run returned.
-func runDaemon(t *testing.T, cfg config.Config) (d *Daemon, ctx context.Context, cancel context.CancelFunc, done <-chan error) {
+func startDaemon(t *testing.T, cfg config.Config) (d *Daemon, ctx context.Context, cancel context.CancelFunc, done <-chan error) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	d, err := Build(cfg, Options{Version: "test", Logger: log})

@@ -39,7 +39,7 @@ func TestRunWithConsole(t *testing.T) {
 	}
 	console := cfg.Web.BaseURL
 	base := runtime.NumGoroutine()
-	d, ctx, cancel, done := runDaemon(t, cfg)
+	d, ctx, cancel, done := startDaemon(t, cfg)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	get := func(path string, c *http.Cookie) (int, string) {
