@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ticketd/ticketd/internal/httpguard"
 	"github.com/ticketd/ticketd/internal/record"
 	"github.com/ticketd/ticketd/ticket"
 )
@@ -97,23 +98,25 @@ type ServerOptions struct {
 // must be a same-origin one (browsers mark cross-site requests) and carry
 // Content-Type application/json, or it gets 403 or 415: a web page can
 // send text/plain or form posts anywhere without asking, never JSON. No
-// answer carries CORS headers, and no GET changes anything.
+// answer carries CORS headers, and no GET changes anything. Every answer
+// carries the security headers of package internal/httpguard (a policy
+// that loads nothing, no framing, no sniffing, no caching).
 //
 // NewServer returns an error when opts.Token or opts.Listen is empty.
 func NewServer(opts ServerOptions) (http.Handler, error) {
 	if opts.Token == "" {
 		return nil, errors.New("admin: the server needs a token")
 	}
-	allowed, err := hostMatcher(opts.Listen)
+	guard, err := httpguard.New(httpguard.Options{Listen: opts.Listen, SocketNames: []string{unixHost}})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("admin: %w", err)
 	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	s := &server{b: opts.Backend, health: opts.Health, log: log.With("component", "admin"),
-		tokenSum: sha256.Sum256([]byte(opts.Token)), hostAllowed: allowed, crossOrigin: http.NewCrossOriginProtection()}
+		tokenSum: sha256.Sum256([]byte(opts.Token)), guard: guard}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	if opts.Gatherer != nil {
@@ -135,27 +138,28 @@ func NewServer(opts ServerOptions) (http.Handler, error) {
 }
 
 type server struct {
-	b           Backend
-	health      func(ctx context.Context) Health
-	log         *slog.Logger
-	mux         *http.ServeMux
-	tokenSum    [sha256.Size]byte
-	hostAllowed func(host string) bool
-	crossOrigin *http.CrossOriginProtection
+	b        Backend
+	health   func(ctx context.Context) Health
+	log      *slog.Logger
+	mux      *http.ServeMux
+	tokenSum [sha256.Size]byte
+	guard    *httpguard.Guard
 }
 
-// ServeHTTP checks the Host, the token, the origin and the content type,
-// in that order, before the request reaches its handler.
+// ServeHTTP sets the security headers and checks the Host, the token,
+// the origin and the content type, in that order, before the request
+// reaches its handler.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.guard.SetHeaders(w.Header())
 	safe := r.Method == http.MethodGet || r.Method == http.MethodHead
 	open := safe && (r.URL.Path == "/healthz" || r.URL.Path == "/metrics")
 	switch {
-	case !s.hostAllowed(r.Host):
+	case !s.guard.HostAllowed(r.Host):
 		s.refuse(w, r, http.StatusMisdirectedRequest, fmt.Sprintf("host %q is not this server's address", r.Host))
 	case !open && !s.authorized(r):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="ticketd"`)
 		s.refuse(w, r, http.StatusUnauthorized, "missing or wrong admin token (Authorization: Bearer, the content of admin.token_file)")
-	case !safe && s.crossOrigin.Check(r) != nil:
+	case !safe && s.guard.CrossOrigin(r) != nil:
 		s.refuse(w, r, http.StatusForbidden, "cross-origin request")
 	case !safe && !isJSON(r.Header.Get("Content-Type")):
 		s.refuse(w, r, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
@@ -189,42 +193,6 @@ func isJSON(contentType string) bool {
 	return err == nil && mt == "application/json"
 }
 
-// hostMatcher returns the test of a request's Host header for a server
-// listening on listen (see [NewServer]).
-func hostMatcher(listen string) (func(host string) bool, error) {
-	if _, ok := strings.CutPrefix(listen, "unix:"); ok {
-		return func(host string) bool {
-			return strings.EqualFold(host, unixHost) || strings.EqualFold(host, "localhost")
-		}, nil
-	}
-	lhost, lport, err := net.SplitHostPort(listen)
-	if err != nil {
-		return nil, fmt.Errorf("admin: listen address %q: %w", listen, err)
-	}
-	lip := net.ParseIP(lhost)
-	return func(host string) bool {
-		h, port, err := net.SplitHostPort(host)
-		if err != nil { // no port: the default one (RFC 9110 §7.2)
-			h, port = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), "80"
-		}
-		if port != lport {
-			return false
-		}
-		ip := net.ParseIP(h)
-		switch {
-		case strings.EqualFold(h, lhost):
-			return true
-		case lhost == "" || lip != nil && lip.IsUnspecified():
-			return ip != nil || isLoopbackName(h)
-		case isLoopbackName(lhost) || lip != nil && lip.IsLoopback():
-			return isLoopbackName(h) || ip != nil && ip.IsLoopback()
-		}
-		return false
-	}, nil
-}
-
-func isLoopbackName(h string) bool { return strings.EqualFold(h, "localhost") }
-
 // LocalOnly reports whether the admin API on addr (admin.listen) can be
 // reached only from this machine: a unix socket, or a loopback host
 // (localhost, 127.0.0.0/8, ::1). An empty addr (API disabled) is local.
@@ -238,7 +206,7 @@ func LocalOnly(addr string) bool {
 		return false
 	}
 	ip := net.ParseIP(host)
-	return isLoopbackName(host) || ip != nil && ip.IsLoopback()
+	return strings.EqualFold(host, "localhost") || ip != nil && ip.IsLoopback()
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -18,7 +18,8 @@
 // Every answer carries a strict Content-Security-Policy (no inline script,
 // nothing from elsewhere), refuses framing and referrers; requests naming
 // another host are refused (DNS rebinding), and so is any cross-site
-// request that is not a GET (Sec-Fetch-Site, Origin: [http.CrossOriginProtection]).
+// request that is not a GET (Sec-Fetch-Site, Origin): the checks of
+// package internal/httpguard, shared with the admin API.
 // Pages are html/template files embedded in the binary, with one local
 // script and one style sheet. Handlers read through [Store], declared here
 // and implemented by internal/store.
@@ -43,6 +44,7 @@ import (
 	"github.com/wneessen/go-mail"
 
 	"github.com/ticketd/ticketd/internal/admin"
+	"github.com/ticketd/ticketd/internal/httpguard"
 	"github.com/ticketd/ticketd/internal/record"
 	"github.com/ticketd/ticketd/internal/report"
 	"github.com/ticketd/ticketd/ticket"
@@ -137,8 +139,7 @@ type Server struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	base     *url.URL
-	hosts    func(string) bool
-	cross    *http.CrossOriginProtection
+	guard    *httpguard.Guard
 	pages    map[string]*template.Template
 	w        words
 	sessions *sessions
@@ -164,9 +165,9 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("web: base URL %q is not an absolute URL", opts.BaseURL)
 	}
 	base.Path = strings.TrimSuffix(base.Path, "/")
-	hosts, err := hostMatcher(opts.Listen, base)
+	guard, err := httpguard.New(httpguard.Options{Listen: opts.Listen, Public: base, CSP: csp})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("web: %w", err)
 	}
 	if opts.SessionIdle <= 0 {
 		opts.SessionIdle = 8 * time.Hour
@@ -180,8 +181,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{o: opts, log: opts.Logger.With("component", "web"), base: base, hosts: hosts,
-		cross: http.NewCrossOriginProtection(), w: wordsFor(opts.Lang), sessions: newSessions(),
+	s := &Server{o: opts, log: opts.Logger.With("component", "web"), base: base, guard: guard, w: wordsFor(opts.Lang), sessions: newSessions(),
 		limits: newLimiter(), logins: make(chan string, 64), changed: make(chan struct{}), done: make(chan struct{})}
 	if s.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -219,63 +219,19 @@ const csp = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 // ServeHTTP checks the Host and the origin, sets the security headers and
 // hands the request to its page.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Content-Security-Policy", csp)
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	// Status links carry their capability in the path: never leak it.
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
-	h.Set("Cache-Control", "no-store")
+	// Among them no-referrer: status links carry their capability in the
+	// path, never leak it.
+	s.guard.SetHeaders(w.Header())
 	switch {
-	case !s.hosts(r.Host):
+	case !s.guard.HostAllowed(r.Host):
 		s.log.Warn("web request refused", "reason", "host", "host", r.Host, "remote", r.RemoteAddr)
 		http.Error(w, "421 misdirected request: host "+r.Host+" is not this server", http.StatusMisdirectedRequest)
-	case s.cross.Check(r) != nil:
+	case s.guard.CrossOrigin(r) != nil:
 		s.log.Warn("web request refused", "reason", "cross-origin", "remote", r.RemoteAddr, "path", r.URL.Path)
 		http.Error(w, "403 cross-origin request refused", http.StatusForbidden)
 	default:
 		s.mux.ServeHTTP(w, r)
 	}
-}
-
-// hostMatcher returns the test of a request's Host: base_url's host (its
-// port or the scheme's default), or the listen address (any loopback
-// spelling of a loopback one; any IP literal for a wildcard one).
-func hostMatcher(listen string, base *url.URL) (func(string) bool, error) {
-	lhost, lport, err := net.SplitHostPort(listen)
-	if err != nil {
-		return nil, fmt.Errorf("web: listen address %q: %w", listen, err)
-	}
-	bport := base.Port()
-	if bport == "" {
-		bport = map[string]string{"https": "443", "http": "80"}[base.Scheme]
-	}
-	lip := net.ParseIP(lhost)
-	return func(host string) bool {
-		h, port, err := net.SplitHostPort(host)
-		if err != nil { // no port: the scheme's default (RFC 9110 §7.2)
-			h, port = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"), ""
-		}
-		if strings.EqualFold(h, base.Hostname()) && (port == "" || port == bport) {
-			return true
-		}
-		if port == "" {
-			port = "80"
-		}
-		ip := net.ParseIP(h)
-		switch {
-		case port != lport:
-			return false
-		case strings.EqualFold(h, lhost):
-			return true
-		case lhost == "" || lip != nil && lip.IsUnspecified():
-			return ip != nil
-		case strings.EqualFold(lhost, "localhost") || lip != nil && lip.IsLoopback():
-			return strings.EqualFold(h, "localhost") || ip != nil && ip.IsLoopback()
-		}
-		return false
-	}, nil
 }
 
 // Changed tells the open pages that a commit changed tickets; they
