@@ -73,17 +73,27 @@ func wantRefused(t *testing.T, raw []byte, what string, opts Options) string {
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	opts.Timeout = time.Second
-	db, err := Open(path, opts)
+	wantRefusedAt(t, path, what, opts)
+	return path
+}
+
+// wantRefusedAt checks that Open refuses the file at path clearly.
+func wantRefusedAt(t *testing.T, path, what string, opts ...Options) {
+	t.Helper()
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	o.Timeout = time.Second
+	db, err := Open(path, o)
 	if err == nil {
 		db.Close()
-		t.Fatalf("Open of %s (read-only %v) succeeded", what, opts.ReadOnly)
+		t.Fatalf("Open of %s (read-only %v) succeeded", what, o.ReadOnly)
 	}
 	if !errors.Is(err, ErrDamaged) {
-		t.Errorf("Open of %s (read-only %v) = %v, want ErrDamaged", what, opts.ReadOnly, err)
+		t.Errorf("Open of %s (read-only %v) = %v, want ErrDamaged", what, o.ReadOnly, err)
 	}
 	wantDamaged(t, err.Error(), path)
-	return path
 }
 
 // wantDamaged checks that msg is the clear refusal, naming the file and
@@ -158,4 +168,93 @@ func TestFileWithGarbledPagesIsRefused(t *testing.T) {
 		raw[i] = 0xA5
 	}
 	wantRefused(t, raw, "a file with garbled pages", Options{})
+}
+
+// TestCleanCloseMark: Close marks the file as closed cleanly and Open
+// clears the mark, so a file left by a crash (or copied while the store was
+// open) is walked key by key at its next open, and one closed cleanly is not.
+func TestCleanCloseMark(t *testing.T) {
+	path, _ := realStoreFile(t, 3)
+	marked := func() (ok bool) {
+		t.Helper()
+		b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		if err := b.View(func(tx *bolt.Tx) error { ok = cleanlyClosed(tx); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !marked() {
+		t.Fatal("a store closed by Close is not marked as closed cleanly")
+	}
+	db := openAt(t, path)
+	raw, err := os.ReadFile(path) // what a crash now would leave
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if marked() {
+		t.Error("a store still open is marked as closed cleanly: a crash would skip the walk")
+	}
+	db = openAt(t, path)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !marked() {
+		t.Error("the store reopened after a crash and closed is not marked")
+	}
+}
+
+// TestPageGarbledAfterOpenFailsTheTransaction: pages garbled after Open
+// checked the file (a failing disk under a running daemon) fail the
+// transaction that reads them with ErrDamaged, not the process; the store
+// is then not marked as closed cleanly, and the next Open refuses it.
+func TestPageGarbledAfterOpenFailsTheTransaction(t *testing.T) {
+	path, used := realStoreFile(t, 300)
+	db, err := Open(path, Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt(bytes.Repeat([]byte{0xA5}, used/2-used/3), int64(used/3)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	err = db.View(t.Context(), func(tx *Tx) error {
+		_, err := tx.VerifyAll(func(ticket.ID, error) {})
+		return err
+	})
+	if !errors.Is(err, ErrDamaged) {
+		t.Errorf("reading every ticket over garbled pages = %v, want ErrDamaged", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wantRefusedAt(t, path, "a file garbled while it was open")
+}
+
+// TestPanicInTransactionIsNotDamage: a panic raised by the code a
+// transaction runs is not taken for a damaged page: it goes on up.
+func TestPanicInTransactionIsNotDamage(t *testing.T) {
+	db, _ := newDB(t)
+	defer func() {
+		if r := recover(); r != "boom" {
+			t.Errorf("recovered %v, want the transaction's own panic", r)
+		}
+		if db.damaged.Load() {
+			t.Error("the store was marked damaged by a panic of the caller's code")
+		}
+	}()
+	_ = db.View(t.Context(), func(*Tx) error { panic("boom") })
 }

@@ -32,6 +32,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -90,6 +91,9 @@ type Options struct {
 // writers.
 type DB struct {
 	bolt *bolt.DB
+	// damaged is set when a transaction met a page that does not read
+	// back; Close then leaves the file unmarked, so the next Open walks it.
+	damaged atomic.Bool
 }
 
 // Open opens (creating if needed) the store file at path, creating its
@@ -134,62 +138,6 @@ func openBolt(path string, timeout time.Duration, readOnly bool) (*bolt.DB, erro
 	return b, nil
 }
 
-// checkFile refuses an existing store file that is not whole, before it is
-// opened for writing: an empty file (bbolt would take it for a new store,
-// and the mailbox checkpoint would be lost), a file shorter than its pages
-// (bbolt maps the missing pages, and the first read of one kills the
-// process with SIGBUS), or one whose pages cannot be read back. The file is
-// opened read-only for this, which reads only the meta pages until the size
-// is known to be right; then every bucket and key is walked once.
-func checkFile(path string, timeout time.Duration) error {
-	fi, err := os.Stat(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return nil // a new store
-	case err != nil:
-		return fmt.Errorf("open %s: %w", path, err)
-	case fi.Size() == 0:
-		return damaged(path, "the file is empty")
-	}
-	b, err := openBolt(path, timeout, true)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	return b.View(func(tx *bolt.Tx) error {
-		if need := tx.Size(); need > fi.Size() {
-			return damaged(path, fmt.Sprintf("the file has %d bytes, its pages need %d: it was cut short", fi.Size(), need))
-		}
-		if err := walk(tx); err != nil {
-			return damaged(path, err.Error())
-		}
-		return nil
-	})
-}
-
-// walk reads every bucket and key of tx. bbolt meets a garbled page with a
-// failed assertion (a panic) or a read outside the mapping (a fault), so
-// both are turned into an error here. bbolt's own [bolt.Tx.Check] cannot be
-// used: it asserts in a goroutine of its own, where no recover reaches.
-func walk(tx *bolt.Tx) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("a page does not read back: %v", r)
-		}
-	}()
-	var bucket func(b *bolt.Bucket) error
-	bucket = func(b *bolt.Bucket) error {
-		return b.ForEach(func(k, v []byte) error {
-			if sub := b.Bucket(k); v == nil && sub != nil {
-				return bucket(sub)
-			}
-			return nil
-		})
-	}
-	return tx.ForEach(func(_ []byte, b *bolt.Bucket) error { return bucket(b) })
-}
-
 func damaged(path, why string) error {
 	return fmt.Errorf("open %s: %w (%s); stop ticketd, move the file aside and put in its place the last copy "+
 		"written by `ticketd backup`; if this is a new installation with nothing in it yet, remove the file", path, ErrDamaged, why)
@@ -215,31 +163,69 @@ func (db *DB) migrate() error {
 				return fmt.Errorf("migrate schema %d to %d: %w", v, v+1, err)
 			}
 		}
+		if err := meta.Delete(keyCleanClose); err != nil {
+			return fmt.Errorf("clear the clean-close mark: %w", err)
+		}
 		return meta.Put(keySchema, u64(uint64(SchemaVersion)))
 	})
 }
 
-// Close closes the file.
-func (db *DB) Close() error { return db.bolt.Close() }
+// Close closes the file. A store opened for writing, in which no
+// transaction met a damaged page, is first marked as closed cleanly, so
+// that the next [Open] need not walk every key.
+func (db *DB) Close() error {
+	if !db.bolt.IsReadOnly() && !db.damaged.Load() {
+		if err := db.bolt.Update(func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketMeta).Put(keyCleanClose, []byte{1})
+		}); err != nil {
+			db.bolt.Close()
+			return fmt.Errorf("mark the store closed cleanly: %w", err)
+		}
+	}
+	return db.bolt.Close()
+}
 
 // Path returns the file's path.
 func (db *DB) Path() string { return db.bolt.Path() }
 
 // Update runs fn in one read-write transaction, committed when fn returns
 // nil and rolled back otherwise.
-func (db *DB) Update(ctx context.Context, fn func(*Tx) error) error {
+func (db *DB) Update(ctx context.Context, fn func(*Tx) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	defer db.guard(&err, debug.SetPanicOnFault(true))
 	return db.bolt.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
 }
 
 // View runs fn in one read-only transaction.
-func (db *DB) View(ctx context.Context, fn func(*Tx) error) error {
+func (db *DB) View(ctx context.Context, fn func(*Tx) error) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	defer db.guard(&err, debug.SetPanicOnFault(true))
 	return db.bolt.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx}) })
+}
+
+// guard, deferred around a transaction with the goroutine's previous
+// SetPanicOnFault (it is on while the transaction runs), turns a panic or a memory fault
+// raised inside bbolt (which asserts on a page it cannot make sense of)
+// into an error wrapping ErrDamaged: a page garbled after Open checked the
+// file fails the transaction that reads it, not the process. bbolt rolls
+// the transaction back as the panic unwinds. A panic from fn's own code is
+// raised again.
+func (db *DB) guard(err *error, panicOnFault bool) {
+	debug.SetPanicOnFault(panicOnFault)
+	r := recover()
+	if r == nil {
+		return
+	}
+	if !fromBolt() {
+		panic(r)
+	}
+	db.damaged.Store(true)
+	*err = fmt.Errorf("%w: a page of %s does not read back (%v); run `ticketd verify`, and restore the last `ticketd backup` if it fails",
+		ErrDamaged, db.Path(), r)
 }
 
 // Backup writes a consistent copy of the whole file to w while other
