@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -43,14 +44,7 @@ func v1Outbox(t *testing.T, path string) []v1Pending {
 // state, and the same notice once rebuilt from the ticket), quarantine,
 // unthreaded mail, checkpoint and auto-reply counters.
 func TestMigrateSchema1(t *testing.T) {
-	raw, err := os.ReadFile("testdata/schema1.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "ticketd.db")
-	if err := os.WriteFile(path, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := fixtureCopy(t, "testdata/schema1.db")
 	old := v1Outbox(t, path)
 	if len(old) == 0 {
 		t.Fatal("the fixture has no pending notices")
@@ -65,6 +59,7 @@ func TestMigrateSchema1(t *testing.T) {
 	if n := storetest.VerifyClean(t, bk(db)); n != 19 {
 		t.Errorf("VerifyAll checked %d tickets, want the fixture's 19", n)
 	}
+	wantIndexed(t, db, 19)
 	var states = map[ticket.State]int{}
 	var levels = map[ticket.Level]int{}
 	mustView(t, db, func(tx *Tx) error {
@@ -145,4 +140,117 @@ func messageTicket(t *testing.T, db *DB, msgID string) (id ticket.ID, ok bool) {
 	t.Helper()
 	mustView(t, db, func(tx *Tx) error { id, ok = tx.Message(msgID); return nil })
 	return id, ok
+}
+
+// TestMigrateSchema2 opens a copy of a data file written by schema version
+// 2 (testdata/schema2.db, see testdata/README.md: the state/level index
+// without list rows, no index of last changes) and checks the upgrade: the
+// tickets and their histories verify, every ticket is listed with the row
+// of its record, and Touched finds each ticket of a period through the new
+// index exactly as the records say.
+func TestMigrateSchema2(t *testing.T) {
+	db := openAt(t, fixtureCopy(t, "testdata/schema2.db"))
+	mustView(t, db, func(tx *Tx) error {
+		if v := tx.tx.Bucket(bucketMeta).Get(keySchema); len(v) != 8 || v[7] != SchemaVersion {
+			t.Errorf("schema version after Open = %x, want %d", v, SchemaVersion)
+		}
+		if cleanlyClosed(tx.tx) {
+			t.Error("the clean-close mark is still set while the store is open")
+		}
+		return nil
+	})
+	if n := storetest.VerifyClean(t, bk(db)); n != 19 {
+		t.Errorf("VerifyAll checked %d tickets, want the fixture's 19", n)
+	}
+	wantIndexed(t, db, 19)
+	if got, want := storetest.NextID(t, bk(db), storetest.T0), ticket.NewID("OTI", 2026, 20); got != want {
+		t.Errorf("NextID after the migration = %s, want %s", got, want)
+	}
+}
+
+// wantIndexed checks the indexes of schema 3 against the n ticket records
+// of db: List gives each ticket's row as its record has it, and Touched,
+// over a period in the middle of the records' times and over all time,
+// yields exactly the tickets the records place in it, with their histories.
+func wantIndexed(t *testing.T, db *DB, n int) {
+	t.Helper()
+	var recs []ticketRecord
+	var rows []ticket.Ticket
+	mustView(t, db, func(tx *Tx) error {
+		err := tx.tx.Bucket(bucketTickets).ForEach(func(_, v []byte) error {
+			var rec ticketRecord
+			err := json.Unmarshal(v, &rec)
+			recs = append(recs, rec)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		rows, err = tx.List(ticket.Filter{})
+		return err
+	})
+	if len(recs) != n || len(rows) != n {
+		t.Fatalf("%d ticket records, %d listed; want %d", len(recs), len(rows), n)
+	}
+	byID := map[ticket.ID]ticket.Ticket{}
+	for _, r := range rows {
+		byID[r.ID] = r
+	}
+	for _, rec := range recs {
+		r, tk := byID[rec.ID], rec.Ticket
+		if r.Subject != tk.Subject || r.Requester != tk.Requester || r.State != tk.State || r.Level != tk.Level ||
+			r.Group != tk.Group || r.Assignee != tk.Assignee || r.Category != tk.Category || r.Priority != tk.Priority ||
+			!r.CreatedAt.Equal(tk.CreatedAt) || !r.UpdatedAt.Equal(tk.UpdatedAt) || r.RelatedTo != tk.RelatedTo ||
+			!r.LevelSince.Equal(tk.LevelSince) || !r.StateSince.Equal(tk.StateSince) || !r.Due.Equal(tk.Due) {
+			t.Errorf("listed row of %s = %+v, want the fields of %+v", rec.ID, r, tk)
+		}
+	}
+	first, last := recs[0].CreatedAt, recs[0].UpdatedAt
+	for _, rec := range recs {
+		if rec.CreatedAt.Before(first) {
+			first = rec.CreatedAt
+		}
+		if rec.UpdatedAt.After(last) {
+			last = rec.UpdatedAt
+		}
+	}
+	mid := first.Add(last.Sub(first) / 2)
+	for _, p := range [][2]time.Time{{first.Add(-time.Hour), last.Add(time.Hour)}, {mid, mid.Add(last.Sub(first) / 4)}} {
+		var want, got []ticket.ID
+		for _, rec := range recs {
+			if rec.CreatedAt.Before(p[1]) && !rec.UpdatedAt.Before(p[0]) {
+				want = append(want, rec.ID)
+			}
+		}
+		if len(want) == 0 || len(want) == n && p[0].After(first) {
+			t.Fatalf("the period %v to %v holds %d of %d tickets: it tells nothing", p[0], p[1], len(want), n)
+		}
+		mustView(t, db, func(tx *Tx) error {
+			return tx.Touched(p[0], p[1], func(tk *ticket.Ticket) error {
+				if len(tk.History) == 0 {
+					t.Errorf("Touched yielded %s without its history", tk.ID)
+				}
+				got = append(got, tk.ID)
+				return nil
+			})
+		})
+		if !slices.Equal(got, want) {
+			t.Errorf("Touched(%v, %v) = %v, want %v", p[0], p[1], got, want)
+		}
+	}
+}
+
+// fixtureCopy copies the fixture file name to a new temporary store file,
+// whose path it returns.
+func fixtureCopy(t *testing.T, name string) string {
+	t.Helper()
+	raw, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ticketd.db")
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

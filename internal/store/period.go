@@ -1,8 +1,9 @@
 package store
 
 import (
-	"encoding/json"
+	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ticketd/ticketd/ticket"
@@ -10,28 +11,31 @@ import (
 
 // Touched calls fn with each ticket, with its whole history, that may have
 // a history entry within [from, to): created before to and last changed at
-// or after from. It reads one ticket's history at a time, so a period of a
-// million tickets never holds more than one history in memory; the ticket
-// records themselves are all read (they are small, and hold no history).
-// fn must not keep the ticket beyond the call if memory matters; an error
-// from fn stops the walk and is returned.
+// or after from, in ID order. It finds them in the index of last changes
+// (which also holds each ticket's creation time), so the tickets last
+// changed before the period are not read at all, and it reads one
+// ticket's history at a time, so a period of a million tickets never holds
+// more than one history in memory. fn must not keep the ticket beyond the
+// call if memory matters; an error from fn stops the walk and is returned.
 func (t *Tx) Touched(from, to time.Time, fn func(*ticket.Ticket) error) error {
-	c := t.tx.Bucket(bucketTickets).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		var rec ticketRecord
-		if err := json.Unmarshal(v, &rec); err != nil {
-			return fmt.Errorf("decode ticket %s: %w", k, err)
+	var ids []ticket.ID
+	end := uint64(max(to.UnixNano(), 0))
+	c := t.tx.Bucket(bucketChanged).Cursor()
+	for k, v := c.Seek(nanos(from)); k != nil; k, v = c.Next() {
+		if len(k) < 8 || len(v) != 8 {
+			return fmt.Errorf("the index of last changes has a bad entry %q", k)
 		}
-		if !rec.CreatedAt.Before(to) || rec.UpdatedAt.Before(from) {
-			continue
+		if binary.BigEndian.Uint64(v) < end {
+			ids = append(ids, ticket.ID(k[8:]))
 		}
-		tk := rec.Ticket
-		h, err := t.History(tk.ID)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		tk, err := t.Ticket(id)
 		if err != nil {
 			return err
 		}
-		tk.History = h
-		if err := fn(&tk); err != nil {
+		if err := fn(tk); err != nil {
 			return err
 		}
 	}

@@ -42,7 +42,7 @@ import (
 )
 
 // SchemaVersion is the layout version this code writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Errors matched with errors.Is.
 var (
@@ -66,8 +66,10 @@ var (
 	bucketAutoReply  = []byte("autoreply")
 	bucketDue        = []byte("due")
 	bucketWebLogin   = []byte("web_login")
+	bucketChanged    = []byte("changed")
 	allBuckets       = [][]byte{bucketMeta, bucketTickets, bucketHistory, bucketIndex, bucketMessages,
-		bucketCheckpoint, bucketOutbox, bucketOwed, bucketQuarantine, bucketUnthreaded, bucketAutoReply, bucketDue, bucketWebLogin}
+		bucketCheckpoint, bucketOutbox, bucketOwed, bucketQuarantine, bucketUnthreaded, bucketAutoReply, bucketDue, bucketWebLogin,
+		bucketChanged}
 	keySchema = []byte("schema_version")
 )
 
@@ -76,6 +78,7 @@ var (
 var migrations = map[int]func(*bolt.Tx) error{
 	0: func(*bolt.Tx) error { return nil },
 	1: migrateOutboxV2,
+	2: migrateRowsV3,
 }
 
 // Options configures [Open]. The zero value is usable.

@@ -2,11 +2,12 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
 
@@ -85,8 +86,9 @@ func historyKey(id ticket.ID, seq int) []byte {
 
 // PutTicket stores tk: its fields, the history entries not stored yet
 // (history is append-only: stored entries are never rewritten), the
-// state/level index, the index of due times (by [ticket.Ticket.Due]), and
-// the Message-IDs of its thread.
+// state/level index with its list row, the index of last changes (by
+// [ticket.Ticket.UpdatedAt]), the index of due times (by
+// [ticket.Ticket.Due]), and the Message-IDs of its thread.
 func (t *Tx) PutTicket(tk *ticket.Ticket) error {
 	tickets := t.tx.Bucket(bucketTickets)
 	idx := t.tx.Bucket(bucketIndex)
@@ -97,6 +99,9 @@ func (t *Tx) PutTicket(tk *ticket.Ticket) error {
 		stored = old.HistoryLen
 		if err := idx.Delete(indexKey(old.State, old.Level, tk.ID)); err != nil {
 			return fmt.Errorf("update index of %s: %w", tk.ID, err)
+		}
+		if err := t.tx.Bucket(bucketChanged).Delete(changedKey(old.UpdatedAt, tk.ID)); err != nil {
+			return fmt.Errorf("update the index of last changes of %s: %w", tk.ID, err)
 		}
 		if !old.Due.IsZero() {
 			if err := t.tx.Bucket(bucketDue).Delete(dueKey(old.Due, tk.ID)); err != nil {
@@ -123,8 +128,11 @@ func (t *Tx) PutTicket(tk *ticket.Ticket) error {
 	if err := putJSON(tickets, []byte(tk.ID), rec); err != nil {
 		return fmt.Errorf("store ticket %s: %w", tk.ID, err)
 	}
-	if err := idx.Put(indexKey(tk.State, tk.Level, tk.ID), nil); err != nil {
+	if err := idx.Put(indexKey(tk.State, tk.Level, tk.ID), encodeRow(tk)); err != nil {
 		return fmt.Errorf("update index of %s: %w", tk.ID, err)
+	}
+	if err := t.tx.Bucket(bucketChanged).Put(changedKey(tk.UpdatedAt, tk.ID), nanos(tk.CreatedAt)); err != nil {
+		return fmt.Errorf("update the index of last changes of %s: %w", tk.ID, err)
 	}
 	if !tk.Due.IsZero() {
 		if err := t.tx.Bucket(bucketDue).Put(dueKey(tk.Due, tk.ID), nil); err != nil {
@@ -143,9 +151,14 @@ func indexKey(s ticket.State, l ticket.Level, id ticket.ID) []byte {
 	return []byte(string(s) + "\x00" + strconv.Itoa(int(l)) + "\x00" + string(id))
 }
 
-// List returns the tickets that match f, without their history, oldest
-// first. It walks the state/level index, so listing the open tickets of a
-// level does not read the others.
+// List returns the tickets that match f, oldest first, as their list
+// rows: ID, subject, requester, state, level, group, assignee, category,
+// priority, created and updated times, the ticket followed up, the level
+// and state since times and the due time; no body, attachments, thread,
+// Cc, relay or timer marks, nor history ([Tx.Ticket] has them). It walks
+// the state/level index, which holds the rows, so listing the open
+// tickets of a level reads neither the other tickets nor any ticket
+// record.
 func (t *Tx) List(f ticket.Filter) ([]ticket.Ticket, error) {
 	states := []ticket.State{f.State}
 	if f.State == "" {
@@ -162,25 +175,44 @@ func (t *Tx) List(f ticket.Filter) ([]ticket.Ticket, error) {
 	var out []ticket.Ticket
 	c := t.tx.Bucket(bucketIndex).Cursor()
 	for _, p := range prefixes {
-		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
-			id := ticket.ID(k[bytes.LastIndexByte(k, 0)+1:])
-			rec, err := t.record(id)
-			if err != nil {
-				return nil, err
+		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
+			out = append(out, ticket.Ticket{})
+			row := &out[len(out)-1]
+			if err := decodeRow(v, row); err != nil {
+				return nil, fmt.Errorf("list: index entry %q: %w", k, err)
 			}
-			if !f.Match(&rec.Ticket) {
-				continue
+			if !f.Match(row) {
+				out = out[:len(out)-1]
 			}
-			out = append(out, rec.Ticket)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
-			return out[i].CreatedAt.Before(out[j].CreatedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
-	return out, nil
+	return sortByCreation(out), nil
+}
+
+// sortByCreation orders ts by creation time, then ID. Rows come in ID
+// order, which is mostly creation order already; otherwise an index is
+// sorted rather than the (large) tickets moved about.
+func sortByCreation(ts []ticket.Ticket) []ticket.Ticket {
+	cmpAt := func(a, b *ticket.Ticket) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
+	}
+	sorted := true
+	for i := 1; i < len(ts) && sorted; i++ {
+		sorted = cmpAt(&ts[i-1], &ts[i]) <= 0
+	}
+	if sorted {
+		return ts
+	}
+	order := make([]int, len(ts))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(i, j int) int { return cmpAt(&ts[i], &ts[j]) })
+	out := make([]ticket.Ticket, len(ts))
+	for i, j := range order {
+		out[i] = ts[j]
+	}
+	return out
 }
 
 // indexedStates lists the states the index holds tickets in, whatever

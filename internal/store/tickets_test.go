@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -160,8 +161,8 @@ func TestVerifyAllDetectsTampering(t *testing.T) {
 
 // TestListOpenLevel2AmongManyClosed checks that listing the open level-2
 // tickets finds them among thousands of closed ones, and reads only their
-// records: the closed tickets' records are made unreadable and List must
-// not notice.
+// list rows: the closed tickets' rows in the index and every ticket record
+// are made unreadable, and List must not notice.
 func TestListOpenLevel2AmongManyClosed(t *testing.T) {
 	db, _ := newDB(t)
 	const closed = 3000
@@ -192,7 +193,21 @@ func TestListOpenLevel2AmongManyClosed(t *testing.T) {
 	})
 	mustUpdate(t, db, func(tx *Tx) error {
 		for _, id := range closedIDs {
-			if err := tx.tx.Bucket(bucketTickets).Put([]byte(id), []byte("unreadable")); err != nil {
+			var rec ticketRecord
+			if err := getJSON(tx.tx.Bucket(bucketTickets), []byte(id), &rec); err != nil {
+				return err
+			}
+			if err := tx.tx.Bucket(bucketIndex).Put(indexKey(rec.State, rec.Level, id), []byte("unreadable")); err != nil {
+				return err
+			}
+		}
+		tickets := tx.tx.Bucket(bucketTickets)
+		var ids [][]byte
+		if err := tickets.ForEach(func(k, _ []byte) error { ids = append(ids, bytes.Clone(k)); return nil }); err != nil {
+			return err
+		}
+		for _, k := range ids {
+			if err := tickets.Put(k, []byte("unreadable")); err != nil {
 				return err
 			}
 		}
@@ -208,13 +223,13 @@ func TestListOpenLevel2AmongManyClosed(t *testing.T) {
 		t.Errorf("List(open, level 2) = %v, want %v", storetest.IDs(got), want)
 	}
 	for _, tk := range got {
-		if tk.State != ticket.StateOpen || tk.Level != ticket.Level2 {
-			t.Errorf("List(open, level 2) returned %s at %s/%d", tk.ID, tk.State, tk.Level)
+		if tk.State != ticket.StateOpen || tk.Level != ticket.Level2 || tk.Group != "redes" || tk.CreatedAt.IsZero() {
+			t.Errorf("List(open, level 2) returned %s at %s/%d in %q created %v", tk.ID, tk.State, tk.Level, tk.Group, tk.CreatedAt)
 		}
 	}
 	mustView(t, db, func(tx *Tx) error {
 		if _, err := tx.List(ticket.Filter{State: ticket.StateClosed}); err == nil {
-			t.Error("List(closed) read the unreadable records without error: the check above proves nothing")
+			t.Error("List(closed) read the unreadable rows without error: the check above proves nothing")
 		}
 		return nil
 	})

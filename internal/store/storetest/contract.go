@@ -87,6 +87,7 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"NextIDPerYear", testNextIDPerYear},
 		{"ListEveryState", testListEveryState},
 		{"DueIndex", testDueIndex},
+		{"ListRows", testListRows},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })

@@ -266,3 +266,58 @@ func testTicketNotFound(t *testing.T, open func(*testing.T) Backend) {
 		return nil
 	})
 }
+
+// testListRows: List returns each ticket as its list row (every field a
+// listing shows or filters on, as last stored) and nothing else of it: no
+// body, attachments, thread, Cc, relay or timer marks, nor history.
+func testListRows(t *testing.T, open func(*testing.T) Backend) {
+	db := open(t)
+	id := ticket.NewID("OTI", 2026, 7)
+	at := func(m int) time.Time { return T0.Add(time.Duration(m) * time.Minute) }
+	tk := &ticket.Ticket{ID: id, Subject: "No imprime — piso 3", Requester: ticket.Address{Name: "Ana Pérez", Addr: Requester},
+		Body: "Desde esta mañana.", Level: ticket.Level1, Group: "mesa", State: ticket.StateOpen, CreatedAt: at(0), UpdatedAt: at(0),
+		Attachments: []ticket.Attachment{{Filename: "foto.jpg", Size: 3, SHA256: strings.Repeat("a", 64)}},
+		Thread:      []string{"<rows-1@example.org>"}, Cc: []ticket.Address{{Addr: "jefe@example.org"}},
+		Relays: []ticket.RelayMark{{At: at(0), Side: "requester"}}}
+	tk.Append(ticket.Entry{At: at(0), Actor: Requester, Kind: ticket.KindOpened})
+	Update(t, db, func(tx Tx) error { return tx.PutTicket(tk) })
+	// The ticket changes: the row follows, the old one is gone.
+	Update(t, db, func(tx Tx) error {
+		tk, err := tx.Ticket(id)
+		if err != nil {
+			return err
+		}
+		tk.Level, tk.Group, tk.Assignee, tk.Category, tk.Priority = ticket.Level2, "redes", "redes1@oti.example", "impresoras", ticket.PriorityHigh
+		tk.RelatedTo, tk.UpdatedAt, tk.LevelSince, tk.StateSince, tk.Due = ticket.NewID("OTI", 2026, 1), at(5), at(5), at(0), at(65)
+		tk.Timers.Warned = at(5)
+		tk.Append(ticket.Entry{At: at(5), Actor: Agent, Kind: ticket.KindEscalated})
+		return tx.PutTicket(tk)
+	})
+	var full *ticket.Ticket
+	var all, open2, open1 []ticket.Ticket
+	View(t, db, func(tx Tx) (err error) {
+		if full, err = tx.Ticket(id); err != nil {
+			return err
+		}
+		if all, err = tx.List(ticket.Filter{}); err != nil {
+			return err
+		}
+		if open2, err = tx.List(ticket.Filter{State: ticket.StateOpen, Level: ticket.Level2, Group: "redes"}); err != nil {
+			return err
+		}
+		open1, err = tx.List(ticket.Filter{Level: ticket.Level1})
+		return err
+	})
+	want := ticket.Ticket{ID: full.ID, Subject: full.Subject, Requester: full.Requester, Level: full.Level, Group: full.Group,
+		Assignee: full.Assignee, State: full.State, Category: full.Category, Priority: full.Priority, CreatedAt: full.CreatedAt,
+		UpdatedAt: full.UpdatedAt, RelatedTo: full.RelatedTo, LevelSince: full.LevelSince, StateSince: full.StateSince, Due: full.Due}
+	if len(all) != 1 || len(open2) != 1 || len(open1) != 0 {
+		t.Fatalf("List: all %v, open at level 2 in redes %v, level 1 %v; want the one ticket, at level 2 only", IDs(all), IDs(open2), IDs(open1))
+	}
+	if got, w := JSON(t, open2[0]), JSON(t, want); got != w {
+		t.Errorf("List row = %s\nwant %s", got, w)
+	}
+	if want.Assignee != "redes1@oti.example" || want.Due.IsZero() || full.Body == "" || len(full.Thread) == 0 {
+		t.Errorf("the stored ticket lost fields: %s", JSON(t, full))
+	}
+}
