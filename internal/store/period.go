@@ -19,7 +19,7 @@ import (
 // call if memory matters; an error from fn stops the walk and is returned.
 func (t *Tx) Touched(from, to time.Time, fn func(*ticket.Ticket) error) error {
 	var ids []ticket.ID
-	end := uint64(max(to.UnixNano(), 0))
+	end := unixNanos(to)
 	c := t.tx.Bucket(bucketChanged).Cursor()
 	for k, v := c.Seek(nanos(from)); k != nil; k, v = c.Next() {
 		if len(k) < 8 || len(v) != 8 {

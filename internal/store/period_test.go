@@ -40,6 +40,17 @@ func TestTouchedYieldsThePeriodsTickets(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("Touched = %v, want %v", got, want)
 	}
+	// From the zero time to year 9999 (a search without dates): all of them.
+	got = nil
+	mustView(t, db, func(tx *Tx) error {
+		return tx.Touched(time.Time{}, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), func(tk *ticket.Ticket) error {
+			got = append(got, tk.ID)
+			return nil
+		})
+	})
+	if len(got) != 5 {
+		t.Errorf("Touched over all time = %v, want the 5 tickets", got)
+	}
 	stop := errors.New("stop")
 	mustView(t, db, func(tx *Tx) error {
 		if err := tx.Touched(from, to, func(*ticket.Ticket) error { return stop }); !errors.Is(err, stop) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -88,10 +89,10 @@ func decodeRow(raw []byte, t *ticket.Ticket) error {
 }
 
 // changedKey orders the index of last changes by the instant a ticket last
-// changed ([ticket.Ticket.UpdatedAt]), then its ID, as [dueKey] does; the
-// value is when the ticket was created (8 bytes of Unix nanoseconds), so
-// that [Tx.Touched] reads no ticket outside a period.
-func changedKey(at time.Time, id ticket.ID) []byte { return dueKey(at, id) }
+// changed ([ticket.Ticket.UpdatedAt]), then its ID; the value is when the
+// ticket was created ([nanos]), so that [Tx.Touched] reads no ticket
+// outside a period.
+func changedKey(at time.Time, id ticket.ID) []byte { return append(nanos(at), id...) }
 
 // migrateRowsV3 fills schema 3's indexes from the ticket records: each
 // state/level key gets the ticket's list row, and the index of last
@@ -114,5 +115,16 @@ func migrateRowsV3(tx *bolt.Tx) error {
 	})
 }
 
-// nanos is at as 8 bytes of big-endian Unix nanoseconds (before 1970: 0).
-func nanos(at time.Time) []byte { return u64(uint64(max(at.UnixNano(), 0))) }
+// nanos is at as 8 bytes of big-endian Unix nanoseconds, instants before
+// 1970 (the zero time among them) as 0 and after 2262 as the largest.
+func nanos(at time.Time) []byte { return u64(unixNanos(at)) }
+
+func unixNanos(at time.Time) uint64 {
+	switch {
+	case at.Before(time.Unix(0, 0)):
+		return 0
+	case at.After(time.Unix(0, math.MaxInt64)):
+		return math.MaxInt64
+	}
+	return uint64(at.UnixNano())
+}
