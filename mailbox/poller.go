@@ -81,6 +81,57 @@ func (m *Message) Checkpoint() Checkpoint {
 // [HandlerGrace]) and no new one is started.
 type Handler func(ctx context.Context, m *Message) error
 
+// BatchHandler processes messages in batches, so that a backlog costs one
+// commit per batch rather than one per message ([Poller.RunBatch]). The
+// poller stages each message it has fetched and calls Commit as soon as no
+// further message is already waiting on the server (a lone message is
+// committed at once), after [MaxBatch] messages or [MaxBatchBytes] bytes,
+// and before it stops; it flags the committed messages \Seen (and moves
+// them) only after Commit. Calls are made one at a time, in UID order, with
+// a ctx that is not cancelled when Run's context ends.
+type BatchHandler interface {
+	// Stage processes m up to its commit: its effects need not be durable
+	// yet, and m.Body is valid only during the call. nil means m is
+	// staged, to be committed by the next Commit; an error means m was
+	// not staged and is retried as a [Handler]'s error is, the messages
+	// staged before it staying staged.
+	Stage(ctx context.Context, m *Message) error
+	// Commit durably commits the messages staged since the last Commit,
+	// in order, each with its effects and the checkpoint of the last one
+	// committed. It returns how many of them, from the first, are
+	// committed: all of them when the error is nil. The others are
+	// forgotten by both sides and handed over again after a backoff.
+	Commit(ctx context.Context) (int, error)
+}
+
+// Bounds of a batch of [BatchHandler]: the poller commits after MaxBatch
+// staged messages, or once their sizes add up to MaxBatchBytes.
+const (
+	MaxBatch      = chunkSize
+	MaxBatchBytes = 64 << 20
+)
+
+// oneByOne is a [Handler] seen as a [BatchHandler]: each message is
+// committed by Stage, Commit only counts them.
+type oneByOne struct {
+	h      Handler
+	staged int
+}
+
+func (o *oneByOne) Stage(ctx context.Context, m *Message) error {
+	if err := o.h(ctx, m); err != nil {
+		return err
+	}
+	o.staged++
+	return nil
+}
+
+func (o *oneByOne) Commit(context.Context) (int, error) {
+	n := o.staged
+	o.staged = 0
+	return n, nil
+}
+
 // Status is a snapshot of a [Poller]'s health.
 type Status struct {
 	// Connected is true while a connection with the mailbox selected is up.
@@ -156,6 +207,15 @@ func (p *Poller) update(f func(s *Status)) {
 // logs problems instead of returning them and returns nil when ctx ends; it
 // returns an error only if cp or h is nil or Run is already running.
 func (p *Poller) Run(ctx context.Context, cp Checkpoints, h Handler) error {
+	if h == nil {
+		return errors.New("mailbox: Run needs Checkpoints and a Handler")
+	}
+	return p.RunBatch(ctx, cp, &oneByOne{h: h})
+}
+
+// RunBatch is [Poller.Run] with a [BatchHandler]: the messages are staged
+// one by one and committed in batches.
+func (p *Poller) RunBatch(ctx context.Context, cp Checkpoints, h BatchHandler) error {
 	if cp == nil || h == nil {
 		return errors.New("mailbox: Run needs Checkpoints and a Handler")
 	}
@@ -280,7 +340,7 @@ func (e *retryError) Unwrap() error { return e.err }
 
 // serve runs rounds on one connection until it fails or ctx ends. It calls
 // healthy after each round that the server let through.
-func (p *Poller) serve(ctx context.Context, cn *conn, cp Checkpoints, h Handler, bo *backoff, healthy func()) error {
+func (p *Poller) serve(ctx context.Context, cn *conn, cp Checkpoints, h BatchHandler, bo *backoff, healthy func()) error {
 	log := p.log.With("uidvalidity", cn.uidValidity)
 	moving := p.opts.ProcessedMailbox != "" && canMove(cn.caps)
 	if p.opts.ProcessedMailbox != "" && !moving && !p.warnedNoMove {

@@ -39,7 +39,7 @@ type meta struct {
 // round hands every message above the checkpoint to h, in UID order, and
 // flags (and moves) the ones committed. With housekeep it first finishes
 // messages at or below the checkpoint that a crash left unflagged.
-func (p *Poller) round(ctx context.Context, cn *conn, cp Checkpoints, h Handler, moving, housekeep bool) error {
+func (p *Poller) round(ctx context.Context, cn *conn, cp Checkpoints, h BatchHandler, moving, housekeep bool) error {
 	for {
 		err := p.roundOnce(ctx, cn, cp, h, moving, housekeep)
 		var nb *noBodyError
@@ -79,7 +79,7 @@ func isConnError(err error) bool {
 }
 
 // roundOnce is one attempt at a round.
-func (p *Poller) roundOnce(ctx context.Context, cn *conn, cps Checkpoints, h Handler, moving, housekeep bool) error {
+func (p *Poller) roundOnce(ctx context.Context, cn *conn, cps Checkpoints, h BatchHandler, moving, housekeep bool) error {
 	// New mail announced from here on is either found by the search below
 	// or wakes the next round.
 	select {
@@ -246,9 +246,10 @@ func (p *Poller) fetchMeta(cn *conn, uids []imap.UID) ([]meta, error) {
 	return metas, nil
 }
 
-// deliver fetches the bodies of metas and hands them to h one by one. It
+// deliver fetches the bodies of metas and stages them with h one by one,
+// committing whenever no further message is waiting or a batch is full. It
 // returns the UIDs committed, even when it fails part way.
-func (p *Poller) deliver(ctx context.Context, cn *conn, metas []meta, cpt Checkpoint, h Handler) (committed []imap.UID, err error) {
+func (p *Poller) deliver(ctx context.Context, cn *conn, metas []meta, cpt Checkpoint, h BatchHandler) (committed []imap.UID, err error) {
 	type pending struct {
 		m   meta
 		cmd *imapclient.FetchCommand
@@ -264,6 +265,26 @@ func (p *Poller) deliver(ctx context.Context, cn *conn, metas []meta, cpt Checkp
 		}
 	}()
 
+	var staged []imap.UID
+	var stagedBytes int64
+	commit := func() error {
+		if len(staged) == 0 {
+			return nil
+		}
+		// Like a handler, the commit of what is staged is finished even
+		// when ctx has ended.
+		n, err := h.Commit(context.WithoutCancel(ctx))
+		n = min(max(n, 0), len(staged))
+		committed = append(committed, staged[:n]...)
+		if n > 0 {
+			p.update(func(s *Status) { s.LastFetch = time.Now() })
+		}
+		if err != nil {
+			err = &retryError{op: "commit", uid: uint32(staged[n%len(staged)]), err: err}
+		}
+		staged, stagedBytes = staged[:0], 0
+		return err
+	}
 	for {
 		// Pipeline: the server streams the next bodies while h works.
 		for len(queue) < window && next < len(metas) {
@@ -281,25 +302,34 @@ func (p *Poller) deliver(ctx context.Context, cn *conn, metas []meta, cpt Checkp
 			next++
 		}
 		if len(queue) == 0 {
-			return committed, nil
+			return committed, commit()
 		}
 		q := queue[0]
 		queue = queue[1:]
 
 		ok, err := p.deliverOne(ctx, cn, q.m, q.cmd, cpt, h)
 		if ok {
-			committed = append(committed, q.m.uid)
-			p.update(func(s *Status) { s.LastFetch = time.Now() })
+			staged = append(staged, q.m.uid)
+			stagedBytes += q.m.size
 		}
 		if err != nil {
+			// What was staged before the failure is still whole.
+			if cerr := commit(); cerr != nil {
+				p.log.Warn("commit after a failure", "uidvalidity", cn.uidValidity, "err", cerr)
+			}
 			return committed, err
+		}
+		if len(queue) == 0 && next == len(metas) || len(staged) >= MaxBatch || stagedBytes >= MaxBatchBytes {
+			if err := commit(); err != nil {
+				return committed, err
+			}
 		}
 	}
 }
 
-// deliverOne hands the body that cmd fetches to h. ok reports that h
-// committed the message.
-func (p *Poller) deliverOne(ctx context.Context, cn *conn, m meta, cmd *imapclient.FetchCommand, cpt Checkpoint, h Handler) (ok bool, err error) {
+// deliverOne stages the body that cmd fetches with h. ok reports that h
+// staged the message.
+func (p *Poller) deliverOne(ctx context.Context, cn *conn, m meta, cmd *imapclient.FetchCommand, cpt Checkpoint, h BatchHandler) (ok bool, err error) {
 	op := fmt.Sprintf("uid fetch %d", m.uid)
 	// Once Run's context has ended, no new message is started and the
 	// connection is not touched again (conn.shutdown closes it). ctx is
@@ -344,7 +374,7 @@ func (p *Poller) deliverOne(ctx context.Context, cn *conn, m meta, cmd *imapclie
 	// The handler finishes the message in hand even when ctx ends: it gets
 	// a context without cancellation, and the connection stays open for it
 	// (see conn.shutdown).
-	herr := h(context.WithoutCancel(ctx), msg)
+	herr := h.Stage(context.WithoutCancel(ctx), msg)
 	if herr == nil {
 		ok = true
 	}
@@ -353,7 +383,7 @@ func (p *Poller) deliverOne(ctx context.Context, cn *conn, m meta, cmd *imapclie
 	if rerr := body.failure(); rerr != nil {
 		// The connection broke under the handler: that is not the
 		// handler's fault, and the message is fetched again later
-		// unless h committed it anyway.
+		// unless h staged it anyway.
 		return ok, cn.wrap(op, rerr)
 	}
 	if derr != nil {

@@ -36,7 +36,7 @@ import (
 
 // Fetcher is the mailbox side of the loop; *mailbox.Poller implements it.
 type Fetcher interface {
-	Run(ctx context.Context, cps mailbox.Checkpoints, h mailbox.Handler) error
+	RunBatch(ctx context.Context, cps mailbox.Checkpoints, h mailbox.BatchHandler) error
 	Status() mailbox.Status
 }
 
@@ -109,6 +109,10 @@ type Loop struct {
 	mu sync.Mutex
 	// limits are opts.Limits until SetLimits.
 	limits atomic.Pointer[parse.Limits]
+	// staged are the mails staged since the last Commit, their blobs in
+	// batch (both under mu).
+	staged []staged
+	batch  *blob.Batch
 }
 
 // SetLimits puts l in force for the mails parsed from now on (a
@@ -138,7 +142,7 @@ func New(opts Options) (*Loop, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
 	}
-	l := &Loop{opts: opts, log: opts.Logger.With("component", "daemon", "mailbox", opts.Mailbox)}
+	l := &Loop{opts: opts, log: opts.Logger.With("component", "daemon", "mailbox", opts.Mailbox), batch: opts.Blobs.Batch()}
 	l.SetLimits(opts.Limits)
 	return l, nil
 }
@@ -151,7 +155,7 @@ func (l *Loop) Run(ctx context.Context) error {
 	if l.opts.Fetcher == nil {
 		return errors.New("daemon: Run needs a Fetcher")
 	}
-	err := l.opts.Fetcher.Run(ctx, checkpoints{l}, l.Handle)
+	err := l.opts.Fetcher.RunBatch(ctx, checkpoints{l}, l)
 	l.log.Info("fetching stopped")
 	return err
 }
@@ -183,42 +187,90 @@ func toStoreCheckpoint(cp mailbox.Checkpoint) record.Checkpoint {
 		FirstStart: string(cp.Select.Mode), Since: cp.Select.Since}
 }
 
-// Handle processes one message from the mailbox; it is the poller's
+// Handle processes one message from the mailbox; it is a
 // [mailbox.Handler]. It returns nil once the message's effects and the new
 // checkpoint are committed (or the message is quarantined), and an error
-// when nothing could be committed, so that the message is retried.
+// when nothing could be committed, so that the message is retried. It is
+// [Loop.Stage] and [Loop.Commit] of a batch of one.
 func (l *Loop) Handle(ctx context.Context, m *mailbox.Message) error {
+	if err := l.Stage(ctx, m); err != nil {
+		return err
+	}
+	_, err := l.Commit(ctx)
+	return err
+}
+
+// Stage reads, parses and checks one message from the mailbox and keeps it
+// for the next [Loop.Commit]: its blobs are written but not synced, and
+// nothing is written to the store. With Commit it is the poller's
+// [mailbox.BatchHandler]. An error means the message was not staged (the
+// server could not be read, a blob not written, the sender not checked) and
+// is retried.
+func (l *Loop) Stage(ctx context.Context, m *mailbox.Message) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	log := l.log.With("uidvalidity", m.UIDValidity, "uid", m.UID)
 	l.opts.Metrics.MailsFetched.Inc()
 	// The server announces the whole size; parse decides whether the mail
 	// was cut, here or by the poller's partial fetch.
-	pm, err := l.parse(m.Body, m.Size)
+	pm, err := l.parse(m.Body, m.Size, l.batch)
 	if err != nil {
 		// Reading from the server or writing the blob store failed: nothing
-		// is committed and the poller retries.
+		// is staged and the poller retries.
 		l.opts.Metrics.ProcessFailures.Inc()
 		return fmt.Errorf("read uid %d: %w", m.UID, err)
 	}
 	cp := toStoreCheckpoint(m.Checkpoint())
-	res, err := l.commit(ctx, pm, &cp, m.InternalDate, log)
+	s, err := l.prepare(ctx, pm, l.batch, &cp, m.InternalDate, l.log.With("uidvalidity", m.UIDValidity, "uid", m.UID))
 	if err != nil {
 		l.opts.Metrics.ProcessFailures.Inc()
 		return err
 	}
-	l.observe(res, m.InternalDate)
+	l.staged = append(l.staged, s)
 	return nil
 }
 
-// commit ingests pm and, if cp is not nil, moves the checkpoint, in one
-// transaction. A failure of the processing itself quarantines the mail (in
-// a transaction of its own that also moves the checkpoint); a failure to
-// write returns an error and commits nothing.
-func (l *Loop) commit(ctx context.Context, pm *parse.Mail, cp *record.Checkpoint, arrived time.Time, log *slog.Logger) (service.Result, error) {
-	verified, err := l.verify(ctx, pm)
+// Commit makes the blobs of the staged messages durable (one sync for them
+// all), then applies the messages in one transaction that also moves the
+// checkpoint to the last one, and wakes the outbox worker once. A message
+// whose processing fails (a panic, a record that does not decode) is
+// quarantined alone: the transaction is rolled back, the messages before it
+// are committed in a transaction of their own, it is quarantined with its
+// checkpoint, and the ones after it go on. A failure to write commits no
+// more: Commit returns how many of the staged messages, from the first, are
+// committed, and the others are forgotten, to be handed over again.
+func (l *Loop) Commit(ctx context.Context) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	batch := l.staged
+	l.staged = nil
+	if len(batch) == 0 {
+		return 0, nil
+	}
+	// Nothing the store refers to may be missing after a crash: the blobs
+	// are durable before the transaction that names them.
+	if err := l.batch.Sync(); err != nil {
+		l.opts.Metrics.ProcessFailures.Inc()
+		return 0, fmt.Errorf("commit %d mails: %w", len(batch), err)
+	}
+	results, err := l.commitBatch(ctx, batch)
+	return len(results), err
+}
+
+// staged is a mail parsed and checked, ready to be applied.
+type staged struct {
+	pm   *parse.Mail
+	mail service.Mail
+	// cp is the checkpoint it moves, nil for mail not from the mailbox.
+	cp  *record.Checkpoint
+	log *slog.Logger
+}
+
+// prepare checks the sender of pm, whose raw copy is in b, and maps it
+// onto the service's mail.
+func (l *Loop) prepare(ctx context.Context, pm *parse.Mail, b blobs, cp *record.Checkpoint, arrived time.Time, log *slog.Logger) (staged, error) {
+	verified, err := l.verify(ctx, pm, b)
 	if err != nil {
-		return service.Result{}, err
+		return staged{}, err
 	}
 	mail := toServiceMail(pm, verified)
 	mail.ArrivedAt = arrived
@@ -226,50 +278,106 @@ func (l *Loop) commit(ctx context.Context, pm *parse.Mail, cp *record.Checkpoint
 	if !verified.Verified {
 		log.Info("sender not verified", "from", mail.From.Addr, "reason", verified.ReasonEN)
 	}
-	var res service.Result
-	var procErr error
-	err = l.opts.Store.Update(ctx, func(tx Tx) error {
-		res, procErr = l.ingest(tx, mail)
-		if procErr != nil {
-			return procErr
+	return staged{pm: pm, mail: mail, cp: cp, log: log}, nil
+}
+
+// commitBatch applies batch, each mail's blobs already durable, in as few
+// transactions as its failures allow (see [Loop.Commit]), and returns what
+// each of its mails did, from the first, as far as they are committed or
+// quarantined.
+func (l *Loop) commitBatch(ctx context.Context, batch []staged) ([]service.Result, error) {
+	var done []service.Result
+	notices := 0
+	defer func() {
+		if l.opts.Outbox != nil && notices > 0 {
+			l.opts.Outbox.Kick()
 		}
-		if cp != nil {
+	}()
+	for len(done) < len(batch) {
+		part := batch[len(done):]
+		for {
+			results, failAt, procErr, err := l.apply(ctx, part)
+			if err == nil {
+				for i, res := range results {
+					part[i].log.Info("mail processed", "ticket_id", res.TicketID, "outcome", res.Outcome, "notices", res.Notices, "refused", res.Refused)
+					l.observe(res, part[i].mail.ArrivedAt)
+					notices += res.Notices
+				}
+				done = append(done, results...)
+				break
+			}
+			if procErr == nil {
+				l.opts.Metrics.ProcessFailures.Inc()
+				return done, fmt.Errorf("commit mail %s: %w", part[0].mail.MessageID, err)
+			}
+			if failAt > 0 {
+				// The mails before the failing one, in a fresh transaction.
+				part = part[:failAt]
+				continue
+			}
+			if err := l.quarantine(ctx, part[0], procErr); err != nil {
+				l.opts.Metrics.ProcessFailures.Inc()
+				return done, err
+			}
+			res := service.Result{Outcome: "quarantined"}
+			l.observe(res, part[0].mail.ArrivedAt)
+			done = append(done, res)
+			break
+		}
+	}
+	return done, nil
+}
+
+// apply ingests part in one transaction that moves the checkpoint to its
+// last mail's. When a mail's processing fails, nothing is committed and
+// failAt and procErr say which mail and why; err is then procErr. Any other
+// error is a failure to write.
+func (l *Loop) apply(ctx context.Context, part []staged) (results []service.Result, failAt int, procErr, err error) {
+	failAt = -1
+	err = l.opts.Store.Update(ctx, func(tx Tx) error {
+		results = results[:0]
+		for i, s := range part {
+			res, err := l.ingest(tx, s.mail)
+			if err != nil {
+				failAt, procErr = i, err
+				return err
+			}
+			results = append(results, res)
+		}
+		if cp := part[len(part)-1].cp; cp != nil {
 			return tx.SetCheckpoint(l.opts.Mailbox, *cp)
 		}
 		return nil
 	})
-	switch {
-	case err == nil:
-		log.Info("mail processed", "ticket_id", res.TicketID, "outcome", res.Outcome, "notices", res.Notices, "refused", res.Refused)
-		if l.opts.Outbox != nil && res.Notices > 0 {
-			l.opts.Outbox.Kick()
-		}
-		return res, nil
-	case procErr == nil:
-		return res, fmt.Errorf("commit mail %s: %w", mail.MessageID, err)
+	return results, failAt, procErr, err
+}
+
+// quarantine records s, whose processing failed with procErr, in a
+// transaction of its own that also moves its checkpoint, so that it never
+// blocks the mails behind it.
+func (l *Loop) quarantine(ctx context.Context, s staged, procErr error) error {
+	q := record.Quarantined{MessageID: s.mail.MessageID, From: s.mail.From.Addr, Subject: s.mail.Subject, Reason: procErr.Error(), ReceivedAt: l.opts.Now().UTC(),
+		RawSHA256: s.pm.RawSHA256, RawSize: s.pm.RawSize, Mailbox: l.opts.Mailbox}
+	if s.cp != nil {
+		q.UID = s.cp.UID
 	}
-	q := record.Quarantined{MessageID: mail.MessageID, From: mail.From.Addr, Subject: mail.Subject, Reason: procErr.Error(), ReceivedAt: l.opts.Now().UTC(),
-		RawSHA256: pm.RawSHA256, RawSize: pm.RawSize, Mailbox: l.opts.Mailbox}
-	if cp != nil {
-		q.UID = cp.UID
-	}
-	err = l.opts.Store.Update(ctx, func(tx Tx) error {
+	err := l.opts.Store.Update(ctx, func(tx Tx) error {
 		var err error
 		q, err = tx.Quarantine(q)
 		if err != nil {
 			return err
 		}
-		if cp != nil {
-			return tx.SetCheckpoint(l.opts.Mailbox, *cp)
+		if s.cp != nil {
+			return tx.SetCheckpoint(l.opts.Mailbox, *s.cp)
 		}
 		return nil
 	})
 	if err != nil {
-		return res, fmt.Errorf("quarantine mail %s: %w", mail.MessageID, err)
+		return fmt.Errorf("quarantine mail %s: %w", s.mail.MessageID, err)
 	}
 	l.opts.Metrics.Quarantined.Inc()
-	log.Error("mail quarantined", "quarantine_id", q.ID, "err", procErr)
-	return service.Result{Outcome: "quarantined"}, nil
+	s.log.Error("mail quarantined", "quarantine_id", q.ID, "err", procErr)
+	return nil
 }
 
 // ingest runs the service, turning a panic into an error so that one mail
@@ -320,13 +428,13 @@ func (l *Loop) RetryQuarantined(ctx context.Context, id uint64) (service.Result,
 		return service.Result{}, fmt.Errorf("open raw mail of quarantine record %d: %w", id, err)
 	}
 	defer raw.Close()
-	pm, err := l.parse(raw, q.RawSize)
+	pm, err := l.parse(raw, q.RawSize, l.opts.Blobs)
 	if err != nil {
 		return service.Result{}, fmt.Errorf("read raw mail of quarantine record %d: %w", id, err)
 	}
 	// The sender is checked again, as at first intake: a re-run is no
 	// shortcut around verification.
-	verified, err := l.verify(ctx, pm)
+	verified, err := l.verify(ctx, pm, l.opts.Blobs)
 	if err != nil {
 		return service.Result{}, fmt.Errorf("re-run quarantine record %d: %w", id, err)
 	}
@@ -360,25 +468,37 @@ func (l *Loop) RetryQuarantined(ctx context.Context, id uint64) (service.Result,
 func (l *Loop) Ingest(ctx context.Context, r io.Reader) (service.Result, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	pm, err := l.parse(r, 0)
+	pm, err := l.parse(r, 0, l.opts.Blobs)
 	if err != nil {
 		return service.Result{}, err
 	}
-	res, err := l.commit(ctx, pm, nil, time.Time{}, l.log)
-	if err == nil {
-		l.observe(res, time.Time{})
+	s, err := l.prepare(ctx, pm, l.opts.Blobs, nil, time.Time{}, l.log)
+	if err != nil {
+		return service.Result{}, err
 	}
-	return res, err
+	results, err := l.commitBatch(ctx, []staged{s})
+	if err != nil {
+		return service.Result{}, err
+	}
+	return results[0], nil
 }
 
 // parse reads one raw mail of size bytes (zero when unknown) and hands its
-// raw copy and attachments to the blob store.
-func (l *Loop) parse(r io.Reader, size int64) (*parse.Mail, error) {
-	return parse.Read(r, parse.Options{MaxSize: l.opts.MaxSize, Size: size, Limits: *l.limits.Load(), Sink: blobSink{l.opts.Blobs}})
+// raw copy and attachments to b.
+func (l *Loop) parse(r io.Reader, size int64, b blobs) (*parse.Mail, error) {
+	return parse.Read(r, parse.Options{MaxSize: l.opts.MaxSize, Size: size, Limits: *l.limits.Load(), Sink: blobSink{b}})
 }
 
-// blobSink keeps what parse hands over in the blob store.
-type blobSink struct{ s *blob.Store }
+// blobs is where a mail's raw copy and attachments go: the blob store
+// (*blob.Store), or a batch of it whose syncs wait for the commit
+// (*blob.Batch).
+type blobs interface {
+	Put(r io.Reader) (blob.Ref, error)
+	Open(sha string) (io.ReadCloser, error)
+}
+
+// blobSink keeps what parse hands over in blobs.
+type blobSink struct{ s blobs }
 
 // Put implements [parse.Sink].
 func (b blobSink) Put(r io.Reader) (string, int64, error) {

@@ -18,14 +18,14 @@ type SenderChecker interface {
 	Check(ctx context.Context, m sender.Mail) sender.Verdict
 }
 
-// verify checks the sender of pm, whose raw copy is in the blob store, and
+// verify checks the sender of pm, whose raw copy is in b, and
 // returns what the rules are told. The check runs outside any store
 // transaction and is bounded by the loop's VerifyTimeout, so that a slow
 // or silent DNS server delays one mail by at most that, never the mailbox.
 // A raw copy that cannot be read is an error: nothing is committed and the
 // mail is retried.
-func (l *Loop) verify(ctx context.Context, pm *parse.Mail) (ticket.Verification, error) {
-	f, err := l.opts.Blobs.Open(pm.RawSHA256)
+func (l *Loop) verify(ctx context.Context, pm *parse.Mail, b blobs) (ticket.Verification, error) {
+	f, err := b.Open(pm.RawSHA256)
 	if err != nil {
 		return ticket.Verification{}, fmt.Errorf("open raw mail %s to verify its sender: %w", pm.MessageID, err)
 	}
