@@ -10,7 +10,11 @@
 // (by default the unseen ones); the rule and the highest UID it covers are
 // saved in the checkpoint before any message is handed over, so a first
 // start cut short goes on after a restart with the same choice, and the mail
-// it skipped is never taken nor touched. After the handler has committed a message the poller flags it
+// it skipped is never taken nor touched. A [BatchHandler] ([Poller.RunBatch])
+// stages the messages one by one and commits them together: the poller asks
+// for the commit as soon as no further message is waiting, so a lone
+// message is committed at once and a backlog by batches of up to
+// [MaxBatch]. After the handler has committed a message the poller flags it
 // \Seen and, optionally, moves it to a "processed" mailbox (RFC 6851 MOVE, or
 // COPY + UID EXPUNGE with UIDPLUS, RFC 4315). It waits for new mail with IDLE
 // (RFC 2177) when the server offers it and polls otherwise.

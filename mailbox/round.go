@@ -280,7 +280,7 @@ func (p *Poller) deliver(ctx context.Context, cn *conn, metas []meta, cpt Checkp
 			p.update(func(s *Status) { s.LastFetch = time.Now() })
 		}
 		if err != nil {
-			err = &retryError{op: "commit", uid: uint32(staged[n%len(staged)]), err: err}
+			err = &retryError{op: "commit", uid: uint32(staged[min(n, len(staged)-1)]), err: err}
 		}
 		staged, stagedBytes = staged[:0], 0
 		return err

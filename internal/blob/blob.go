@@ -5,7 +5,8 @@
 // Writes stream into a temporary file in the store's directory while the
 // hash is computed, and are made visible with an fsync followed by an atomic
 // rename, so a reader never sees a partial blob. Storing the same content
-// twice keeps one file. The store never deletes blobs.
+// twice keeps one file. A [Batch] defers the syncs of many writes to one.
+// The store never deletes blobs.
 //
 // Content that lies verbatim inside another blob may be stored as a
 // reference to those bytes instead of a copy ([Store.PutSlice]); a copy of

@@ -3,9 +3,20 @@
 // commits the ticket change, the notifications it owes and the mailbox
 // checkpoint in one transaction; then it wakes the outbox worker.
 //
+// Mail is taken in batches ([Loop.Stage], [Loop.Commit]): while the poller
+// has further mail waiting, each mail is parsed, its raw copy and
+// attachments written to the blob store without a sync, and its sender
+// checked; then the blobs of the whole batch are made durable with one sync
+// and the batch applied in one transaction that moves the checkpoint to its
+// last mail, and the outbox worker is woken once. A crash before that
+// commit loses the whole batch, which is fetched again (and deduplicated
+// by Message-ID); a lone mail is a batch of one, committed at once.
+//
 // A mail that cannot be processed (a bug, a record that does not decode, a
 // panic) is quarantined with its reason, committed with the checkpoint so it
-// never blocks the mails behind it, and can be re-run by an operator. A
+// never blocks the mails behind it, and can be re-run by an operator; the
+// mails of its batch before it are committed without it, the ones after it
+// go on. A
 // failure to write (read-only data directory, full disk) commits nothing:
 // the mail is left unflagged on the server and retried with backoff.
 //

@@ -45,9 +45,19 @@ type rig struct {
 	stop  func()
 	// senders checks who sent each mail; nil means checker(t).
 	senders SenderChecker
+	// wrap, if set, wraps the loop's store.
+	wrap func(Store) Store
 }
 
 func newRig(t *testing.T) *rig {
+	t.Helper()
+	r := &rig{mail: newMail(t), dir: t.TempDir()}
+	r.start(t)
+	return r
+}
+
+// newMail starts the in-process mail system of the desk's tests.
+func newMail(t *testing.T) *devmail.System {
 	t.Helper()
 	sys, err := devmail.Start(devmail.Options{IMAPAddr: "127.0.0.1:0", SMTPAddr: "127.0.0.1:0", Domain: "oti.test",
 		Users: []string{deskAddr, agentAddr, userAddr, provAddr}, Password: password})
@@ -55,9 +65,7 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sys.Close() })
-	r := &rig{mail: sys, dir: t.TempDir()}
-	r.start(t)
-	return r
+	return sys
 }
 
 func logger(t *testing.T) *slog.Logger {
@@ -126,7 +134,11 @@ func (r *rig) start(t *testing.T) {
 	if senders == nil {
 		senders = checker(t)
 	}
-	r.loop, err = New(Options{Store: loopStore(r.db), Service: svc, Blobs: r.blobs, Senders: senders, Fetcher: poller, Outbox: worker, Logger: log})
+	var ls Store = loopStore(r.db)
+	if r.wrap != nil {
+		ls = r.wrap(ls)
+	}
+	r.loop, err = New(Options{Store: ls, Service: svc, Blobs: r.blobs, Senders: senders, Fetcher: poller, Outbox: worker, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
