@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // Batch puts blobs whose durability is deferred to one [Batch.Sync], so that
@@ -60,6 +61,19 @@ func (b *Batch) Put(r io.Reader) (Ref, error) {
 	}
 	b.pending = append(b.pending, pendingBlob{tmp: f.Name(), sha: ref.SHA256})
 	return ref, nil
+}
+
+// PutSlice is [Store.PutSlice] within the batch. A reference must never
+// point at a blob a crash could lose: when target is one of the batch's
+// blobs not yet synced, the batch is synced first (a forwarded message
+// costs its mail that one sync more).
+func (b *Batch) PutSlice(sha, target string, off, n int64) (Ref, error) {
+	if slices.ContainsFunc(b.pending, func(p pendingBlob) bool { return p.sha == target }) {
+		if err := b.Sync(); err != nil {
+			return Ref{}, fmt.Errorf("put slice %s of %s: %w", sha, target, err)
+		}
+	}
+	return b.s.PutSlice(sha, target, off, n)
 }
 
 // Sync makes every blob put since the last Sync or Discard durable and

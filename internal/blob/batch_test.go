@@ -1,6 +1,8 @@
 package blob
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"path/filepath"
 	"strings"
@@ -57,5 +59,36 @@ func TestBatchSyncsOnce(t *testing.T) {
 	b.Discard()
 	if tmps, _ := filepath.Glob(filepath.Join(s.Dir(), tempPrefix+"*")); len(tmps) != 0 {
 		t.Errorf("temporary files left after Discard: %v", tmps)
+	}
+}
+
+// A slice of a blob not yet synced syncs the batch first: the reference
+// never points at a blob a crash could lose.
+func TestBatchSliceOfPendingBlob(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := s.Batch()
+	raw, err := b.Put(strings.NewReader("header\r\n\r\nforwarded part"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	part := "forwarded part"
+	sum := sha256.Sum256([]byte(part))
+	sha := hex.EncodeToString(sum[:])
+	if _, err := b.PutSlice(sha, raw.SHA256, int64(len("header\r\n\r\n")), int64(len(part))); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.Has(raw.SHA256); !ok || err != nil {
+		t.Errorf("target of a slice not stored: %v (%v)", ok, err)
+	}
+	r, err := s.Open(sha)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if got, _ := io.ReadAll(r); string(got) != part {
+		t.Errorf("slice reads %q, want %q", got, part)
 	}
 }

@@ -505,6 +505,7 @@ func (l *Loop) parse(r io.Reader, size int64, b blobs) (*parse.Mail, error) {
 // (*blob.Batch).
 type blobs interface {
 	Put(r io.Reader) (blob.Ref, error)
+	PutSlice(sha, target string, off, n int64) (blob.Ref, error)
 	Open(sha string) (io.ReadCloser, error)
 }
 

@@ -66,7 +66,11 @@ func TestNestedForwardsOnDisk(t *testing.T) {
 		t.Run(fmt.Sprint(levels), func(t *testing.T) {
 			_, l := newIngestLoop(t, 64<<20)
 			raw, outer := forwardChain(levels, file)
-			pm, err := l.parse(bytes.NewReader(raw), 0)
+			// As the intake takes it: in a batch, synced at the commit.
+			pm, err := l.parse(bytes.NewReader(raw), 0, l.batch)
+			if err == nil {
+				err = l.batch.Sync()
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,7 +131,7 @@ func TestTruncatedForwardOnDisk(t *testing.T) {
 	raw, _ := forwardChain(2, file)
 	maxSize := int64(len(raw) / 2)
 	_, l := newIngestLoop(t, maxSize)
-	pm, err := l.parse(bytes.NewReader(raw), 0)
+	pm, err := l.parse(bytes.NewReader(raw), 0, l.opts.Blobs)
 	if err != nil {
 		t.Fatal(err)
 	}
