@@ -172,8 +172,17 @@ func (t *Tx) List(f ticket.Filter) ([]ticket.Ticket, error) {
 			prefixes = append(prefixes, []byte(string(s)+"\x00"))
 		}
 	}
-	var out []ticket.Ticket
+	// Tickets are large values: count the keys first and allocate once,
+	// rather than growing (and copying) the slice a hundred thousand rows
+	// at a time.
 	c := t.tx.Bucket(bucketIndex).Cursor()
+	n := 0
+	for _, p := range prefixes {
+		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+			n++
+		}
+	}
+	out := make([]ticket.Ticket, 0, n)
 	for _, p := range prefixes {
 		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
 			out = append(out, ticket.Ticket{})
