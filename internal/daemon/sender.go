@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -30,9 +31,16 @@ func (l *Loop) verify(ctx context.Context, pm *parse.Mail, b blobs) (ticket.Veri
 		return ticket.Verification{}, fmt.Errorf("open raw mail %s to verify its sender: %w", pm.MessageID, err)
 	}
 	defer f.Close()
-	raw, err := io.ReadAll(f)
-	if err != nil {
-		return ticket.Verification{}, fmt.Errorf("read raw mail %s to verify its sender: %w", pm.MessageID, err)
+	// The raw copy's file is read in place (twice at most, streaming): a
+	// 25 MiB mail is never held in memory for the check. Only a blob that
+	// is not a plain file is read into memory first.
+	raw, ok := f.(io.ReaderAt)
+	if !ok {
+		b, err := io.ReadAll(f)
+		if err != nil {
+			return ticket.Verification{}, fmt.Errorf("read raw mail %s to verify its sender: %w", pm.MessageID, err)
+		}
+		raw = bytes.NewReader(b)
 	}
 	ctx, cancel := context.WithTimeout(ctx, l.opts.VerifyTimeout)
 	defer cancel()

@@ -1,6 +1,7 @@
 package devmail
 
 import (
+	"bytes"
 	"net"
 	"net/smtp"
 	"strings"
@@ -115,7 +116,7 @@ func TestAuthenticationResults(t *testing.T) {
 		if strings.Index(hdr, tt.want) > strings.Index(hdr, "other.example") {
 			t.Errorf("%s: the server's field is not above the client's", tt.name)
 		}
-		v := checker.Check(t.Context(), sender.Mail{Raw: d.Raw, From: "ana@x.test"})
+		v := checker.Check(t.Context(), sender.Mail{Raw: bytes.NewReader(d.Raw), From: "ana@x.test"})
 		if v.Trusted != tt.trusted {
 			t.Errorf("%s: Check = %+v, want trusted %v", tt.name, v, tt.trusted)
 		}

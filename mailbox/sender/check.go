@@ -2,12 +2,12 @@ package sender
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net"
 	"net/mail"
@@ -81,9 +81,12 @@ func New(opts Options) (*Checker, error) {
 
 // Mail is what [Checker.Check] looks at.
 type Mail struct {
-	// Raw is the whole mail as fetched from the mailbox: header and body
-	// (the body only matters for DKIM).
-	Raw []byte
+	// Raw reads the whole mail as fetched from the mailbox: header and
+	// body (the body only matters for DKIM). Check reads it from the
+	// start, twice at most (the header, then the whole mail for DKIM),
+	// streaming: the mail is never held in memory (an *os.File of the raw
+	// copy, or a *bytes.Reader).
+	Raw io.ReaderAt
 	// From is the address of the mail's From field, as the caller parsed
 	// it. It must be the address of the field's only mailbox.
 	From string
@@ -174,7 +177,7 @@ func (c *Checker) Check(ctx context.Context, m Mail) Verdict {
 		v.Warning = "sender not verified: security.command_auth is none"
 		return v
 	}
-	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(m.Raw)))
+	h, err := textproto.ReadHeader(bufio.NewReader(whole(m.Raw)))
 	if err != nil {
 		return untrusted(v, CodeBadFrom, "the mail's header cannot be read")
 	}
@@ -429,14 +432,17 @@ func internal(f *facts, h textproto.Header) {
 	f.pass(Internal)
 }
 
+// whole reads r from its start to its end.
+func whole(r io.ReaderAt) io.Reader { return io.NewSectionReader(r, 0, math.MaxInt64) }
+
 // verifyDKIM verifies the mail's DKIM signatures itself (RFC 6376 §6).
-func (c *Checker) verifyDKIM(ctx context.Context, f *facts, raw []byte, domain string) {
+func (c *Checker) verifyDKIM(ctx context.Context, f *facts, raw io.ReaderAt, domain string) {
 	lookup := func(name string) ([]string, error) {
 		ctx, cancel := context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 		return c.resolver.LookupTXT(ctx, name)
 	}
-	verifs, err := dkim.VerifyWithOptions(bytes.NewReader(raw), &dkim.VerifyOptions{LookupTXT: lookup, MaxVerifications: maxSignatures})
+	verifs, err := dkim.VerifyWithOptions(whole(raw), &dkim.VerifyOptions{LookupTXT: lookup, MaxVerifications: maxSignatures})
 	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) {
 		f.fail(DKIM, "dkim_unreadable", "the DKIM signatures cannot be read")
 		return

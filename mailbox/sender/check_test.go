@@ -27,7 +27,7 @@ func checker(t testing.TB, accept, ids []string, resolver string, timeout time.D
 
 func check(t testing.TB, c *Checker, raw, from string) Verdict {
 	t.Helper()
-	return c.Check(t.Context(), Mail{Raw: []byte(raw), From: from})
+	return c.Check(t.Context(), Mail{Raw: strings.NewReader(raw), From: from})
 }
 
 // wantVerdict fails unless v has the trust and code given.
@@ -214,7 +214,7 @@ func TestFromMustBeOneAndTheSame(t *testing.T) {
 func TestReplyToken(t *testing.T) {
 	t.Parallel()
 	c := checker(t, []string{"reply_token"}, nil, "", time.Second)
-	v := c.Check(t.Context(), Mail{Raw: []byte(plainMail), From: "ana@example.org", ReplyToken: true})
+	v := c.Check(t.Context(), Mail{Raw: strings.NewReader(plainMail), From: "ana@example.org", ReplyToken: true})
 	wantVerdict(t, v, true, CodeTrusted)
 	wantVerdict(t, check(t, c, plainMail, "ana@example.org"), false, CodeNoEvidence)
 }
