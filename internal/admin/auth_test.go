@@ -1,48 +1,29 @@
 package admin
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/ticketd/ticketd/internal/testlog"
 	"github.com/ticketd/ticketd/ticket"
 )
 
 // testToken is the token of the servers started by serveAPI.
 const testToken = "k8P3vYw0cH2qL9sX5mB7nR1tZ4dF6gJ0aE8uW2oQyTc"
 
-// lockedBuffer is a log sink safe for the server's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // serveAPI runs the admin API over real HTTP on a loopback port, as the
 // daemon does, and returns its address and its log.
-func serveAPI(t *testing.T, local *Local) (string, *lockedBuffer) {
+func serveAPI(t *testing.T, local *Local) (string, *testlog.Buffer) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	h, err := NewServer(ServerOptions{Backend: local, Token: testToken, Listen: ln.Addr().String(), Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)

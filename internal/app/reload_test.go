@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,7 +8,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/ticketd/ticketd/internal/admin"
 	"github.com/ticketd/ticketd/internal/config"
 	"github.com/ticketd/ticketd/internal/devmail"
+	"github.com/ticketd/ticketd/internal/testlog"
 )
 
 // init starts os/signal's watcher goroutine, which the first
@@ -27,24 +26,6 @@ func init() {
 	c := make(chan os.Signal, 1)
 	signal.Notify(c, syscall.SIGHUP)
 	signal.Stop(c)
-}
-
-// lockedBuffer is a log sink the test reads while the daemon writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // writeConfigFile writes the configuration file of a daemon on sys with
@@ -84,7 +65,7 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	level := new(slog.LevelVar)
 	d, err := Build(cfg, Options{Version: "test", Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: level})), Level: level})
 	if err != nil {

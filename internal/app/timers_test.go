@@ -15,6 +15,7 @@ import (
 	"github.com/ticketd/ticketd/internal/config"
 	"github.com/ticketd/ticketd/internal/devmail"
 	"github.com/ticketd/ticketd/internal/store"
+	"github.com/ticketd/ticketd/internal/testlog"
 	"github.com/ticketd/ticketd/ticket"
 )
 
@@ -32,7 +33,7 @@ func deliveredTo(sys *devmail.System, rcpt, word string) int {
 
 // runDaemon builds and runs a daemon of the configuration file path until
 // the returned stop is called; it waits for its admin API.
-func runDaemon(t *testing.T, path string, logs *lockedBuffer) (*Daemon, <-chan error, func()) {
+func runDaemon(t *testing.T, path string, logs *testlog.Buffer) (*Daemon, <-chan error, func()) {
 	t.Helper()
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -86,7 +87,7 @@ func TestTimersStartPassAndReload(t *testing.T) {
 	path := filepath.Join(dir, "ticketd.yaml")
 	adminAddr := freeAddr(t)
 	writeConfigFile(t, path, sys, dir, adminAddr, []string{agentAddr}, "")
-	var logs lockedBuffer
+	var logs testlog.Buffer
 
 	d, _, stop := runDaemon(t, path, &logs)
 	res, err := d.Service.OpenByPhone(t.Context(), ticket.Address{Addr: userAddr}, agentAddr, "Sin red", "Desde ayer.")
