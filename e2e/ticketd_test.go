@@ -38,6 +38,9 @@ type daemonOpts struct {
 	// defaultRetry keeps the built-in outbox retry bounds (retry_min 5s,
 	// retry_max 30m) instead of the short ones (1s to 5s) of the others.
 	defaultRetry bool
+	// web turns the console on: web.listen on a free loopback port,
+	// web.base_url http://127.0.0.1:<port> (daemon.webURL).
+	web bool
 }
 
 // daemon is one ticketd process (and its restarts) with its own data
@@ -51,6 +54,7 @@ type daemon struct {
 	logPath  string
 	sockPath string
 	desk     string // the support address ticketd reads and sends from
+	webURL   string // the console's base URL, "" without daemonOpts.web
 
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -162,6 +166,10 @@ security:
 `, d.dataDir, limit, host, imapPort, d.desk, filepath.Join(dir, "imap.password"), processed, smtpPort,
 		members("mesa", "mesa1", "mesa2"), members("redes", "redes1", "redes2"), members("proveedor", "proveedor3"),
 		members("infra", "infra3"), d.sockPath, signer.dnsAddr, commandAuth, retry)
+	if o.web {
+		d.webURL = "http://" + freeLoopback(t)
+		cfg += fmt.Sprintf("web:\n  listen: %q\n  base_url: %q\n", strings.TrimPrefix(d.webURL, "http://"), d.webURL)
+	}
 	writeFile(t, d.cfgPath, []byte(cfg), 0o600)
 	t.Cleanup(func() {
 		d.stop()
@@ -173,6 +181,17 @@ security:
 		d.start()
 	}
 	return d
+}
+
+// freeLoopback returns a 127.0.0.1:port no one listened on a moment ago.
+func freeLoopback(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
 
 // env is the child's environment: ours without any TICKETD_ override.
