@@ -299,15 +299,12 @@ func (r *Renderer) Message(p ticket.Pending) (*mail.Msg, error) {
 	}
 	plan, listed := r.planAttachments(n)
 	var attach []ticket.Attachment
-	var contents [][]byte
 	for _, a := range plan {
-		b, err := r.readBlob(a)
-		if err != nil {
+		if err := r.checkBlob(a); err != nil {
 			listed = append(listed, a)
 			continue
 		}
 		attach = append(attach, a)
-		contents = append(contents, b)
 	}
 	out, err := r.render(p, attach, listed)
 	if err != nil {
@@ -381,9 +378,9 @@ func (r *Renderer) Message(p ticket.Pending) (*mail.Msg, error) {
 		if a.ContentType != "" {
 			fopts = append(fopts, mail.WithFileContentType(mail.ContentType(a.ContentType)))
 		}
-		if err := m.AttachReader(name, bytes.NewReader(contents[i]), fopts...); err != nil {
-			return nil, fmt.Errorf("notify: attach %q: %w", name, err)
-		}
+		// Streamed from the blob store when the mail is written, not held
+		// in memory (a file may be smtp.max_attach_total bytes).
+		m.AttachReadSeeker(name, &blobReader{open: r.blobs, a: a}, fopts...)
 	}
 	return m, nil
 }
@@ -455,21 +452,71 @@ const (
 	HeaderTicket mail.Header = "X-Ticketd-Ticket"
 )
 
-// readBlob reads a stored file whole, refusing one larger than recorded.
-func (r *Renderer) readBlob(a ticket.Attachment) ([]byte, error) {
+// checkBlob reads a stored file through, refusing one that cannot be read
+// or whose size is not the recorded one; nothing of it is kept.
+func (r *Renderer) checkBlob(a ticket.Attachment) error {
 	rc, err := r.blobs(a.SHA256)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, a.Size+1))
+	n, err := io.Copy(io.Discard, io.LimitReader(rc, a.Size+1))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if int64(len(b)) != a.Size {
-		return nil, fmt.Errorf("blob %s: %d bytes, %d recorded", a.SHA256, len(b), a.Size)
+	if n != a.Size {
+		return fmt.Errorf("blob %s: %d bytes, %d recorded", a.SHA256, n, a.Size)
 	}
-	return b, nil
+	return nil
+}
+
+// blobReader streams a stored file into a mail as go-mail writes it: it
+// opens the file at the first Read, closes it at its end (or on a read
+// error), and starts over after a Seek to the start, which go-mail does
+// after each write of the message. A file that no longer has its recorded
+// size fails the write.
+type blobReader struct {
+	open func(string) (io.ReadCloser, error)
+	a    ticket.Attachment
+	rc   io.ReadCloser
+	n    int64
+}
+
+// Read implements io.Reader.
+func (b *blobReader) Read(p []byte) (int, error) {
+	if b.rc == nil {
+		rc, err := b.open(b.a.SHA256)
+		if err != nil {
+			return 0, err
+		}
+		b.rc, b.n = rc, 0
+	}
+	n, err := b.rc.Read(p)
+	b.n += int64(n)
+	if err == io.EOF && b.n != b.a.Size {
+		err = fmt.Errorf("blob %s: %d bytes, %d recorded: %w", b.a.SHA256, b.n, b.a.Size, io.ErrUnexpectedEOF)
+	}
+	if err != nil {
+		b.close()
+	}
+	return n, err
+}
+
+// Seek implements io.Seeker for the only seek go-mail makes: back to the
+// start.
+func (b *blobReader) Seek(offset int64, whence int) (int64, error) {
+	if offset != 0 || whence != io.SeekStart {
+		return 0, fmt.Errorf("blob %s: seek %d from %d: only to the start", b.a.SHA256, offset, whence)
+	}
+	b.close()
+	return 0, nil
+}
+
+func (b *blobReader) close() {
+	if b.rc != nil {
+		b.rc.Close()
+		b.rc = nil
+	}
 }
 
 // references returns the Message-IDs (without brackets) for the References

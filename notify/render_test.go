@@ -503,3 +503,48 @@ func TestOutsidersLearnNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestAttachmentStreamedEachWrite: an attached file is read from the store
+// each time the mail is written (a retry writes it again), and a file whose
+// size changed after the check fails the write instead of sending a cut
+// file.
+func TestAttachmentStreamedEachWrite(t *testing.T) {
+	p := firstOfEachKind(t, walk(t))[ticket.NoticeAssigned]
+	r := newTestRenderer(t, "es")
+	m, err := r.Message(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first, second bytes.Buffer
+	if _, err := m.WriteTo(&first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.WriteTo(&second); err != nil {
+		t.Fatal(err)
+	}
+	for i, raw := range [][]byte{first.Bytes(), second.Bytes()} {
+		if got := string(parseMail(t, raw).Files["foto impresora.jpg"]); got != "contenido de la foto" {
+			t.Errorf("write %d: attached photo = %q, want its content", i+1, got)
+		}
+	}
+	photo := strings.Repeat("a", 64)
+	size := int64(len(blobs[photo]))
+	shrunk := false
+	r2, err := NewRenderer(RendererOptions{From: support, MaxAttachTotal: 1024, Attachments: func(sum string) (io.ReadCloser, error) {
+		if sum == photo && shrunk {
+			return io.NopCloser(strings.NewReader("cut")), nil
+		}
+		return openBlob(sum)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err = r2.Message(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shrunk = true
+	if _, err := m.WriteTo(io.Discard); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("3 bytes, %d recorded", size)) {
+		t.Errorf("write of a file cut after the check: err = %v, want its size named", err)
+	}
+}
