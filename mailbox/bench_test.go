@@ -1,6 +1,7 @@
 package mailbox
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -52,4 +53,32 @@ func BenchmarkIdleLatency(b *testing.B) {
 		total += msgs[i].At.Sub(start)
 	}
 	b.ReportMetric(float64(total.Microseconds())/float64(b.N), "µs/mail")
+}
+
+// BenchmarkFetchLarge is BenchmarkFetch for one mail of 34 MiB (a 25 MiB
+// attachment in base64) read by a handler that keeps nothing: what the
+// poller and the IMAP client allocate for it beyond the in-process server
+// (`-memprofile`, `-focus mailbox`).
+func BenchmarkFetchLarge(b *testing.B) {
+	s := newTestServer(b, nil)
+	raw := testMail(0, 34<<20)
+	opts, _ := testOptions(b, s)
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	opts.MaxSize = 64 << 20
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		s.appendMail(b, "INBOX", raw)
+		r := newRecorder(Checkpoint{})
+		r.discard = true
+		ctx, cancel := context.WithCancel(b.Context())
+		done := make(chan error, 1)
+		p := newPoller(b, opts)
+		b.StartTimer()
+		go func() { done <- p.Run(ctx, r, r.handle) }()
+		r.waitForWithin(b, i+1, time.Minute)
+		cancel()
+		<-done
+	}
 }

@@ -193,10 +193,33 @@ type recorder struct {
 	attempts map[uint32]int
 	fail     func(m *Message, attempt int) error
 	changed  chan struct{}
+	// discard reads each body without keeping it (benchmarks).
+	discard bool
 }
 
 func newRecorder(cp Checkpoint) *recorder {
 	return &recorder{cp: cp, attempts: map[uint32]int{}, changed: make(chan struct{}, 1)}
+}
+
+// discardBody is handle for a body read and not kept.
+func (r *recorder) discardBody(m *Message) error {
+	if _, err := io.Copy(io.Discard, m.Body); err != nil {
+		return err
+	}
+	r.record(got{UIDValidity: m.UIDValidity, UID: m.UID, Size: m.Size, At: time.Now()}, m.Checkpoint())
+	return nil
+}
+
+// record keeps g as committed with cp and tells the waiters.
+func (r *recorder) record(g got, cp Checkpoint) {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, g)
+	r.cp = cp
+	r.mu.Unlock()
+	select {
+	case r.changed <- struct{}{}:
+	default:
+	}
 }
 
 func (r *recorder) Checkpoint(context.Context) (Checkpoint, error) {
@@ -213,6 +236,9 @@ func (r *recorder) SetCheckpoint(_ context.Context, cp Checkpoint) error {
 }
 
 func (r *recorder) handle(_ context.Context, m *Message) error {
+	if r.discard {
+		return r.discardBody(m)
+	}
 	body, err := io.ReadAll(m.Body)
 	if err != nil {
 		return err // nothing committed
@@ -227,14 +253,7 @@ func (r *recorder) handle(_ context.Context, m *Message) error {
 			return err
 		}
 	}
-	r.mu.Lock()
-	r.msgs = append(r.msgs, got{m.UIDValidity, m.UID, m.Size, int64(len(body)) < m.Size, body, time.Now()})
-	r.cp = m.Checkpoint()
-	r.mu.Unlock()
-	select {
-	case r.changed <- struct{}{}:
-	default:
-	}
+	r.record(got{m.UIDValidity, m.UID, m.Size, int64(len(body)) < m.Size, body, time.Now()}, m.Checkpoint())
 	return nil
 }
 
