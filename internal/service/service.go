@@ -38,6 +38,9 @@ type Tx interface {
 	Due(until time.Time, limit int) []ticket.ID
 	// NextDue returns the earliest instant a ticket is due, zero for none.
 	NextDue() time.Time
+	// OnCommit has fn called after the transaction commits (never when
+	// it rolls back).
+	OnCommit(fn func())
 	// NextID allocates the next ticket ID of now's year, never reused.
 	NextID(prefix string, now time.Time) (ticket.ID, error)
 	// Message reports whether the mail msgID was seen, and the ticket it
@@ -497,12 +500,14 @@ func (s *Service) persist(tx Tx, o ticket.Outcome, in ticket.Inbound, now time.T
 		return 0, err
 	}
 	if !o.Ticket.Due.IsZero() {
-		// Before the commit: a timer that looks too early sees the old
-		// due time and looks again within its longest sleep.
-		select {
-		case s.due <- struct{}{}:
-		default:
-		}
+		// After the commit: a timer woken earlier would read the index as
+		// it was and sleep its longest sleep past the new due time.
+		tx.OnCommit(func() {
+			select {
+			case s.due <- struct{}{}:
+			default:
+			}
+		})
 	}
 	sender := ticket.NormalizeAddr(in.From.Addr)
 	var notices []ticket.Owed

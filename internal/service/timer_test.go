@@ -112,3 +112,31 @@ func TestTimersThroughTheIndex(t *testing.T) {
 	}
 	e.verify()
 }
+
+// TestDueChangedAfterCommit: the timer is woken only once the change that
+// set a due time is committed. Woken before, its read of the index sees
+// the old state and it sleeps its longest sleep (a minute) past the
+// reminder (the e2e TestServiceLevelTimers saw no reminder for 45 s).
+func TestDueChangedAfterCommit(t *testing.T) {
+	e := newEnv(t, withServiceLevels(t))
+	m := mail("m1@example.org", requester, "No imprime la impresora", "Desde esta mañana no imprime.")
+	err := e.db.Update(t.Context(), func(tx *store.Tx) error {
+		if _, err := e.svc.IngestTx(tx, m); err != nil {
+			return err
+		}
+		select {
+		case <-e.svc.DueChanged():
+			t.Error("DueChanged signalled inside the transaction, before the commit")
+		default:
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-e.svc.DueChanged():
+	default:
+		t.Fatal("DueChanged not signalled after the commit that set a due time")
+	}
+}

@@ -288,3 +288,7 @@ func countKeys(b *bolt.Bucket) int {
 	}
 	return n
 }
+
+// OnCommit has fn called after the transaction commits; never when it
+// rolls back or is read-only.
+func (t *Tx) OnCommit(fn func()) { t.tx.OnCommit(fn) }
