@@ -41,6 +41,9 @@ type daemonOpts struct {
 	// web turns the console on: web.listen on a free loopback port,
 	// web.base_url http://127.0.0.1:<port> (daemon.webURL).
 	web bool
+	// sla is the sla section, written as is (e.g. "sla: {business_hours:
+	// 24x7, …}"); "" means none, and so no timers.
+	sla string
 }
 
 // daemon is one ticketd process (and its restarts) with its own data
@@ -169,6 +172,9 @@ security:
 	if o.web {
 		d.webURL = "http://" + freeLoopback(t)
 		cfg += fmt.Sprintf("web:\n  listen: %q\n  base_url: %q\n", strings.TrimPrefix(d.webURL, "http://"), d.webURL)
+	}
+	if o.sla != "" {
+		cfg += o.sla + "\n"
 	}
 	writeFile(t, d.cfgPath, []byte(cfg), 0o600)
 	t.Cleanup(func() {
