@@ -33,6 +33,7 @@ is removed at exit unless --keep.`,
 	f.StringVar(&o.IMAPAddr, "imap-addr", o.IMAPAddr, "where the IMAP server listens (port 0: any free port)")
 	f.StringVar(&o.SMTPAddr, "smtp-addr", o.SMTPAddr, "where the SMTP server listens (port 0: any free port)")
 	f.StringVar(&o.AdminAddr, "admin-addr", o.AdminAddr, "where the daemon's admin API listens (port 0: any free port)")
+	f.StringVar(&o.WebAddr, "web-addr", o.WebAddr, "where the daemon's web console listens (port 0: any free port)")
 	f.StringVar(&o.Dir, "dir", "", "folder for the data, the generated config and the log (kept at exit); default a new temporary folder")
 	f.BoolVar(&o.Keep, "keep", false, "keep the temporary folder at exit")
 	f.BoolVar(&o.ScriptOnly, "script-only", false, "play the scripted case and exit (non-zero if a step does not happen in time)")

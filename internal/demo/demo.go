@@ -34,9 +34,9 @@ const Password = "demo"
 
 // Options are the settings of [Run]: the flags of `ticketd demo`.
 type Options struct {
-	// IMAPAddr, SMTPAddr and AdminAddr are where the servers listen (port
-	// 0: any free port).
-	IMAPAddr, SMTPAddr, AdminAddr string
+	// IMAPAddr, SMTPAddr, AdminAddr and WebAddr are where the servers and
+	// the web console listen (port 0: any free port).
+	IMAPAddr, SMTPAddr, AdminAddr, WebAddr string
 	// Dir is the folder for the data, the generated config and the log,
 	// kept at exit; "" means a new temporary folder.
 	Dir string
@@ -61,7 +61,7 @@ type Options struct {
 // DefaultOptions returns the defaults of `ticketd demo`'s flags: every
 // server on a free loopback port, 20 s per step, a 2 s poll interval.
 func DefaultOptions() Options {
-	return Options{IMAPAddr: "127.0.0.1:0", SMTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+	return Options{IMAPAddr: "127.0.0.1:0", SMTPAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", WebAddr: "127.0.0.1:0",
 		StepTimeout: 20 * time.Second, PollInterval: 2 * time.Second, Stdout: io.Discard, Stderr: io.Discard}
 }
 
@@ -115,8 +115,15 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return err
 	}
+	webAddr, err := FreeAddr(o.WebAddr)
+	if err != nil {
+		return err
+	}
 	cfg, err := DaemonConfig(dir, ms.IMAPAddr(), ms.SMTPAddr(), adminAddr, o.PollInterval)
 	if err != nil {
+		return err
+	}
+	if cfg, err = withConsole(cfg, webAddr); err != nil {
 		return err
 	}
 	if err := WriteConfig(cfg); err != nil {
@@ -158,6 +165,9 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 		return fmt.Errorf("start: %w", err)
 	}
+	if err := WaitConsole(daemonCtx, cfg.Web.BaseURL, o.StepTimeout); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
 	tl.printf("\nThe scripted case (mails in Spanish, as people write them):\n\n")
 	s := &demoScript{tl: tl, ms: ms, adm: adm, imapAddr: ms.IMAPAddr(), smtpAddr: ms.SMTPAddr(), password: Password,
 		stepTimeout: o.StepTimeout, pause: o.Pause}
@@ -182,7 +192,11 @@ func Run(ctx context.Context, o Options) (err error) {
 		return nil
 	}
 
-	tl.locked(func(w io.Writer) { printTryIt(w, ms, cfg, s.id, keep, dir) })
+	var console strings.Builder
+	if err := printConsole(daemonCtx, &console, cfg, ms.IMAPAddr(), s.id, o.StepTimeout); err != nil {
+		return err
+	}
+	tl.locked(func(w io.Writer) { printTryIt(w, ms, cfg, s.id, console.String(), keep, dir) })
 	watchTickets(daemonCtx, tl, adm, map[ticket.ID]int{s.id: s.printed})
 	if err := context.Cause(daemonCtx); ctx.Err() == nil && err != nil {
 		return err // the daemon died under us
@@ -305,6 +319,9 @@ func WriteConfig(cfg config.Config) error {
 	fmt.Fprintf(&b, "smtp:\n  host: %q\n  port: %d\n  tls: %s\n  from: %q\n", cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.TLS, cfg.SMTP.From)
 	fmt.Fprintf(&b, "outbox:\n  retry_min: %s\n  retry_max: %s\n", cfg.Outbox.RetryMin, cfg.Outbox.RetryMax)
 	fmt.Fprintf(&b, "admin:\n  listen: %q\n", cfg.Admin.Listen)
+	if cfg.Web.Enabled() {
+		fmt.Fprintf(&b, "web:\n  listen: %q\n  base_url: %q\n", cfg.Web.Listen, cfg.Web.BaseURL)
+	}
 	ids := make([]string, len(cfg.Security.AuthservID))
 	for i, id := range cfg.Security.AuthservID {
 		ids[i] = strconv.Quote(id)
@@ -362,6 +379,9 @@ func printDemoSetup(w io.Writer, ms *devmail.System, cfg config.Config) {
 	fmt.Fprintf(w, "  IMAP server  %s   (in memory, IMAP4rev1 + IDLE, plain text)\n", ms.IMAPAddr())
 	fmt.Fprintf(w, "  SMTP server  %s   (delivers to the INBOX of every local recipient, 550 for others)\n", ms.SMTPAddr())
 	fmt.Fprintf(w, "  admin API    %s\n", cfg.Admin.Listen)
+	if cfg.Web.Enabled() {
+		fmt.Fprintf(w, "  web console  %s/   (sign in as a staff member by a link mailed to them: see below)\n", cfg.Web.BaseURL)
+	}
 	fmt.Fprintf(w, "  config       %s\n  data         %s\n\n", cfg.File, cfg.DataDir)
 	fmt.Fprintf(w, "  Mailboxes (IMAP login = the address, password %q):\n", Password)
 	for _, p := range People {
@@ -393,9 +413,10 @@ func printMailboxes(ctx context.Context, tl *timeline, imapAddr string) error {
 	return nil
 }
 
-// printTryIt tells the operator how to write their own mail to the demo
-// and how to read the notifications.
-func printTryIt(w io.Writer, ms *devmail.System, cfg config.Config, id ticket.ID, keep bool, dir string) {
+// printTryIt tells the operator how to write their own mail to the demo,
+// how to read the notifications and, with console, how to sign in to the
+// web console.
+func printTryIt(w io.Writer, ms *devmail.System, cfg config.Config, id ticket.ID, console string, keep bool, dir string) {
 	host, port, _ := net.SplitHostPort(ms.SMTPAddr())
 	exe := "ticketd"
 	fmt.Fprintf(w, `
@@ -415,11 +436,11 @@ The demo keeps running. Try it yourself:
   The other commands work against this daemon (after make demo the binary is ./bin/ticketd):
     %s tickets --config %s
     %s show %s --config %s
-
+%s
 Press Ctrl-C to stop: the daemon stops, the servers close`, ms.SMTPAddr(), host, port, Requester.Addr, Desk.Addr,
 		host, port, ms.IMAPAddr(), Password, ms.IMAPAddr(), Requester.Addr, Password,
 		strings.ReplaceAll(Requester.Addr, "@", "%40"), ms.IMAPAddr(),
-		exe, cfg.File, exe, id, cfg.File)
+		exe, cfg.File, exe, id, cfg.File, console)
 	if keep {
 		fmt.Fprintf(w, " and %s is kept.\n\n", dir)
 	} else {

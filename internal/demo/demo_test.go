@@ -3,6 +3,8 @@ package demo
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -53,6 +55,11 @@ func TestDemoScriptOnly(t *testing.T) {
 	got := out.String()
 	if testing.Verbose() {
 		t.Log("\n" + got)
+	}
+
+	// The console was on (Run waits for it to answer before the script).
+	if !regexp.MustCompile(`web console  http://127\.0\.0\.1:\d+/`).MatchString(got) {
+		t.Errorf("the console's address is not printed:\n%s", got)
 	}
 
 	// Every step, in order.
@@ -251,6 +258,10 @@ func TestDemoStaysUp(t *testing.T) {
 		t.Errorf("mail to an unknown recipient: err = %v, want a 550", err)
 	}
 
+	// The web console answers: the ready link printed for the desk agent
+	// signs her in, and her queue shows the open ticket.
+	checkConsole(t, ctx, cfg, out.String())
+
 	// Ctrl-C.
 	stop()
 	select {
@@ -267,6 +278,86 @@ func TestDemoStaysUp(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "ticketd.log")); err != nil {
 		t.Errorf("--dir: the log file is not kept: %v", err)
 	}
+}
+
+// checkConsole signs in to the demo's console with the ready link printed
+// for the desk agent and reads the queue (the one open ticket), a case and
+// the requester's printed status page.
+func checkConsole(t *testing.T, ctx context.Context, cfg config.Config, out string) {
+	t.Helper()
+	base := cfg.Web.BaseURL
+	if !strings.HasPrefix(base, "http://127.0.0.1:") || !strings.Contains(out, "web console  "+base+"/") {
+		t.Fatalf("web.base_url %q, not printed as the console's address:\n%s", base, out)
+	}
+	link := regexp.MustCompile(regexp.QuoteMeta(Agent.Name) + ` \(mesa\) +(` + regexp.QuoteMeta(base) + `/login/\S+)`).FindStringSubmatch(out)
+	if link == nil {
+		t.Fatalf("no ready sign-in link for %s in the output:\n%s", Agent.Name, out)
+	}
+	for _, p := range Staff() {
+		if !strings.Contains(out, p.Name+" ("+p.Group+")") {
+			t.Errorf("no sign-in link for %s", p.Name)
+		}
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, link[1], nil)
+	resp, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cookies := resp.Cookies()
+	if resp.StatusCode != http.StatusSeeOther || len(cookies) != 1 {
+		t.Fatalf("POST the sign-in link: %s, cookies %v", resp.Status, cookies)
+	}
+	get := func(path string) string {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+		req.AddCookie(cookies[0])
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s", path, resp.Status)
+		}
+		return string(b)
+	}
+	open, err := admin.NewClient(cfg.Admin.Listen, mustToken(t, cfg)).Tickets(ctx, ticket.Filter{State: ticket.StateOpen})
+	if err != nil || len(open) != 1 {
+		t.Fatalf("open tickets %+v (%v)", open, err)
+	}
+	if q := get("/"); !strings.Contains(q, `href="/t/`+string(open[0].ID)+`"`) {
+		t.Errorf("the queue lacks the open ticket %s:\n%s", open[0].ID, q)
+	}
+	closed := regexp.MustCompile(`status page of (\S+)`).FindStringSubmatch(out)
+	if closed == nil {
+		t.Fatalf("no status page printed:\n%s", out)
+	}
+	if c := get("/t/" + closed[1]); !strings.Contains(c, demoSubject) {
+		t.Errorf("the case %s lacks its subject %q", closed[1], demoSubject)
+	}
+	status := regexp.MustCompile(regexp.QuoteMeta(base) + `/s/\S+`).FindString(out)
+	req, _ = http.NewRequestWithContext(ctx, http.MethodGet, status, nil)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), closed[1]) {
+		t.Errorf("the printed status page %s: %s\n%s", status, resp.Status, b)
+	}
+}
+
+func mustToken(t *testing.T, cfg config.Config) string {
+	t.Helper()
+	token, err := admin.ReadToken(cfg.AdminTokenFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token
 }
 
 // waitFor polls cond until it holds, failing if the demo ends or ctx does.
