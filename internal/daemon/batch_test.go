@@ -75,6 +75,13 @@ func (s *spyStore) mailCommits() []commitSeen {
 	return out
 }
 
+// waitCommits waits until n committed transactions processed test mails:
+// the tickets are visible a moment before Update returns and notes them.
+func (s *spyStore) waitCommits(t *testing.T, n int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%d commits of mails", n), func() bool { return len(s.mailCommits()) >= n })
+}
+
 type spyTx struct {
 	Tx
 	s     *spyStore
@@ -153,6 +160,7 @@ func TestBacklogCommittedInOneTransaction(t *testing.T) {
 	r := newBatchRig(t, n, spy)
 	defer func() { r.stop() }()
 	r.waitTickets(t, n)
+	spy.waitCommits(t, 1)
 	commits := spy.mailCommits()
 	if len(commits) != 1 || commits[0].uid != n || !slices.Equal(commits[0].mails, batchIDs(1, n)) {
 		t.Fatalf("transactions with mails %+v, want one of mails 1..%d with checkpoint uid %d", commits, n, n)
@@ -161,6 +169,7 @@ func TestBacklogCommittedInOneTransaction(t *testing.T) {
 	waitFor(t, "idling", func() bool { return r.loop.opts.Fetcher.Status().Idling })
 	batchMail(t, r.mail, n+1)
 	r.waitTickets(t, n+1)
+	spy.waitCommits(t, 2)
 	commits = spy.mailCommits()
 	if last := commits[len(commits)-1]; len(commits) != 2 || last.uid != n+1 || !slices.Equal(last.mails, batchIDs(n+1, n+1)) {
 		t.Errorf("transactions with mails %+v, want the lone mail committed on its own", commits)
@@ -176,6 +185,7 @@ func TestFailedCommitLeavesEachMailOnce(t *testing.T) {
 	spy.failing.Store(2)
 	r := newBatchRig(t, n, spy)
 	r.waitTickets(t, n)
+	spy.waitCommits(t, 1)
 	if commits := spy.mailCommits(); len(commits) != 1 || commits[0].uid != n {
 		t.Errorf("transactions with mails %+v, want the batch in one after the failures", commits)
 	}
