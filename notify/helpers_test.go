@@ -48,6 +48,9 @@ type sink struct {
 	rcpt func(to string) error
 	// users, when set, requires AUTH PLAIN with one of these passwords.
 	users map[string]string
+	// dropAfterAccept, when set, closes the connection right after the
+	// reply accepting a mail's data (before the client's RSET).
+	dropAfterAccept bool
 
 	addr     string
 	srv      *smtp.Server
@@ -154,14 +157,16 @@ func (s *sink) newSession(c *smtp.Conn) (smtp.Session, error) {
 	}
 	s.conns[c] = true
 	s.mu.Unlock()
-	return &session{sink: s}, nil
+	return &session{sink: s, conn: c}, nil
 }
 
 type session struct {
-	sink   *sink
-	authed bool
-	from   string
-	to     []string
+	sink     *sink
+	conn     *smtp.Conn
+	authed   bool
+	from     string
+	to       []string
+	accepted bool // Data took a mail since the last reset
 }
 
 func (ss *session) AuthMechanisms() []string {
@@ -250,10 +255,22 @@ func (ss *session) Data(r io.Reader) error {
 	ss.sink.mu.Lock()
 	ss.sink.got = append(ss.sink.got, captured{From: ss.from, To: slices.Clone(ss.to), Data: b})
 	ss.sink.mu.Unlock()
+	ss.accepted = true
 	return nil
 }
 
-func (ss *session) Reset()        { ss.from, ss.to = "", nil }
+// Reset runs on RSET and, in go-smtp, right after the reply to the end of
+// DATA has been written: where dropAfterAccept cuts the connection.
+func (ss *session) Reset() {
+	ss.sink.mu.Lock()
+	drop := ss.sink.dropAfterAccept && ss.accepted
+	ss.sink.mu.Unlock()
+	if drop {
+		ss.conn.Conn().Close()
+	}
+	ss.from, ss.to, ss.accepted = "", nil, false
+}
+
 func (ss *session) Logout() error { return nil }
 
 // refuse returns an SMTP error reply.

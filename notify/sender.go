@@ -257,6 +257,8 @@ func (e *tlsError) Unwrap() error { return e.err }
 // other error (connection refused or lost, timeouts, 4xx replies, failed
 // authentication, which also wraps [ErrAuth]) is temporary. After a refused
 // recipient the connection stays open; after anything else it is closed.
+// A mail whose data the server accepted is sent (nil) even when the
+// connection fails right after, in the RSET that follows it.
 func (s *Sender) Send(ctx context.Context, msg *mail.Msg) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -275,6 +277,15 @@ func (s *Sender) Send(ctx context.Context, msg *mail.Msg) error {
 			return nil
 		}
 		var se *mail.SendError
+		if errors.As(err, &se) && se.Reason == mail.ErrSMTPReset && msg.IsDelivered() {
+			// The server accepted the data (RFC 5321 §4.1.1.4: the mail is
+			// its responsibility now) and only the RSET after it failed:
+			// the mail is sent, retrying it would deliver it twice. The
+			// connection is of no further use.
+			s.log.Debug("smtp connection lost after the mail was accepted", "addr", s.Addr(), "err", err)
+			s.dropLocked()
+			return nil
+		}
 		stale := errors.As(err, &se) && se.Reason == mail.ErrConnCheck
 		if stale && reused && attempt == 0 && ctx.Err() == nil {
 			// The server closed the idle connection (its NOOP failed):

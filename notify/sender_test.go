@@ -362,3 +362,30 @@ func TestSenderXOAUTH2(t *testing.T) {
 		t.Errorf("token source called %d times, want once per connection (2)", calls)
 	}
 }
+
+// TestSenderAcceptedThenDropped: the server accepts the data and the
+// connection drops before the RSET that follows. The mail is the server's
+// now: Send reports it sent (retrying it would deliver it twice), and the
+// next mail goes out on a new connection.
+func TestSenderAcceptedThenDropped(t *testing.T) {
+	sk := newSink(t, "")
+	sk.mu.Lock()
+	sk.dropAfterAccept = true
+	sk.mu.Unlock()
+	s := newTestSender(t, sk.port(), nil)
+	for i := range 3 {
+		m := testMsg(t, "ana@example.org", fmt.Sprint("aceptado ", i))
+		if err := s.Send(t.Context(), m); err != nil {
+			t.Fatalf("send %d, accepted then dropped: %v, want nil", i, err)
+		}
+		if !m.IsDelivered() {
+			t.Errorf("send %d: message not marked delivered", i)
+		}
+	}
+	if got := len(sk.messages()); got != 3 {
+		t.Errorf("sink got %d mails, want 3", got)
+	}
+	if got := sk.sessionCount(); got != 3 {
+		t.Errorf("%d connections, want 3 (one per dropped connection)", got)
+	}
+}

@@ -52,6 +52,23 @@ func byMessageID(t testing.TB, sk *sink) map[string]int {
 	return m
 }
 
+// sentOnce checks that the sink got each of ps once and the outbox marked
+// each sent once.
+func sentOnce(t testing.TB, sk *sink, ob *memOutbox, ps []ticket.Pending) {
+	t.Helper()
+	counts := byMessageID(t, sk)
+	ob.mu.Lock()
+	defer ob.mu.Unlock()
+	for _, p := range ps {
+		if n := counts["<"+p.MessageID+">"]; n != 1 {
+			t.Errorf("notice %d delivered %d times, want 1", p.Seq, n)
+		}
+		if n := ob.sent[p.Seq]; n != 1 {
+			t.Errorf("notice %d marked sent %d times, want 1", p.Seq, n)
+		}
+	}
+}
+
 // TestEveryKindThroughSMTP sends every notice of the procedure walk through
 // the worker, sender and an SMTP server, then checks each mail as received:
 // recipient, decoded subject, threading and automatic-mail headers.
@@ -209,15 +226,7 @@ func TestWorkerServerDownThenUp(t *testing.T) {
 	if ob.left() != 0 {
 		t.Fatalf("%d notices left", ob.left())
 	}
-	counts := byMessageID(t, sk)
-	for _, p := range ps {
-		if n := counts["<"+p.MessageID+">"]; n != 1 {
-			t.Errorf("notice %d delivered %d times, want 1", p.Seq, n)
-		}
-		if n := ob.sent[p.Seq]; n != 1 {
-			t.Errorf("notice %d marked sent %d times", p.Seq, n)
-		}
-	}
+	sentOnce(t, sk, ob, ps)
 	if st := w.Stats(); st.Sent != uint64(len(ps)) {
 		t.Errorf("stats %+v, want %d sent", st, len(ps))
 	}
@@ -539,5 +548,29 @@ func TestShutdownNeverSendsTwice(t *testing.T) {
 	}
 	if ob.left() != 0 || len(sk.messages()) != 3 {
 		t.Errorf("after the restart: %d left, %d mails", ob.left(), len(sk.messages()))
+	}
+}
+
+// TestWorkerAcceptedThenDroppedSentOnce: the connection drops right after
+// the server accepted each notice; every notice is marked sent once and
+// delivered once, none is retried.
+func TestWorkerAcceptedThenDroppedSentOnce(t *testing.T) {
+	sk := newSink(t, "")
+	sk.mu.Lock()
+	sk.dropAfterAccept = true
+	sk.mu.Unlock()
+	ps := append(simple("OTI-2026-000040", 1, 2, "ana@example.org"), simple("OTI-2026-000041", 3, 1, "luis@example.org")...)
+	ob := newOutbox(ps...)
+	clk := &clock{t: t0}
+	w := newTestWorker(t, ob, newTestSender(t, sk.port(), nil), clk, nil)
+	for range 2 {
+		if err := w.Flush(t.Context()); err != nil {
+			t.Fatalf("Flush: %v", err)
+		}
+		clk.Add(time.Hour) // past any backoff: a retried notice would go again
+	}
+	sentOnce(t, sk, ob, ps)
+	if len(ob.retries) != 0 {
+		t.Errorf("retries %+v, want none", ob.retries)
 	}
 }
