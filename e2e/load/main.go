@@ -8,7 +8,10 @@
 //     against Postfix alone accepting as many mails over one connection;
 //  2. arrival latency: -arrivals mails at -rate a second through Postfix
 //     while ticketd idles on IDLE, from Postfix's accept to the commit
-//     (ticketd's log), and a bare IDLE client's time to see each;
+//     (ticketd's log), and a bare IDLE client's time to see each; then
+//     -during mails at -rate from the start of a daemon with a second
+//     backlog of -n waiting, told apart by whether they arrived behind the
+//     backlog or while its notifications went out;
 //  3. big mailbox: CPU per idle poll and per new mail with -big-sizes old
 //     (read, below the checkpoint) mails in the INBOX;
 //  4. memory: peak and steady RSS while draining; peak while taking one
@@ -97,11 +100,12 @@ func main() {
 
 // options are the tool's flags.
 type options struct {
-	stackDir, bin, out, only, bigSizes   string
-	runs, n, arrivals, newMails, tickets int
-	rate                                 float64
-	idle, window                         time.Duration
-	sizes                                []int
+	stackDir, bin, out, only, bigSizes  string
+	runs, n, arrivals, during, newMails int
+	tickets                             int
+	rate                                float64
+	idle, window                        time.Duration
+	sizes                               []int
 }
 
 func runMain(ctx context.Context, args []string) error {
@@ -113,6 +117,7 @@ func runMain(ctx context.Context, args []string) error {
 	fs.IntVar(&o.runs, "runs", 3, "runs of the drain, arrival and idle scenarios (and of the store timings)")
 	fs.IntVar(&o.n, "n", 5000, "requests waiting in the INBOX for the backlog drain")
 	fs.IntVar(&o.arrivals, "arrivals", 500, "mails sent while ticketd idles")
+	fs.IntVar(&o.during, "during", 200, "mails sent from the start of a daemon with a backlog waiting (0 skips it)")
 	fs.Float64Var(&o.rate, "rate", 20, "arrivals a second")
 	fs.DurationVar(&o.idle, "idle", 60*time.Second, "how long the idle daemon's CPU is measured")
 	fs.StringVar(&o.bigSizes, "big-sizes", "1000,100000", "old mails in the INBOX for the big-mailbox scenario, comma-separated")
@@ -168,7 +173,7 @@ func scenarios(ctx context.Context, o options, work string, figs *figures) error
 			}
 			if want("drain") {
 				logf("run %d of %d: backlog of %d, %d arrivals, idle %v", i+1, o.runs, o.n, o.arrivals, o.idle)
-				if err := r.drainAndArrive(o.n, o.arrivals, o.rate, o.idle); err != nil {
+				if err := r.drainAndArrive(o.n, o.arrivals, o.during, o.rate, o.idle); err != nil {
 					return fmt.Errorf("run %d: %w", i+1, err)
 				}
 			}

@@ -70,8 +70,9 @@ func (r *run) requests(n int, desk, prefix string) []mail {
 
 // drainAndArrive runs scenarios 1, 2, 4 (draining) and 6 on one daemon:
 // n requests waiting in the INBOX when ticketd starts, then arrivals at
-// rate while it idles, then the idle CPU.
-func (r *run) drainAndArrive(n, arrivals int, rate float64, idle time.Duration) error {
+// rate while it idles, then the idle CPU; then, restarted, arrivals while
+// a second backlog of n drains (scenario 2 under load).
+func (r *run) drainAndArrive(n, arrivals, during int, rate float64, idle time.Duration) error {
 	desk, mesa, watch, sink := r.user("sop"), r.user("mesa"), r.user("watch"), r.user("sink")
 	// Postfix alone: as many mails as the drain's notifications (an ack
 	// and a desk alert per request) over one connection.
@@ -106,11 +107,12 @@ func (r *run) drainAndArrive(n, arrivals int, rate float64, idle time.Duration) 
 		return err
 	}
 	start := time.Now()
-	d, err := startDaemon(r.ctx, r.bin, r.st, ddir, daemonConfig{desk: r.st.addr(desk), mesa: r.st.addr(mesa), processed: "Procesados"})
+	dc := daemonConfig{desk: r.st.addr(desk), mesa: r.st.addr(mesa), processed: "Procesados"}
+	d, err := startDaemon(r.ctx, r.bin, r.st, ddir, dc)
 	if err != nil {
 		return err
 	}
-	defer d.stop()
+	defer func() { d.stop() }()
 	p := proc{d.pid()}
 	var rss []int64
 	var committed time.Duration
@@ -150,7 +152,113 @@ func (r *run) drainAndArrive(n, arrivals int, rate float64, idle time.Duration) 
 	}
 	cpu1, _ := p.cpu()
 	r.figs.add("idle_cpu", "% of a core", 100*(cpu1-cpu0).Seconds()/idle.Seconds(), "< 0.1")
+	if during == 0 {
+		return nil
+	}
+	d.stop()
+	if d, err = r.duringBacklog(ddir, dc, n, during, rate); err != nil {
+		return fmt.Errorf("arrivals during a backlog: %w", err)
+	}
 	return nil
+}
+
+// duringBacklog, with the daemon stopped, puts a backlog of n requests into the desk's INBOX, starts the daemon
+// again on the same data and sends count mails at rate through Postfix from
+// its start. Each arrival is timed from Postfix's accept to its commit, and
+// told apart by when it was accepted: behind the backlog (before the
+// backlog's last commit: it waits its turn, in UID order), or while the
+// backlog's notifications were still going out (after that commit, before
+// the last notification was accepted), or after.
+func (r *run) duringBacklog(ddir string, dc daemonConfig, n, count int, rate float64) (*daemon, error) {
+	desk, watch := r.user("sop"), r.user("watch")
+	backlog := r.requests(n, desk, "bl")
+	if err := r.deliverLMTP(backlog); err != nil {
+		return nil, fmt.Errorf("backlog by lmtp: %w", err)
+	}
+	stop, err := r.idleWatch(watch)
+	if err != nil {
+		return nil, err
+	}
+	d, err := startDaemon(r.ctx, r.bin, r.st, ddir, dc)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	// The notifications owed by this daemon: an acknowledgement and a desk
+	// alert for each request of the backlog and each arrival.
+	owed := float64(2 * (n + count))
+	var mu sync.Mutex
+	var drained time.Time
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		_ = waitUntil(r.ctx, 10*time.Minute, func() (bool, error) {
+			_, sent, err := d.counts()
+			if err != nil || sent < owed {
+				return false, nil
+			}
+			mu.Lock()
+			drained = time.Now()
+			mu.Unlock()
+			return true, nil
+		})
+	}()
+	accepted, err := r.send(r.requests(count, desk, "dr"), watch, rate)
+	if err != nil {
+		stop()
+		return d, err
+	}
+	err = r.waitCommitted(d, accepted)
+	byID := stop()
+	if err != nil {
+		return d, err
+	}
+	<-watchDone
+	ct, err := d.commitTimes()
+	if err != nil {
+		return d, err
+	}
+	var backlogEnd time.Time
+	for _, m := range backlog {
+		if t, ok := ct[m.messageID]; !ok {
+			return d, fmt.Errorf("backlog mail %s not committed", m.messageID)
+		} else if t.After(backlogEnd) {
+			backlogEnd = t
+		}
+	}
+	mu.Lock()
+	drainedAt := drained
+	mu.Unlock()
+	var behind, busy, busyIdle []float64
+	after := 0
+	for id, at := range accepted {
+		lat := ct[id].Sub(at).Seconds() * 1000
+		switch {
+		case at.Before(backlogEnd):
+			behind = append(behind, lat)
+		case drainedAt.IsZero() || at.Before(drainedAt):
+			busy = append(busy, lat)
+			if t, ok := byID[id]; ok {
+				busyIdle = append(busyIdle, t.Sub(at).Seconds()*1000)
+			}
+		default:
+			after++
+		}
+	}
+	logf("run %s: of %d arrivals, %d behind the backlog of %d, %d while its notifications went out, %d after",
+		r.tag, count, len(behind), n, len(busy), after)
+	r.figs.add("during_arrivals_behind_backlog", "mails", float64(len(behind)), "")
+	r.figs.add("during_arrivals_behind_backlog_max", "ms", percentile(behind, 100), "")
+	r.figs.add("during_arrivals_while_notifying", "mails", float64(len(busy)), "")
+	for _, q := range []float64{50, 99} {
+		target := ""
+		if q == 99 {
+			target = "<= bare IDLE p99 + 150"
+		}
+		r.figs.add(fmt.Sprintf("during_notifying_to_commit_p%.0f", q), "ms", percentile(busy, q), target)
+		r.figs.add(fmt.Sprintf("during_notifying_bare_idle_p%.0f", q), "ms", percentile(busyIdle, q), "")
+	}
+	return d, nil
 }
 
 // arrivals sends n mails at rate a second through Postfix to the desk and
@@ -160,41 +268,15 @@ func (r *run) arrivals(d *daemon, desk, watch string, n int, rate float64) error
 	if err != nil {
 		return err
 	}
-	ms := r.requests(n, desk, "ar")
-	accepted := map[string]time.Time{}
-	s, err := dialSender(r.st.smtpAddr, false)
+	accepted, err := r.send(r.requests(n, desk, "ar"), watch, rate)
 	if err != nil {
 		stop()
 		return err
 	}
-	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
-	for _, m := range ms {
-		<-tick.C
-		m.to = append(m.to, r.st.addr(watch))
-		if err := s.send(m); err != nil {
-			tick.Stop()
-			stop()
-			return fmt.Errorf("arrivals: %w", err)
-		}
-		accepted[m.messageID] = time.Now()
-	}
-	tick.Stop()
-	s.close()
-	err = waitUntil(r.ctx, 2*time.Minute, func() (bool, error) {
-		ct, err := d.commitTimes()
-		if err != nil {
-			return false, err
-		}
-		for id := range accepted {
-			if _, ok := ct[id]; !ok {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
+	err = r.waitCommitted(d, accepted)
 	byID := stop()
 	if err != nil {
-		return fmt.Errorf("arrivals not all committed: %w", err)
+		return err
 	}
 	ct, _ := d.commitTimes()
 	var toCommit, toIdle []float64
@@ -214,6 +296,48 @@ func (r *run) arrivals(d *daemon, desk, watch string, n int, rate float64) error
 	}
 	if len(toIdle) < len(accepted) {
 		logf("run %s: the bare IDLE client saw %d of %d mails", r.tag, len(toIdle), len(accepted))
+	}
+	return nil
+}
+
+// send sends ms through Postfix at rate a second, each also to watch, and
+// returns when Postfix accepted each, by Message-ID.
+func (r *run) send(ms []mail, watch string, rate float64) (map[string]time.Time, error) {
+	s, err := dialSender(r.st.smtpAddr, false)
+	if err != nil {
+		return nil, err
+	}
+	defer s.close()
+	accepted := map[string]time.Time{}
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	for _, m := range ms {
+		<-tick.C
+		m.to = append(m.to, r.st.addr(watch))
+		if err := s.send(m); err != nil {
+			return nil, fmt.Errorf("arrivals: %w", err)
+		}
+		accepted[m.messageID] = time.Now()
+	}
+	return accepted, nil
+}
+
+// waitCommitted waits until d has committed every mail of accepted.
+func (r *run) waitCommitted(d *daemon, accepted map[string]time.Time) error {
+	err := waitUntil(r.ctx, 5*time.Minute, func() (bool, error) {
+		ct, err := d.commitTimes()
+		if err != nil {
+			return false, err
+		}
+		for id := range accepted {
+			if _, ok := ct[id]; !ok {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("arrivals not all committed: %w", err)
 	}
 	return nil
 }
