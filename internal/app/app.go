@@ -146,6 +146,12 @@ func Open(cfg config.Config, log *slog.Logger, now func() time.Time) (*Core, err
 		db.Close()
 		return nil, err
 	}
+	// A crash in the middle of a batch leaves its blobs' temporary files.
+	if n, err := blobs.Sweep(time.Hour); err != nil {
+		log.Warn("blob store: unfinished writes not removed", "err", err)
+	} else if n > 0 {
+		log.Info("blob store: unfinished writes of an earlier run removed", "files", n)
+	}
 	tokens, err := ReplyTokens(cfg)
 	if err != nil {
 		db.Close()

@@ -6,7 +6,8 @@
 // hash is computed, and are made visible with an fsync followed by an atomic
 // rename, so a reader never sees a partial blob. Storing the same content
 // twice keeps one file. A [Batch] defers the syncs of many writes to one.
-// The store never deletes blobs.
+// The store never deletes blobs; [Store.Sweep] removes what unfinished
+// writes left.
 //
 // Content that lies verbatim inside another blob may be stored as a
 // reference to those bytes instead of a copy ([Store.PutSlice]); a copy of
@@ -23,6 +24,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 )
 
 // ErrNotFound is returned (wrapped) by [Store.Open] when no blob has the
@@ -63,6 +66,39 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("open blob store %q: %w", dir, err)
 	}
 	return &Store{dir: abs}, nil
+}
+
+// Sweep removes the temporary files of writes that never finished (a crash
+// between writing a blob and naming it) and were last written more than
+// age ago; a write in progress, in this process or another, is younger. It
+// returns how many it removed.
+func (s *Store) Sweep(age time.Duration) (int, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return 0, fmt.Errorf("sweep blob store %q: %w", s.dir, err)
+	}
+	cutoff := time.Now().Add(-age)
+	n := 0
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), tempPrefix) {
+			continue
+		}
+		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // named or removed meanwhile
+		}
+		if err != nil {
+			return n, fmt.Errorf("sweep blob store %q: %w", s.dir, err)
+		}
+		if info.ModTime().After(cutoff) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(s.dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return n, fmt.Errorf("sweep blob store %q: %w", s.dir, err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 // Dir returns the absolute directory of the store.

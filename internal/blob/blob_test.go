@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func openStore(t testing.TB) *Store {
@@ -246,5 +248,49 @@ func TestConcurrent(t *testing.T) {
 	}
 	if tf := tempFiles(t, s); len(tf) != 0 {
 		t.Fatalf("temporary files left: %v", tf)
+	}
+}
+
+// TestSweep: the temporary file a crash left between writing a blob and
+// naming it is removed once old; a write in progress and the blobs stay.
+func TestSweep(t *testing.T) {
+	s, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := s.Put(strings.NewReader("kept"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := s.Batch()
+	if _, err := b.Put(strings.NewReader("left by a crash")); err != nil {
+		t.Fatal(err)
+	}
+	left, err := filepath.Glob(filepath.Join(s.Dir(), tempPrefix+"*"))
+	if err != nil || len(left) != 1 {
+		t.Fatalf("temporary files = %v, %v; want one", left, err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(left[0], old, old); err != nil {
+		t.Fatal(err)
+	}
+	w, err := s.Create() // in progress
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	n, err := s.Sweep(time.Hour)
+	if err != nil || n != 1 {
+		t.Fatalf("Sweep = %d, %v; want 1, nil", n, err)
+	}
+	if _, err := os.Stat(left[0]); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the crash's file is still there: %v", err)
+	}
+	now, _ := filepath.Glob(filepath.Join(s.Dir(), tempPrefix+"*"))
+	if len(now) != 1 {
+		t.Errorf("temporary files after the sweep = %v; want the write in progress", now)
+	}
+	if ok, err := s.Has(ref.SHA256); !ok || err != nil {
+		t.Errorf("Has(kept) = %v, %v", ok, err)
 	}
 }
