@@ -51,8 +51,10 @@ const (
 	DefaultPollInterval = time.Minute
 	// DefaultIdleRestart is the default [Options.IdleRestart].
 	DefaultIdleRestart = 25 * time.Minute
-	// DefaultMaxSize is the default [Options.MaxSize]: 25 MiB.
-	DefaultMaxSize = 25 << 20
+	// DefaultMaxSize is the default [Options.MaxSize]: 36 MiB, so that a
+	// mail carrying 25 MiB of attachments (about 34 MiB in base64 on the
+	// wire, what Gmail and Outlook let a user attach) is kept whole.
+	DefaultMaxSize = 36 << 20
 	// DefaultBackoffMin is the default [Options.BackoffMin].
 	DefaultBackoffMin = time.Second
 	// DefaultBackoffMax is the default [Options.BackoffMax].

@@ -60,7 +60,7 @@ func TestNewDefaults(t *testing.T) {
 	}
 	o := p.opts
 	if o.TLS != TLSImplicit || o.Port != 993 || o.Auth != AuthPlain || o.Mailbox != "INBOX" ||
-		o.PollInterval != time.Minute || o.IdleRestart != 25*time.Minute || o.MaxSize != 25<<20 ||
+		o.PollInterval != time.Minute || o.IdleRestart != 25*time.Minute || o.MaxSize != 36<<20 ||
 		o.BackoffMin != time.Second || o.BackoffMax != 5*time.Minute {
 		t.Errorf("defaults = %+v", o)
 	}

@@ -129,7 +129,7 @@ type IMAPConfig struct {
 	// MaxMessageSize is the most bytes of one mail fetched and kept; a
 	// larger mail still opens or threads its ticket from its headers and
 	// first part, with a history note that the rest was not kept. Default
-	// 25 MiB.
+	// 36 MiB: a mail carrying 25 MiB of attachments is about 34 MiB.
 	MaxMessageSize int64 `mapstructure:"max_message_size"`
 	// FirstStart says which of the mails already in the mailbox the first
 	// start takes (when the store has no checkpoint for it): "unseen"
@@ -376,7 +376,7 @@ func Default() Config {
 			Mailbox:        "INBOX",
 			PollInterval:   time.Minute,
 			IdleRestart:    25 * time.Minute,
-			MaxMessageSize: 25 << 20,
+			MaxMessageSize: 36 << 20,
 			FirstStart:     FirstStartUnseen,
 		},
 		SMTP: SMTPConfig{

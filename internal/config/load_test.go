@@ -40,7 +40,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"imap.processed_mailbox", cfg.IMAP.ProcessedMailbox, ""},
 		{"imap.poll_interval", cfg.IMAP.PollInterval, time.Minute},
 		{"imap.idle_restart", cfg.IMAP.IdleRestart, 25 * time.Minute},
-		{"imap.max_message_size", cfg.IMAP.MaxMessageSize, int64(25 << 20)},
+		{"imap.max_message_size", cfg.IMAP.MaxMessageSize, int64(36 << 20)},
 		{"limits.subject_chars", cfg.Limits.SubjectChars, 1000},
 		{"limits.forward_depth", cfg.Limits.ForwardDepth, 5},
 		{"smtp.port", cfg.SMTP.Port, 587},
