@@ -73,7 +73,7 @@ func (cn *conn) shutdown() {
 		time.AfterFunc(HandlerGrace, func() { cn.c.Close() })
 		return
 	}
-	cn.c.Close()
+	go cn.c.Close() // not waited for: see endHandler
 }
 
 // beginHandler marks a handler as working; it reports false when the
@@ -95,7 +95,10 @@ func (cn *conn) endHandler() {
 	defer cn.mu.Unlock()
 	cn.handling = false
 	if cn.closing {
-		cn.c.Close()
+		// Not waited for: Close waits for go-imap's reader, which may
+		// wait for the next body of a FETCH to be read (see
+		// bodies.abandon).
+		go cn.c.Close()
 	}
 }
 

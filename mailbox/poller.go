@@ -171,6 +171,9 @@ type Poller struct {
 
 	// Used only by the goroutine running Run.
 	warnedNoMove bool
+	// oneAtATime is set once the server answered a FETCH out of UID
+	// order: from then on each body is fetched on its own.
+	oneAtATime bool
 }
 
 // New validates opts and returns a Poller. It does no I/O. The error lists

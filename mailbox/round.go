@@ -16,15 +16,9 @@ import (
 
 const (
 	// chunkSize is how many new messages are fetched (metadata first, then
-	// bodies) before the committed ones are flagged.
+	// bodies) before the committed ones are flagged. It is also the
+	// longest run of bodies asked for in one UID FETCH.
 	chunkSize = 64
-	// window is how many body FETCH commands are pipelined ahead of the
-	// handler. It must stay 1: Dovecot runs pipelined FETCHes in parallel
-	// and sends the next command's body literal before the tagged OK of
-	// the one in hand; go-imap's reader then waits for that literal to be
-	// read while deliverOne's cmd.Close waits for the OK (a deadlock, seen
-	// by e2e/ with two mails arriving together).
-	window = 1
 	// storeChunk bounds the UIDs named in one STORE or MOVE.
 	storeChunk = 500
 )
@@ -46,6 +40,19 @@ func (p *Poller) round(ctx context.Context, cn *conn, cp Checkpoints, h BatchHan
 		if !errors.As(err, &nb) {
 			return err
 		}
+		housekeep = false
+		if nb.reordered {
+			// The body came, only after a later message's: what was
+			// staged before it is committed, the rest is asked for
+			// again one message a FETCH, so that nothing needs
+			// buffering to be staged in UID order.
+			if !p.oneAtATime {
+				p.log.Info("server answers FETCH out of UID order: fetching one message at a time",
+					"uidvalidity", cn.uidValidity, "uid", nb.uid)
+			}
+			p.oneAtATime = true
+			continue
+		}
 		// Usually another client expunged the message since the search:
 		// then carry on from the checkpoint. But go-imap can also hand an
 		// unsolicited FETCH (someone changing flags) to our command and
@@ -59,12 +66,17 @@ func (p *Poller) round(ctx context.Context, cn *conn, cp Checkpoints, h BatchHan
 			return &retryError{op: "body fetch", uid: nb.uid, err: errors.New("server sent no body")}
 		}
 		p.log.Debug("message gone before its body was fetched", "uidvalidity", cn.uidValidity, "uid", nb.uid)
-		housekeep = false
 	}
 }
 
-// noBodyError means the FETCH of a message's body returned nothing.
-type noBodyError struct{ uid uint32 }
+// noBodyError means the FETCH of a message's body did not return it where
+// it was due: in UID order, before the bodies of the later messages of the
+// same FETCH.
+type noBodyError struct {
+	uid uint32
+	// reordered reports that it came later in the same FETCH.
+	reordered bool
+}
 
 func (e *noBodyError) Error() string { return fmt.Sprintf("uid fetch %d: no body returned", e.uid) }
 
@@ -136,6 +148,12 @@ func (p *Poller) roundOnce(ctx context.Context, cn *conn, cps Checkpoints, h Bat
 		return err
 	}
 	uids = append(uids, newer...)
+	// The first run of bodies is one message long, and each next one twice
+	// the last (up to chunkSize): a lone new mail costs no more than
+	// before, and what a failure early in a round makes us drain, or a
+	// change made meanwhile by another client makes us refetch, stays
+	// small.
+	run := 1
 	for chunk := range slices.Chunk(uids, chunkSize) {
 		metas, err := p.fetchMeta(cn, chunk)
 		if err != nil {
@@ -148,7 +166,7 @@ func (p *Poller) roundOnce(ctx context.Context, cn *conn, cps Checkpoints, h Bat
 				}
 			})
 		}
-		done, err := p.deliver(ctx, cn, metas, cpt, h)
+		done, err := p.deliver(ctx, cn, metas, cpt, h, &run)
 		if len(done) > 0 && !isConnError(err) {
 			// After a connection failure, housekeeping on the next
 			// connection flags them instead.
@@ -246,25 +264,13 @@ func (p *Poller) fetchMeta(cn *conn, uids []imap.UID) ([]meta, error) {
 	return metas, nil
 }
 
-// deliver fetches the bodies of metas and stages them with h one by one,
-// committing whenever no further message is waiting or a batch is full. It
-// returns the UIDs committed, even when it fails part way.
-func (p *Poller) deliver(ctx context.Context, cn *conn, metas []meta, cpt Checkpoint, h BatchHandler) (committed []imap.UID, err error) {
-	type pending struct {
-		m   meta
-		cmd *imapclient.FetchCommand
-	}
-	var queue []pending
-	next := 0
-	defer func() {
-		// Unread responses would block the client's reader: drain them.
-		for _, q := range queue {
-			done := cn.guard()
-			q.cmd.Close()
-			done()
-		}
-	}()
-
+// deliver stages the messages of metas with h, in UID order, committing
+// whenever no further message is waiting or a batch is full. Their bodies
+// come in runs of consecutive messages, one UID FETCH each, streamed to h as
+// the server sends them; *run is the length of the next run, doubled after
+// each up to chunkSize. It returns the UIDs committed, even when it fails
+// part way.
+func (p *Poller) deliver(ctx context.Context, cn *conn, metas []meta, cpt Checkpoint, h BatchHandler, run *int) (committed []imap.UID, err error) {
 	var staged []imap.UID
 	var stagedBytes int64
 	commit := func() error {
@@ -285,79 +291,188 @@ func (p *Poller) deliver(ctx context.Context, cn *conn, metas []meta, cpt Checkp
 		staged, stagedBytes = staged[:0], 0
 		return err
 	}
-	for {
-		// Pipeline: the server streams the next bodies while h works.
-		for len(queue) < window && next < len(metas) {
-			m := metas[next]
-			var partial *imap.SectionPartial
-			if m.size > p.opts.MaxSize {
-				partial = &imap.SectionPartial{Offset: 0, Size: p.opts.MaxSize}
+	// stop commits what was staged before a failure: it is still whole.
+	stop := func(err error) ([]imap.UID, error) {
+		if cerr := commit(); cerr != nil {
+			p.log.Warn("commit after a failure", "uidvalidity", cn.uidValidity, "err", cerr)
+		}
+		return committed, err
+	}
+	for len(metas) > 0 {
+		b := p.fetchBodies(cn, p.nextRun(metas, *run))
+		for _, m := range b.metas {
+			// Once Run's context has ended, no new message is started
+			// and the connection is not touched again (conn.shutdown
+			// closes it). ctx is checked as well as the connection's
+			// flag: conn.shutdown runs on a goroutine of its own and
+			// may not have run yet when the handler of the previous
+			// message ended the context.
+			if ctx.Err() != nil || !cn.beginHandler() {
+				// go-imap's reader may wait for the next body to be
+				// read, and closing the client waits for the reader:
+				// what is left is discarded on a goroutine of its
+				// own, which ends once the connection is closed.
+				go b.cmd.Close()
+				return stop(context.Cause(ctx))
 			}
-			cmd := cn.c.Fetch(imap.UIDSetNum(m.uid), &imap.FetchOptions{
-				UID: true,
-				// PEEK: \Seen is set only once the handler has committed.
-				BodySection: []*imap.FetchItemBodySection{{Peek: true, Partial: partial}},
-			})
-			queue = append(queue, pending{m, cmd})
-			next++
+			ok, err := p.deliverOne(ctx, cn, m, b, cpt, h)
+			if ok {
+				staged = append(staged, m.uid)
+				stagedBytes += m.size
+			}
+			if err == nil && (len(staged) >= MaxBatch || stagedBytes >= MaxBatchBytes) {
+				err = commit()
+			}
+			if err != nil {
+				return stop(b.abandon(err))
+			}
 		}
-		if len(queue) == 0 {
-			return committed, commit()
+		if err := b.close(); err != nil {
+			return stop(err)
 		}
-		q := queue[0]
-		queue = queue[1:]
+		metas = metas[len(b.metas):]
+		*run = min(2**run, chunkSize)
+	}
+	return committed, commit()
+}
 
-		ok, err := p.deliverOne(ctx, cn, q.m, q.cmd, cpt, h)
-		if ok {
-			staged = append(staged, q.m.uid)
-			stagedBytes += q.m.size
+// nextRun returns the first messages of metas whose bodies one UID FETCH
+// asks for: at most n of them (one once the server was seen to answer out
+// of order), all within [Options.MaxSize] or all over it, so that each is
+// fetched as it always was: whole, or its first MaxSize bytes.
+func (p *Poller) nextRun(metas []meta, n int) []meta {
+	if p.oneAtATime {
+		n = 1
+	}
+	n = min(n, len(metas))
+	over := metas[0].size > p.opts.MaxSize
+	for i, m := range metas[:n] {
+		if (m.size > p.opts.MaxSize) != over {
+			return metas[:i]
 		}
-		if err != nil {
-			// What was staged before the failure is still whole.
-			if cerr := commit(); cerr != nil {
-				p.log.Warn("commit after a failure", "uidvalidity", cn.uidValidity, "err", cerr)
-			}
-			return committed, err
+	}
+	return metas[:n]
+}
+
+// bodies is one UID FETCH of the bodies of a run of messages, read one
+// response at a time. No other command is sent while it is under way:
+// Dovecot runs pipelined FETCHes in parallel and sends the next command's
+// literals before the tagged OK of the one in hand, and go-imap's reader
+// then waits for a literal to be read while we wait for that OK.
+type bodies struct {
+	cn    *conn
+	cmd   *imapclient.FetchCommand
+	metas []meta
+	op    string
+}
+
+// fetchBodies sends the UID FETCH of the bodies of metas.
+func (p *Poller) fetchBodies(cn *conn, metas []meta) *bodies {
+	uids := make([]imap.UID, len(metas))
+	for i, m := range metas {
+		uids[i] = m.uid
+	}
+	var partial *imap.SectionPartial
+	if metas[0].size > p.opts.MaxSize {
+		partial = &imap.SectionPartial{Offset: 0, Size: p.opts.MaxSize}
+	}
+	set := imap.UIDSetNum(uids...)
+	cmd := cn.c.Fetch(set, &imap.FetchOptions{
+		UID: true,
+		// PEEK: \Seen is set only once the handler has committed.
+		BodySection: []*imap.FetchItemBodySection{{Peek: true, Partial: partial}},
+	})
+	return &bodies{cn: cn, cmd: cmd, metas: metas, op: "uid fetch " + set.String()}
+}
+
+// next returns the UID and the body of the next message the server sends,
+// lit nil if its response has none; it returns uid 0 once the command has
+// ended, with its error if it failed.
+func (b *bodies) next() (uid imap.UID, lit imap.LiteralReader, err error) {
+	done := b.cn.guard()
+	defer done()
+	fm := b.cmd.Next()
+	if fm == nil {
+		if err := b.cmd.Close(); err != nil {
+			return 0, nil, b.cn.wrap(b.op, err)
 		}
-		if len(queue) == 0 && next == len(metas) || len(staged) >= MaxBatch || stagedBytes >= MaxBatchBytes {
-			if err := commit(); err != nil {
-				return committed, err
+		return 0, nil, nil
+	}
+	for item := fm.Next(); item != nil; item = fm.Next() {
+		switch it := item.(type) {
+		case imapclient.FetchItemDataUID:
+			uid = it.UID
+		case imapclient.FetchItemDataBodySection:
+			return uid, it.Literal, nil
+		}
+	}
+	return uid, nil, nil
+}
+
+// close reads the rest of the command, discarding any body, and waits for
+// its end.
+func (b *bodies) close() error {
+	_, err := b.drain()
+	return err
+}
+
+// drain is close that also returns the UIDs whose bodies it discarded.
+func (b *bodies) drain() (got []imap.UID, err error) {
+	for {
+		uid, lit, err := b.next()
+		if err != nil || uid == 0 {
+			return got, err
+		}
+		if lit != nil {
+			got = append(got, uid)
+			// Outside the guard, as a handler reads: go-imap's own
+			// literal timeout bounds it.
+			if _, err := io.Copy(io.Discard, lit); err != nil {
+				return got, b.cn.wrap(b.op, err)
 			}
 		}
 	}
 }
 
-// deliverOne stages the body that cmd fetches with h. ok reports that h
-// staged the message.
-func (p *Poller) deliverOne(ctx context.Context, cn *conn, m meta, cmd *imapclient.FetchCommand, cpt Checkpoint, h BatchHandler) (ok bool, err error) {
+// abandon leaves the command after err, which stopped the run, and returns
+// the error to report. On a working connection the rest of the command is
+// read, so that the next command can be sent; a noBodyError learns whether
+// the missing body came later. A connection that failed is left alone: its
+// reader has stopped.
+func (b *bodies) abandon(err error) error {
+	if isConnError(err) {
+		return err
+	}
+	got, derr := b.drain()
+	if derr != nil {
+		return derr
+	}
+	var nb *noBodyError
+	if errors.As(err, &nb) {
+		nb.reordered = slices.Contains(got, imap.UID(nb.uid))
+	}
+	return err
+}
+
+// deliverOne stages with h the next message of b, which must be m, after
+// cn.beginHandler. ok reports that h staged it.
+func (p *Poller) deliverOne(ctx context.Context, cn *conn, m meta, b *bodies, cpt Checkpoint, h BatchHandler) (ok bool, err error) {
 	op := fmt.Sprintf("uid fetch %d", m.uid)
-	// Once Run's context has ended, no new message is started and the
-	// connection is not touched again (conn.shutdown closes it). ctx is
-	// checked as well as the connection's flag: conn.shutdown runs on a
-	// goroutine of its own and may not have run yet when the handler of
-	// the previous message ended the context.
-	if ctx.Err() != nil || !cn.beginHandler() {
-		return false, context.Cause(ctx)
-	}
 	defer cn.endHandler()
-	done := cn.guard()
-	var lit imap.LiteralReader
-	if fm := cmd.Next(); fm != nil {
-		for item := fm.Next(); item != nil; item = fm.Next() {
-			if bs, isBody := item.(imapclient.FetchItemDataBodySection); isBody {
-				lit = bs.Literal
-				break
-			}
-		}
+	uid, lit, err := b.next()
+	for err == nil && uid != 0 && uid != m.uid && lit == nil {
+		// An unsolicited FETCH (flags changed) about a later message
+		// of the run, which go-imap took for its answer: that one will
+		// be found missing in its turn.
+		uid, lit, err = b.next()
 	}
-	done()
-	if lit == nil {
-		done = cn.guard()
-		err := cmd.Close()
-		done()
-		if err != nil {
-			return false, cn.wrap(op, err)
-		}
+	if err != nil {
+		return false, err
+	}
+	if uid != m.uid || lit == nil {
+		// Expunged meanwhile, answered out of order, or an unsolicited
+		// FETCH (flags changed) that go-imap took for the answer: see
+		// abandon and round.
 		return false, &noBodyError{uid: uint32(m.uid)}
 	}
 
@@ -388,12 +503,6 @@ func (p *Poller) deliverOne(ctx context.Context, cn *conn, m meta, cmd *imapclie
 	}
 	if derr != nil {
 		return ok, cn.wrap(op, derr)
-	}
-	done = cn.guard()
-	cerr := cmd.Close()
-	done()
-	if cerr != nil {
-		return ok, cn.wrap(op, cerr)
 	}
 	if herr != nil {
 		return false, &retryError{op: "handler", uid: uint32(m.uid), err: herr}
