@@ -151,9 +151,10 @@ type Retrier interface {
 
 // Tx is what [Local] reads of the storage within one transaction.
 type Tx interface {
-	// List returns the tickets f's State, Level and Group select, without
-	// their history, oldest first.
-	List(f ticket.Filter) ([]ticket.Ticket, error)
+	// Each calls fn with each ticket f's State, Level and Group select,
+	// without its history, oldest first; the ticket is overwritten after
+	// fn returns.
+	Each(f ticket.Filter, fn func(*ticket.Ticket) error) error
 	// Due returns up to limit tickets due at or before until by the index
 	// of due times, earliest first (a limit below 1 means no limit).
 	Due(until time.Time, limit int) []ticket.ID
@@ -234,19 +235,19 @@ func (l *Local) Tickets(ctx context.Context, f ticket.Filter) ([]TicketJSON, err
 		return nil, ErrNoServiceLevels
 	}
 	err := l.Store.View(ctx, func(tx Tx) error {
-		ts, err := listDue(tx, f, desk, now)
-		for i := range ts {
-			out = append(out, ToJSON(&ts[i], l.Directory, now, false))
-		}
-		return err
+		return eachDue(tx, f, desk, now, func(t *ticket.Ticket) error {
+			out = append(out, ToJSON(t, l.Directory, now, false))
+			return nil
+		})
 	})
 	return out, err
 }
 
-// listDue returns the tickets f selects at now, oldest first.
-func listDue(tx Tx, f ticket.Filter, desk *ticket.Desk, now time.Time) ([]ticket.Ticket, error) {
+// eachDue calls fn with each ticket f selects at now, oldest first (see
+// [Tx.Each]).
+func eachDue(tx Tx, f ticket.Filter, desk *ticket.Desk, now time.Time, fn func(*ticket.Ticket) error) error {
 	if !f.DueFiltered() {
-		return tx.List(f)
+		return tx.Each(f, fn)
 	}
 	var candidates []ticket.Ticket
 	if f.Overdue {
@@ -256,34 +257,36 @@ func listDue(tx Tx, f ticket.Filter, desk *ticket.Desk, now time.Time) ([]ticket
 			}
 			sf := f
 			sf.State = st.State
-			ts, err := tx.List(sf)
+			err := tx.Each(sf, func(t *ticket.Ticket) error {
+				if desk.MatchDue(f, t, now) {
+					candidates = append(candidates, *t)
+				}
+				return nil
+			})
 			if err != nil {
-				return nil, err
+				return err
 			}
-			candidates = append(candidates, ts...)
 		}
 	} else {
 		for _, id := range tx.Due(now.Add(f.DueWithin), 0) {
 			t, err := tx.Ticket(id)
 			if err != nil {
-				return nil, fmt.Errorf("read due ticket %s: %w", id, err)
+				return fmt.Errorf("read due ticket %s: %w", id, err)
 			}
-			if f.Match(t) {
-				t.History = nil
+			if t.History = nil; f.Match(t) && desk.MatchDue(f, t, now) {
 				candidates = append(candidates, *t)
 			}
 		}
 	}
-	out := candidates[:0]
-	for i := range candidates {
-		if desk.MatchDue(f, &candidates[i], now) {
-			out = append(out, candidates[i])
-		}
-	}
-	slices.SortFunc(out, func(a, b ticket.Ticket) int {
+	slices.SortFunc(candidates, func(a, b ticket.Ticket) int {
 		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
 	})
-	return out, nil
+	for i := range candidates {
+		if err := fn(&candidates[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Ticket returns one ticket with its history and level visits.

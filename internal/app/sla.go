@@ -98,12 +98,12 @@ func rescheduleTimers(ctx context.Context, db *store.DB, desk *ticket.Desk, fp s
 			if st.Final {
 				continue
 			}
-			ts, err := tx.List(ticket.Filter{State: st.State})
+			err := tx.Each(ticket.Filter{State: st.State}, func(t *ticket.Ticket) error {
+				ids = append(ids, t.ID)
+				return nil
+			})
 			if err != nil {
 				return err
-			}
-			for i := range ts {
-				ids = append(ids, ts[i].ID)
 			}
 		}
 		return nil

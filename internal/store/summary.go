@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -46,44 +47,138 @@ func encodeRow(t *ticket.Ticket) []byte {
 	return b
 }
 
+// rowReader reads the fields of a list row in order; after a field that
+// does not decode, bad is set and every later field reads as empty.
+type rowReader struct {
+	raw []byte
+	i   int
+	bad bool
+}
+
+// field returns the next string field's bytes.
+func (r *rowReader) field() []byte {
+	if r.bad {
+		return nil
+	}
+	n, w := binary.Uvarint(r.raw[r.i:])
+	if w <= 0 || uint64(len(r.raw)-r.i-w) < n {
+		r.bad = true
+		return nil
+	}
+	r.i += w + int(n)
+	return r.raw[r.i-int(n) : r.i]
+}
+
+// level returns the level field.
+func (r *rowReader) level() ticket.Level {
+	if r.bad {
+		return 0
+	}
+	n, w := binary.Uvarint(r.raw[r.i:])
+	if w <= 0 || n > math.MaxInt32 {
+		r.bad = true
+		return 0
+	}
+	r.i += w
+	return ticket.Level(n)
+}
+
+// instant returns the next time field in its [time.Time.MarshalBinary]
+// form, nil for the zero time.
+func (r *rowReader) instant() []byte {
+	if r.bad || r.i >= len(r.raw) || r.i+1+int(r.raw[r.i]) > len(r.raw) {
+		r.bad = true
+		return nil
+	}
+	n := int(r.raw[r.i])
+	r.i += 1 + n
+	if n == 0 {
+		return nil
+	}
+	return r.raw[r.i-n : r.i]
+}
+
 // decodeRow reads a list row into t. Its strings share one copy of raw
 // (which bbolt owns only for the transaction).
 func decodeRow(raw []byte, t *ticket.Ticket) error {
 	if len(raw) == 0 || raw[0] != rowVersion {
 		return errRow
 	}
-	s, i := string(raw), 1
+	s, r := string(raw), rowReader{raw: raw, i: 1}
 	str := func() string {
-		n, w := binary.Uvarint(raw[i:])
-		if w <= 0 || uint64(len(raw)-i-w) < n {
-			i = len(raw) + 1
-			return ""
-		}
-		i += w + int(n)
-		return s[i-int(n) : i]
+		b := r.field()
+		return s[r.i-len(b) : r.i]
 	}
 	t.ID, t.Subject, t.Requester.Name, t.Requester.Addr = ticket.ID(str()), str(), str(), str()
 	t.Group, t.Assignee, t.State, t.Category = str(), str(), ticket.State(str()), str()
 	t.Priority, t.RelatedTo = ticket.Priority(str()), ticket.ID(str())
-	if i > len(raw) {
-		return errRow
-	}
-	level, w := binary.Uvarint(raw[i:])
-	if w <= 0 {
-		return errRow
-	}
-	t.Level, i = ticket.Level(level), i+w
+	t.Level = r.level()
 	for _, at := range []*time.Time{&t.CreatedAt, &t.UpdatedAt, &t.LevelSince, &t.StateSince, &t.Due} {
-		if i >= len(raw) || i+1+int(raw[i]) > len(raw) {
-			return errRow
-		}
-		n := int(raw[i])
-		if n > 0 {
-			if err := at.UnmarshalBinary(raw[i+1 : i+1+n]); err != nil {
+		*at = time.Time{}
+		if b := r.instant(); b != nil {
+			if err := at.UnmarshalBinary(b); err != nil {
 				return errRow
 			}
 		}
-		i += 1 + n
+	}
+	if r.bad {
+		return errRow
+	}
+	return nil
+}
+
+// rowHead is what a listing sorts and selects a row by, read from the row
+// without copying (it points into the row): see [skimRow].
+type rowHead struct {
+	id, group, category []byte
+	level               ticket.Level
+	created, since      instant
+}
+
+// instant is a time as seconds since year 1 and nanoseconds: what
+// [time.Time.MarshalBinary] writes, compared without decoding a zone.
+type instant struct {
+	sec  int64
+	nsec int32
+}
+
+func instantOf(b []byte) instant {
+	if len(b) < 13 {
+		return instant{}
+	}
+	return instant{int64(binary.BigEndian.Uint64(b[1:9])), int32(binary.BigEndian.Uint32(b[9:13]))}
+}
+
+func (a instant) compare(b instant) int {
+	return cmp.Or(cmp.Compare(a.sec, b.sec), cmp.Compare(a.nsec, b.nsec))
+}
+
+// skimRow reads into h the fields of raw a listing sorts and selects by;
+// it allocates nothing.
+func skimRow(raw []byte, h *rowHead) error {
+	if len(raw) == 0 || raw[0] != rowVersion {
+		return errRow
+	}
+	r := rowReader{raw: raw, i: 1}
+	h.id = r.field()
+	for range 3 { // subject, requester name and address
+		r.field()
+	}
+	h.group = r.field()
+	r.field() // assignee
+	r.field() // state
+	h.category = r.field()
+	r.field() // priority
+	r.field() // related to
+	h.level = r.level()
+	h.created = instantOf(r.instant())
+	r.instant() // updated
+	h.since = instantOf(r.instant())
+	if h.since == (instant{}) {
+		h.since = h.created
+	}
+	if r.bad {
+		return errRow
 	}
 	return nil
 }

@@ -2,12 +2,10 @@ package store
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"time"
 
@@ -149,79 +147,6 @@ func (t *Tx) PutTicket(tk *ticket.Ticket) error {
 
 func indexKey(s ticket.State, l ticket.Level, id ticket.ID) []byte {
 	return []byte(string(s) + "\x00" + strconv.Itoa(int(l)) + "\x00" + string(id))
-}
-
-// List returns the tickets that match f, oldest first, as their list
-// rows: ID, subject, requester, state, level, group, assignee, category,
-// priority, created and updated times, the ticket followed up, the level
-// and state since times and the due time; no body, attachments, thread,
-// Cc, relay or timer marks, nor history ([Tx.Ticket] has them). It walks
-// the state/level index, which holds the rows, so listing the open
-// tickets of a level reads neither the other tickets nor any ticket
-// record.
-func (t *Tx) List(f ticket.Filter) ([]ticket.Ticket, error) {
-	states := []ticket.State{f.State}
-	if f.State == "" {
-		states = t.indexedStates()
-	}
-	var prefixes [][]byte
-	for _, s := range states {
-		if f.Level != 0 {
-			prefixes = append(prefixes, []byte(string(s)+"\x00"+strconv.Itoa(int(f.Level))+"\x00"))
-		} else {
-			prefixes = append(prefixes, []byte(string(s)+"\x00"))
-		}
-	}
-	// Tickets are large values: count the keys first and allocate once,
-	// rather than growing (and copying) the slice a hundred thousand rows
-	// at a time.
-	c := t.tx.Bucket(bucketIndex).Cursor()
-	n := 0
-	for _, p := range prefixes {
-		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
-			n++
-		}
-	}
-	out := make([]ticket.Ticket, 0, n)
-	for _, p := range prefixes {
-		for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
-			out = append(out, ticket.Ticket{})
-			row := &out[len(out)-1]
-			if err := decodeRow(v, row); err != nil {
-				return nil, fmt.Errorf("list: index entry %q: %w", k, err)
-			}
-			if !f.Match(row) {
-				out = out[:len(out)-1]
-			}
-		}
-	}
-	return sortByCreation(out), nil
-}
-
-// sortByCreation orders ts by creation time, then ID. Rows come in ID
-// order, which is mostly creation order already; otherwise an index is
-// sorted rather than the (large) tickets moved about.
-func sortByCreation(ts []ticket.Ticket) []ticket.Ticket {
-	cmpAt := func(a, b *ticket.Ticket) int {
-		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID))
-	}
-	sorted := true
-	for i := 1; i < len(ts) && sorted; i++ {
-		sorted = cmpAt(&ts[i-1], &ts[i]) <= 0
-	}
-	if sorted {
-		return ts
-	}
-	order := make([]int, len(ts))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(i, j int) int { return cmpAt(&ts[i], &ts[j]) })
-	out := make([]ticket.Ticket, len(ts))
-	for i, j := range order {
-		out[i] = ts[j]
-	}
-	return out
 }
 
 // indexedStates lists the states the index holds tickets in, whatever

@@ -177,14 +177,22 @@ type row struct {
 }
 
 type queue struct {
-	Level int
-	Group string
-	Label string
-	Rows  []row
+	Level      int
+	Group      string
+	Label      string
+	Total      int
+	From, To   int    // the rows shown, 1-based
+	Prev, Next string // links to the queue's other pages, when there are
+	Rows       []row
 }
 
+// queuePage is how many tickets of each queue the home page shows at a
+// time.
+const queuePage = 50
+
 // queues is the home page: the tickets f selects (open by default) that u
-// may see, per level and group, oldest at the level first.
+// may see, per level and group, longest at the level first, each queue a
+// page at a time with its count.
 func (s *Server) queues(w http.ResponseWriter, r *http.Request, u user) {
 	q := r.URL.Query()
 	state := q.Get("state")
@@ -196,68 +204,99 @@ func (s *Server) queues(w http.ResponseWriter, r *http.Request, u user) {
 		s.render(w, r, http.StatusBadRequest, "message", &u, map[string]any{"Title": s.w["queues"], "Text": err.Error()})
 		return
 	}
+	page, _ := strconv.Atoi(q.Get("page"))
+	page = max(page, 1)
 	category := strings.ToLower(q.Get("category"))
 	now := s.o.Now()
-	var ts []ticket.Ticket
-	cats := map[string]bool{}
+	var l ticket.Listing
 	err = s.o.Store.View(r.Context(), func(tx Tx) error {
-		all, err := tx.List(f)
-		if err != nil {
+		var err error
+		if l, err = tx.Queues(f, ticket.Page{Order: ticket.BySince, Category: category, Offset: (page - 1) * queuePage, Limit: queuePage}); err != nil {
 			return err
 		}
-		for _, t := range all {
-			if t.Category != "" {
-				cats[t.Category] = true
-			}
-			if category != "" && !strings.EqualFold(t.Category, category) {
-				continue
-			}
-			if !s.seesAll(u) && !slices.Contains(s.levelsOf(u.Addr), t.Level) {
-				full, err := tx.Ticket(t.ID) // the history says whether u worked on it
-				if err != nil || !workedOn(full, u.Addr) {
-					continue
-				}
-			}
-			ts = append(ts, t)
+		if s.seesAll(u) {
+			return nil
 		}
-		return nil
+		return s.worked(tx, u, f, category, page, &l)
 	})
 	if err != nil {
 		s.fail(w, r, &u, err)
 		return
 	}
 	dir := s.o.Desk.Directory()
-	byKey := map[string]*queue{}
 	var qs []*queue
-	for _, t := range ts {
-		k := fmt.Sprintf("%d/%s", t.Level, t.Group)
-		qu := byKey[k]
-		if qu == nil {
-			label := dir.GroupLabel(t.Group)
-			qu = &queue{Level: int(t.Level), Group: t.Group, Label: cmp.Or(label, t.Group)}
-			byKey[k] = qu
-			qs = append(qs, qu)
+	for _, lq := range l.Queues {
+		qu := &queue{Level: int(lq.Level), Group: lq.Group, Label: cmp.Or(dir.GroupLabel(lq.Group), lq.Group), Total: lq.Total,
+			From: (page-1)*queuePage + 1, To: (page-1)*queuePage + len(lq.Tickets)}
+		link := url.Values{"state": {state}, "level": {strconv.Itoa(qu.Level)}, "group": {lq.Group}}
+		if category != "" {
+			link.Set("category", category)
 		}
-		since, _ := t.Since()
-		qu.Rows = append(qu.Rows, row{T: t, Age: span(now.Sub(since)), SLA: s.sla(&t, now), Req: cmp.Or(t.Requester.Name, t.Requester.Addr),
-			Priority: string(t.Priority)})
+		if page > 1 {
+			link.Set("page", strconv.Itoa(page-1))
+			qu.Prev = "/?" + link.Encode()
+		}
+		if qu.To < lq.Total {
+			link.Set("page", strconv.Itoa(page+1))
+			qu.Next = "/?" + link.Encode()
+		}
+		for i := range lq.Tickets {
+			t := &lq.Tickets[i]
+			since, _ := t.Since()
+			qu.Rows = append(qu.Rows, row{T: *t, Age: span(now.Sub(since)), SLA: s.sla(t, now), Req: cmp.Or(t.Requester.Name, t.Requester.Addr),
+				Priority: string(t.Priority)})
+		}
+		qs = append(qs, qu)
 	}
-	slices.SortFunc(qs, func(a, b *queue) int { return cmp.Or(cmp.Compare(a.Level, b.Level), cmp.Compare(a.Group, b.Group)) })
-	for _, qu := range qs {
-		slices.SortStableFunc(qu.Rows, func(a, b row) int {
-			sa, _ := a.T.Since()
-			sb, _ := b.T.Since()
-			return sa.Compare(sb)
-		})
+	s.render(w, r, http.StatusOK, "queues", &u, map[string]any{"Queues": qs, "Total": l.Total, "State": state, "Level": q.Get("level"),
+		"Group": f.Group, "Category": category, "Groups": dir.Groups(), "Categories": l.Categories, "States": ticket.States(), "Now": s.when(now)})
+}
+
+// worked narrows l, the queues f selects, to what u, who does not see
+// all, may see: the queues at u's levels whole; in the others only the
+// tickets u worked on, which their histories say, so these are read one by
+// one (only for such a person, and only outside their levels).
+func (s *Server) worked(tx Tx, u user, f ticket.Filter, category string, page int, l *ticket.Listing) error {
+	levels := s.levelsOf(u.Addr)
+	kept := l.Queues[:0]
+	l.Total = 0
+	for _, lq := range l.Queues {
+		if !slices.Contains(levels, lq.Level) {
+			var mine []ticket.Ticket
+			qf := ticket.Filter{State: f.State, Level: lq.Level, Group: lq.Group}
+			err := tx.Each(qf, func(t *ticket.Ticket) error {
+				if category != "" && !strings.EqualFold(t.Category, category) {
+					return nil
+				}
+				full, err := tx.Ticket(t.ID)
+				if err == nil && workedOn(full, u.Addr) {
+					mine = append(mine, *t)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			slices.SortStableFunc(mine, func(a, b ticket.Ticket) int { return levelSince(&a).Compare(levelSince(&b)) })
+			lq.Total = len(mine)
+			lq.Tickets = mine[min((page-1)*queuePage, len(mine)):min(page*queuePage, len(mine))]
+		}
+		if lq.Total > 0 {
+			kept = append(kept, lq)
+			l.Total += lq.Total
+		}
 	}
-	groups := dir.Groups()
-	catList := make([]string, 0, len(cats))
-	for c := range cats {
-		catList = append(catList, c)
+	l.Queues = kept
+	return nil
+}
+
+// levelSince is since when t is at its level, as the store sorts a queue
+// ([ticket.BySince]): its creation time when it has no mark.
+func levelSince(t *ticket.Ticket) time.Time {
+	if t.LevelSince.IsZero() {
+		return t.CreatedAt
 	}
-	slices.Sort(catList)
-	s.render(w, r, http.StatusOK, "queues", &u, map[string]any{"Queues": qs, "Total": len(ts), "State": state, "Level": q.Get("level"),
-		"Group": f.Group, "Category": category, "Groups": groups, "Categories": catList, "States": ticket.States(), "Now": s.when(now)})
+	return t.LevelSince
 }
 
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, u *user, err error) {

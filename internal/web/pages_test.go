@@ -1,11 +1,15 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ticketd/ticketd/internal/store"
+	"github.com/ticketd/ticketd/ticket"
 )
 
 // TestSignedOut: every staff page sends a stranger to /login; downloads
@@ -222,5 +226,76 @@ func TestPages(t *testing.T) {
 	}
 	if w := e.do(t, "GET", "/?level=2", c, nil); strings.Contains(w.Body.String(), "OTI-2026-000001") {
 		t.Errorf("level filter keeps a level-1 case")
+	}
+}
+
+// TestQueuePages: a long queue shows a page at a time, longest at the
+// level first, with the queue's count and links to the other pages; a
+// person outside the level sees only the tickets of it they worked on,
+// counted so.
+func TestQueuePages(t *testing.T) {
+	e := newEnv(t)
+	now := e.clock.now()
+	id := func(n int) ticket.ID { return ticket.NewID("OTI", 2026, uint64(n)) }
+	err := e.db.Update(t.Context(), func(tx *store.Tx) error {
+		for n := 10; n < 70; n++ { // the higher the ID, the longer at level 2
+			tk := &ticket.Ticket{ID: id(n), Subject: fmt.Sprintf("caso %d", n), Requester: ticket.Address{Addr: user1},
+				State: ticket.StateOpen, Level: 2, Group: "redes", CreatedAt: now.Add(-3 * time.Hour), UpdatedAt: now,
+				LevelSince: now.Add(-time.Duration(n) * time.Minute), StateSince: now.Add(-3 * time.Hour)}
+			if n == 33 {
+				tk.Assignee = infra
+			}
+			if err := tx.PutTicket(tk); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := func(t *testing.T, page string, want []ticket.ID) {
+		t.Helper()
+		last := -1
+		for _, w := range want {
+			i := strings.Index(page, `href="/t/`+string(w)+`"`)
+			if i < last {
+				t.Errorf("%s missing or out of order (want %v)", w, want)
+			}
+			last = i
+		}
+		if n := strings.Count(page, `<a class="id"`); n != len(want) {
+			t.Errorf("page shows %d tickets, want %d", n, len(want))
+		}
+	}
+	var first, second []ticket.ID
+	for n := 69; n >= 20; n-- {
+		first = append(first, id(n))
+	}
+	for n := 19; n >= 10; n-- {
+		second = append(second, id(n))
+	}
+	second = append(second, e.t2.ID) // at level 2 since now
+	c := e.signIn(t, desk)
+	p1 := e.do(t, "GET", "/?level=2&group=redes", c, nil).Body.String()
+	order(t, p1, first)
+	next := `href="/?group=redes&amp;level=2&amp;page=2&amp;state=open"`
+	if !strings.Contains(p1, `<span class="count">61</span>`) || !strings.Contains(p1, "(61 casos)") || !strings.Contains(p1, "Casos 1–50 de 61") ||
+		!strings.Contains(p1, next) || strings.Contains(p1, `rel="prev"`) {
+		t.Errorf("page 1 lacks the count of 61, the range or the link to page 2 (%s):\n%s", next, p1)
+	}
+	p2 := e.do(t, "GET", "/?level=2&group=redes&page=2", c, nil).Body.String()
+	order(t, p2, second)
+	if !strings.Contains(p2, "Casos 51–61 de 61") || !strings.Contains(p2, `rel="prev"`) || strings.Contains(p2, `rel="next"`) {
+		t.Errorf("page 2 lacks the range or the link back:\n%s", p2)
+	}
+	p3 := e.do(t, "GET", "/?level=2&group=redes&page=3", e.signIn(t, infra), nil).Body.String()
+	if strings.Contains(p3, "caso 33") {
+		t.Errorf("infra sees the case it worked on on page 3 of a one-case queue:\n%s", p3)
+	}
+	pi := e.do(t, "GET", "/?level=2", e.signIn(t, infra), nil).Body.String()
+	order(t, pi, []ticket.ID{id(33)})
+	if !strings.Contains(pi, `<span class="count">1</span>`) {
+		t.Errorf("infra's level-2 queue is not counted as its one case:\n%s", pi)
 	}
 }

@@ -53,9 +53,13 @@ import (
 // Tx is what the console reads and writes of the storage in one
 // transaction. Writes are the login links' records only.
 type Tx interface {
-	// List returns the tickets f selects, without their history, oldest
-	// first.
-	List(f ticket.Filter) ([]ticket.Ticket, error)
+	// Queues returns the tickets f and p select queue by queue (level,
+	// group), each with its count and the page p asks for, without
+	// history; and the categories of the tickets f selects.
+	Queues(f ticket.Filter, p ticket.Page) (ticket.Listing, error)
+	// Each calls fn with each ticket f selects, without its history,
+	// oldest first; the ticket is overwritten after fn returns.
+	Each(f ticket.Filter, fn func(*ticket.Ticket) error) error
 	// Ticket reads ticket id with its history; the error wraps
 	// record.ErrNotFound when there is none.
 	Ticket(id ticket.ID) (*ticket.Ticket, error)

@@ -30,6 +30,11 @@ import (
 type Tx interface {
 	daemon.Tx // the service's with the checkpoint and quarantine
 	admin.Tx
+	// Queues returns the tickets f and p select queue by queue, each with
+	// its count and page (the web console's).
+	Queues(f ticket.Filter, p ticket.Page) (ticket.Listing, error)
+	// List returns what Each walks, as a slice.
+	List(f ticket.Filter) ([]ticket.Ticket, error)
 	// Pending returns every outbox item, in Seq order.
 	Pending() ([]outbox.Item, error)
 	// OutboxStats counts the outbox.
@@ -88,6 +93,8 @@ func Run(t *testing.T, open func(t *testing.T) Backend) {
 		{"ListEveryState", testListEveryState},
 		{"DueIndex", testDueIndex},
 		{"ListRows", testListRows},
+		{"Queues", testQueues},
+		{"Each", testEach},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open) })
