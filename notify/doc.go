@@ -12,7 +12,7 @@
 //     request's files to assignment mails and gives assignment and
 //     new-ticket mails one-tap action links in HTML (package ticket/action).
 //   - [Sender] submits messages to one SMTP server (RFC 5321, STARTTLS per
-//     RFC 3207, implicit TLS per RFC 8314) over one reused connection and
+//     RFC 3207, implicit TLS per RFC 8314) over a few reused connections and
 //     sorts failures into permanent ([ErrPermanent]) and temporary ones.
 //   - [Worker] drains the outbox: it asks an [Outbox] for what is due,
 //     reads each notice's ticket as it is now and rebuilds from it the

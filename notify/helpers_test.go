@@ -51,6 +51,9 @@ type sink struct {
 	// dropAfterAccept, when set, closes the connection right after the
 	// reply accepting a mail's data (before the client's RSET).
 	dropAfterAccept bool
+	// dropOn, when set, cuts the connection at RCPT TO for the recipients
+	// it is true for.
+	dropOn func(to string) bool
 
 	addr     string
 	srv      *smtp.Server
@@ -236,8 +239,12 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	ss.sink.mu.Lock()
-	f := ss.sink.rcpt
+	f, drop := ss.sink.rcpt, ss.sink.dropOn
 	ss.sink.mu.Unlock()
+	if drop != nil && drop(to) {
+		ss.conn.Conn().Close()
+		return refuse(421, "connection cut")
+	}
 	if f != nil {
 		if err := f(to); err != nil {
 			return err
@@ -284,6 +291,7 @@ type memOutbox struct {
 	pending map[uint64]*outbox.Item
 	tickets map[ticket.ID]*ticket.Ticket
 	sent    map[uint64]int // seq -> times marked sent
+	marks   []int          // notices marked sent by each MarkSent
 	failed  map[uint64]string
 	retries []retryRec
 }
@@ -357,14 +365,20 @@ func (o *memOutbox) Ticket(_ context.Context, id ticket.ID) (*ticket.Ticket, err
 	return t.Clone(), nil
 }
 
-func (o *memOutbox) Sent(_ context.Context, seq uint64, _ time.Time) error {
+// MarkSent removes seqs in one step, as one transaction would: all or none.
+func (o *memOutbox) MarkSent(_ context.Context, seqs []uint64, _ time.Time) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if _, ok := o.pending[seq]; !ok {
-		return errors.New("no such notice")
+	for _, seq := range seqs {
+		if _, ok := o.pending[seq]; !ok {
+			return errors.New("no such notice")
+		}
 	}
-	delete(o.pending, seq)
-	o.sent[seq]++
+	for _, seq := range seqs {
+		delete(o.pending, seq)
+		o.sent[seq]++
+	}
+	o.marks = append(o.marks, len(seqs))
 	return nil
 }
 

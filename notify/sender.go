@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
 )
 
 // Errors that [Sender.Send] and [Sender.Check] wrap; match them with
@@ -78,40 +80,72 @@ type SenderOptions struct {
 	Token func(ctx context.Context) (string, error)
 	// Timeout bounds dialling and each SMTP exchange. Zero means 30s.
 	Timeout time.Duration
+	// Connections is how many SMTP connections may be open at once, each
+	// carrying one message at a time: concurrent Sends beyond it wait for
+	// a free one. Zero means 1.
+	Connections int
 	// Logger receives connection events. Nil means slog.Default().
 	Logger *slog.Logger
 }
 
-// Sender submits messages over one SMTP connection, which it opens on first
-// use, reuses for every later message and opens again after a failure. It
-// is safe for concurrent use; messages are sent one at a time.
+// Sender submits messages over SMTP connections, at most
+// SenderOptions.Connections of them, each opened on first use, reused for
+// later messages and opened again after a failure; a Send takes the free
+// connection used last, so that a light load keeps one connection warm. It
+// is safe for concurrent use; each connection carries one message at a
+// time.
 type Sender struct {
-	opts   SenderOptions
-	client *mail.Client
-	log    *slog.Logger
+	opts SenderOptions
+	log  *slog.Logger
 
-	mu        sync.Mutex // held for a whole session exchange
-	connected bool
+	staleAfter time.Duration // staleAfter; tests change it
 
-	connMu sync.Mutex // guards conn, which context.AfterFunc reads
+	slots  chan struct{} // one token per connection in use
+	poolMu sync.Mutex    // guards free
+	free   []*connection // the connections not in use, the one used last at the end
+	all    []*connection
+}
+
+// connection is one SMTP connection of a [Sender] and its go-mail client. Only
+// the Send holding it (or Check, Close) touches it, except conn, which
+// context.AfterFunc reads.
+type connection struct {
+	client   *mail.Client
+	smtp     *smtp.Client // nil until connected and after a failure
+	lastUsed time.Time    // when its last exchange ended
+
+	connMu sync.Mutex // guards conn
 	conn   net.Conn   // the TCP connection under the current session
 }
 
-func (s *Sender) setConn(c net.Conn) {
-	s.connMu.Lock()
-	s.conn = c
-	s.connMu.Unlock()
+// staleAfter is how long a connection may sit idle before a Send checks it
+// with NOOP first. A connection used moments ago goes straight to MAIL
+// FROM; if the server closed it meanwhile, that fails before anything was
+// offered and the Send redials (see sendOn).
+const staleAfter = 3 * time.Second
+
+func (c *connection) setConn(nc net.Conn) {
+	c.connMu.Lock()
+	c.conn = nc
+	c.connMu.Unlock()
 }
 
 // interrupt makes any read or write on the current connection fail now.
 // It closes the connection rather than setting a past deadline, which
 // go-mail would push forward again before its next command.
-func (s *Sender) interrupt() {
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	if s.conn != nil {
-		s.conn.Close()
+func (c *connection) interrupt() {
+	c.connMu.Lock()
+	defer c.connMu.Unlock()
+	if c.conn != nil {
+		c.conn.Close()
 	}
+}
+
+// drop closes the connection without waiting for the server.
+func (c *connection) drop() {
+	c.interrupt()
+	c.setConn(nil)
+	c.smtp = nil
 }
 
 // NewSender checks opts and returns a Sender. It does no I/O.
@@ -174,13 +208,37 @@ func NewSender(opts SenderOptions) (*Sender, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	s := &Sender{opts: opts, log: logger.With("component", "notify")}
+	if opts.Connections < 0 {
+		return nil, fmt.Errorf("notify: smtp connections %d: must not be negative", opts.Connections)
+	}
+	opts.Connections = max(opts.Connections, 1)
+	s := &Sender{opts: opts, log: logger.With("component", "notify"), staleAfter: staleAfter, slots: make(chan struct{}, opts.Connections)}
+	for range opts.Connections {
+		c := &connection{}
+		client, err := mail.NewClient(opts.Host, s.clientOptions(c)...)
+		if err != nil {
+			return nil, fmt.Errorf("notify: smtp client: %w", err)
+		}
+		c.client = client
+		s.all = append(s.all, c)
+	}
+	s.free = slices.Clone(s.all)
+	slices.Reverse(s.free) // the first is taken first
+	return s, nil
+}
 
+// clientOptions are the go-mail options of connection c.
+func (s *Sender) clientOptions(c *connection) []mail.Option {
+	opts := s.opts
 	copts := []mail.Option{
 		mail.WithPort(opts.Port),
 		mail.WithTimeout(opts.Timeout),
-		mail.WithTLSConfig(tlsConf),
-		mail.WithDialContextFunc(s.dial),
+		mail.WithTLSConfig(opts.TLSConfig),
+		mail.WithDialContextFunc(func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return s.dial(ctx, c, network, addr)
+		}),
+		// sendOn checks a connection idle for staleAfter itself.
+		mail.WithoutNoop(),
 	}
 	switch opts.TLS {
 	case TLSStartTLS:
@@ -208,12 +266,29 @@ func NewSender(opts SenderOptions) (*Sender, error) {
 	case AuthXOAUTH2:
 		copts = append(copts, mail.WithSMTPAuth(mail.SMTPAuthXOAUTH2), mail.WithUsername(opts.Username), mail.WithPassword(opts.Password))
 	}
-	c, err := mail.NewClient(opts.Host, copts...)
-	if err != nil {
-		return nil, fmt.Errorf("notify: smtp client: %w", err)
+	return copts
+}
+
+// take waits for a free connection, the one used last.
+func (s *Sender) take(ctx context.Context) (*connection, error) {
+	select {
+	case s.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	s.client = c
-	return s, nil
+	s.poolMu.Lock()
+	defer s.poolMu.Unlock()
+	c := s.free[len(s.free)-1]
+	s.free = s.free[:len(s.free)-1]
+	return c, nil
+}
+
+// put gives c back after an exchange.
+func (s *Sender) put(c *connection) {
+	s.poolMu.Lock()
+	s.free = append(s.free, c)
+	s.poolMu.Unlock()
+	<-s.slots
 }
 
 // Addr returns host:port of the server.
@@ -223,13 +298,13 @@ func (s *Sender) Addr() string {
 
 // dial opens the TCP (and, for implicit TLS, TLS) connection for go-mail
 // and keeps it, so that a cancelled context can interrupt a session.
-func (s *Sender) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+func (s *Sender) dial(ctx context.Context, c *connection, network, addr string) (net.Conn, error) {
 	d := &net.Dialer{Timeout: s.opts.Timeout}
 	raw, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
-	s.setConn(raw)
+	c.setConn(raw)
 	if s.opts.TLS != TLSImplicit {
 		return raw, nil
 	}
@@ -249,9 +324,10 @@ type tlsError struct{ err error }
 func (e *tlsError) Error() string { return "tls handshake: " + e.err.Error() }
 func (e *tlsError) Unwrap() error { return e.err }
 
-// Send submits msg. It dials on first use or after a failure and reuses the
-// connection otherwise; a connection the server dropped while idle is
-// replaced at once. The context bounds the whole exchange.
+// Send submits msg over a free connection, waiting for one while all are
+// busy. It dials on first use or after a failure and reuses the connection
+// otherwise; a connection the server dropped while idle is replaced at
+// once. The context bounds the whole exchange.
 //
 // A refusal that will not change (a 5xx reply) wraps [ErrPermanent]; every
 // other error (connection refused or lost, timeouts, 4xx replies, failed
@@ -260,45 +336,65 @@ func (e *tlsError) Unwrap() error { return e.err }
 // A mail whose data the server accepted is sent (nil) even when the
 // connection fails right after, in the RSET that follows it.
 func (s *Sender) Send(ctx context.Context, msg *mail.Msg) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	c, err := s.take(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.put(c)
+	return s.sendOn(ctx, c, msg)
+}
+
+// staleError is a failed check of an idle connection: nothing was sent.
+type staleError struct{ err error }
+
+func (e *staleError) Error() string { return "connection check (NOOP): " + e.err.Error() }
+func (e *staleError) Unwrap() error { return e.err }
+
+// sendOn submits msg over c, which the caller holds.
+func (s *Sender) sendOn(ctx context.Context, c *connection, msg *mail.Msg) error {
 	for attempt := 0; ; attempt++ {
-		reused := s.connected
-		if !s.connected {
-			if err := s.connect(ctx); err != nil {
+		reused := c.smtp != nil
+		if !reused {
+			if err := s.connect(ctx, c); err != nil {
 				return err
 			}
 		}
-		err := s.sendLocked(ctx, msg)
+		err := s.exchange(ctx, c, msg, reused && time.Since(c.lastUsed) >= s.staleAfter)
+		c.lastUsed = time.Now()
 		if err == nil {
 			return nil
 		}
 		var se *mail.SendError
-		if errors.As(err, &se) && se.Reason == mail.ErrSMTPReset && msg.IsDelivered() {
+		var stale *staleError
+		isSE := errors.As(err, &se)
+		if isSE && se.Reason == mail.ErrSMTPReset && msg.IsDelivered() {
 			// The server accepted the data (RFC 5321 §4.1.1.4: the mail is
 			// its responsibility now) and only the RSET after it failed:
 			// the mail is sent, retrying it would deliver it twice. The
 			// connection is of no further use.
 			s.log.Debug("smtp connection lost after the mail was accepted", "addr", s.Addr(), "err", err)
-			s.dropLocked()
+			c.drop()
 			return nil
 		}
-		stale := errors.As(err, &se) && se.Reason == mail.ErrConnCheck
-		if stale && reused && attempt == 0 && ctx.Err() == nil {
-			// The server closed the idle connection (its NOOP failed):
-			// nothing was sent, so dial again and send now.
-			s.log.Debug("smtp connection lost while idle, redialling", "addr", s.Addr())
-			s.dropLocked()
+		checkFailed := errors.As(err, &stale) || isSE && se.Reason == mail.ErrConnCheck
+		// MAIL FROM, the first command on a connection used moments ago,
+		// met a closed connection (no reply, or RFC 5321's 421 "closing
+		// transmission channel"): nothing was offered either.
+		lost := isSE && se.Reason == mail.ErrSMTPMailFrom && (se.ErrorCode() == 0 || se.ErrorCode() == 421)
+		if (checkFailed || lost) && reused && attempt == 0 && ctx.Err() == nil {
+			// The server closed the idle connection: dial again and send now.
+			s.log.Debug("smtp connection lost while idle, redialling", "addr", s.Addr(), "err", err)
+			c.drop()
 			continue
 		}
 		if !keepsConnection(err) || ctx.Err() != nil {
-			s.dropLocked()
+			c.drop()
 		}
 		err = s.classify(ctx, err)
-		if errors.As(err, &se) && !errors.Is(err, ErrPermanent) && (se.Reason == mail.ErrSMTPMailFrom || stale) {
+		if !errors.Is(err, ErrPermanent) && (isSE && se.Reason == mail.ErrSMTPMailFrom || checkFailed) {
 			// A fresh session that fails its first check, or a sender
 			// refused for now: no message would fare better.
 			err = unavailable(ctx, err)
@@ -315,44 +411,40 @@ func unavailable(ctx context.Context, err error) error {
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
-func (s *Sender) sendLocked(ctx context.Context, msg *mail.Msg) error {
+// exchange sends msg over c's session, first checking with NOOP that the
+// server still holds it when check is set.
+func (s *Sender) exchange(ctx context.Context, c *connection, msg *mail.Msg, check bool) error {
 	// go-mail takes no context: unblock whatever it waits for when ctx ends.
-	stop := context.AfterFunc(ctx, s.interrupt)
+	stop := context.AfterFunc(ctx, c.interrupt)
 	defer stop()
-	return s.client.Send(msg)
+	if check {
+		if err := c.smtp.Noop(); err != nil {
+			return &staleError{err}
+		}
+	}
+	return c.client.SendWithSMTPClient(c.smtp, msg)
 }
 
-// connect opens a session: TCP, TLS, EHLO, authentication.
-func (s *Sender) connect(ctx context.Context) error {
+// connect opens a session on c: TCP, TLS, EHLO, authentication.
+func (s *Sender) connect(ctx context.Context, c *connection) error {
 	if s.opts.Auth == AuthXOAUTH2 && s.opts.Token != nil {
 		tok, err := s.opts.Token(ctx)
 		if err != nil {
 			return fmt.Errorf("smtp %s: get oauth2 token: %w: %w", s.Addr(), ErrAuth, err)
 		}
-		s.client.SetPassword(tok)
+		c.client.SetPassword(tok)
 	}
 	start := time.Now()
-	stop := context.AfterFunc(ctx, s.interrupt) // greeting, STARTTLS, AUTH
-	err := s.client.DialWithContext(ctx)
+	stop := context.AfterFunc(ctx, c.interrupt) // greeting, STARTTLS, AUTH
+	sc, err := c.client.DialToSMTPClientWithContext(ctx)
 	stop()
 	if err != nil {
-		s.dropLocked()
+		c.drop()
 		return unavailable(ctx, s.classify(ctx, err))
 	}
-	s.connected = true
+	c.smtp = sc
 	s.log.Debug("smtp connected", "addr", s.Addr(), "tls", s.opts.TLS, "took", time.Since(start))
 	return nil
-}
-
-// dropLocked closes the current session without waiting for the server.
-func (s *Sender) dropLocked() {
-	s.connMu.Lock()
-	if s.conn != nil {
-		s.conn.Close()
-	}
-	s.conn = nil
-	s.connMu.Unlock()
-	s.connected = false
 }
 
 // keepsConnection reports whether the session is still usable after err:
@@ -436,39 +528,51 @@ func (s *Sender) classify(ctx context.Context, err error) error {
 	return fmt.Errorf("smtp %s: %w", s.Addr(), err)
 }
 
-// Check opens a fresh session (TCP, TLS, EHLO, authentication) and closes
-// it, so that `ticketd check` can report a wrong password, a TLS mode that
-// does not match the server, or a refused connection before the daemon
-// starts. Errors wrap [ErrAuth] or [ErrTLS] where they apply.
+// Check opens a fresh session (TCP, TLS, EHLO, authentication) on one
+// connection and closes it, so that `ticketd check` can report a wrong
+// password, a TLS mode that does not match the server, or a refused
+// connection before the daemon starts. Errors wrap [ErrAuth] or [ErrTLS]
+// where they apply.
 func (s *Sender) Check(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.dropLocked()
-	if err := s.connect(ctx); err != nil {
+	c, err := s.take(ctx)
+	if err != nil {
 		return err
 	}
-	s.client.Close() // QUIT
-	s.dropLocked()
+	defer s.put(c)
+	c.drop()
+	if err := s.connect(ctx, c); err != nil {
+		return err
+	}
+	c.client.CloseWithSMTPClient(c.smtp) // QUIT
+	c.drop()
 	return nil
 }
 
-// Close ends the session, if any, with QUIT. The Sender may be used again:
-// the next Send dials anew.
+// Close waits for the exchanges under way and ends every session with
+// QUIT. The Sender may be used again: the next Send dials anew.
 func (s *Sender) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.connected {
-		return nil
+	for range s.all {
+		s.slots <- struct{}{} // every connection, once its exchange ends
 	}
-	var err error
-	s.connMu.Lock()
-	if s.conn != nil {
-		s.conn.SetDeadline(time.Now().Add(5 * time.Second))
+	defer func() {
+		for range s.all {
+			<-s.slots
+		}
+	}()
+	var errs []error
+	for _, c := range s.all {
+		if c.smtp == nil {
+			continue
+		}
+		c.connMu.Lock()
+		if c.conn != nil {
+			c.conn.SetDeadline(time.Now().Add(5 * time.Second))
+		}
+		c.connMu.Unlock()
+		errs = append(errs, c.client.CloseWithSMTPClient(c.smtp))
+		c.drop()
 	}
-	s.connMu.Unlock()
-	err = s.client.Close()
-	s.dropLocked()
-	return err
+	return errors.Join(errs...)
 }
 
 // isLoopback reports whether host names this machine: localhost or an

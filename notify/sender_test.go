@@ -127,24 +127,33 @@ func TestSenderServerDown(t *testing.T) {
 
 // TestSenderRedialsAfterServerRestart: the server goes away between two
 // mails; the second one still goes out, on a new connection, without an
-// error.
+// error: found by the NOOP that checks a connection idle for a while, and
+// by MAIL FROM meeting the closed connection on one used moments ago.
 func TestSenderRedialsAfterServerRestart(t *testing.T) {
-	sk := newSink(t, "")
-	s := newTestSender(t, sk.port(), nil)
-	if err := s.Send(t.Context(), testMsg(t, "a@example.org", "1")); err != nil {
-		t.Fatal(err)
-	}
-	addr := sk.addr
-	sk.stop()
-	sk.start(t, addr)
-	if err := s.Send(t.Context(), testMsg(t, "a@example.org", "2")); err != nil {
-		t.Fatalf("send after restart: %v", err)
-	}
-	if got := len(sk.messages()); got != 2 {
-		t.Errorf("sink got %d mails, want 2", got)
-	}
-	if got := sk.sessionCount(); got != 2 {
-		t.Errorf("%d connections, want 2 (one per server life)", got)
+	for _, tc := range []struct {
+		name       string
+		staleAfter time.Duration
+	}{{"idle, checked by NOOP", 0}, {"used moments ago", time.Hour}} {
+		t.Run(tc.name, func(t *testing.T) {
+			sk := newSink(t, "")
+			s := newTestSender(t, sk.port(), nil)
+			s.staleAfter = tc.staleAfter
+			if err := s.Send(t.Context(), testMsg(t, "a@example.org", "1")); err != nil {
+				t.Fatal(err)
+			}
+			addr := sk.addr
+			sk.stop()
+			sk.start(t, addr)
+			if err := s.Send(t.Context(), testMsg(t, "a@example.org", "2")); err != nil {
+				t.Fatalf("send after restart: %v", err)
+			}
+			if got := len(sk.messages()); got != 2 {
+				t.Errorf("sink got %d mails, want 2", got)
+			}
+			if got := sk.sessionCount(); got != 2 {
+				t.Errorf("%d connections, want 2 (one per server life)", got)
+			}
+		})
 	}
 }
 
@@ -212,6 +221,8 @@ func TestNewSenderOptions(t *testing.T) {
 			Token: func(context.Context) (string, error) { return "t", nil }}, true},
 		{"starttls default", SenderOptions{Host: "smtp.example.org", Username: "u", Password: "p"}, true},
 		{"bad port", SenderOptions{Host: "smtp.example.org", Port: 70000}, false},
+		{"negative connections", SenderOptions{Host: "smtp.example.org", Connections: -1}, false},
+		{"four connections", SenderOptions{Host: "smtp.example.org", Connections: 4}, true},
 	}
 	for _, tt := range tests {
 		_, err := NewSender(tt.opts)
@@ -387,5 +398,49 @@ func TestSenderAcceptedThenDropped(t *testing.T) {
 	}
 	if got := sk.sessionCount(); got != 3 {
 		t.Errorf("%d connections, want 3 (one per dropped connection)", got)
+	}
+}
+
+// TestSenderConnections: concurrent Sends share at most Connections
+// connections, each carrying one mail at a time.
+func TestSenderConnections(t *testing.T) {
+	sk := newSink(t, "")
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	sk.setRcpt(func(string) error {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+		return nil
+	})
+	s := newTestSender(t, sk.port(), func(o *SenderOptions) { o.Connections = 3 })
+	var wg sync.WaitGroup
+	errs := make(chan error, 12)
+	for i := range 12 {
+		wg.Go(func() { errs <- s.Send(t.Context(), testMsg(t, fmt.Sprintf("u%d@example.org", i), "x")) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("send: %v", err)
+		}
+	}
+	if got := len(sk.messages()); got != 12 {
+		t.Errorf("sink got %d mails, want 12", got)
+	}
+	if got := sk.sessionCount(); got != 3 {
+		t.Errorf("%d connections, want 3", got)
+	}
+	if most != 3 {
+		t.Errorf("at most %d mails in flight at once, want 3", most)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("Close: %v", err)
 	}
 }

@@ -25,8 +25,9 @@ type Outbox interface {
 	Due(ctx context.Context, now time.Time, max int) ([]outbox.Item, error)
 	// Ticket reads a ticket with its history, to render a notice about it.
 	Ticket(ctx context.Context, id ticket.ID) (*ticket.Ticket, error)
-	// Sent removes the notice after the server accepted it.
-	Sent(ctx context.Context, seq uint64, at time.Time) error
+	// MarkSent removes the notices after the server accepted them, in one
+	// transaction.
+	MarkSent(ctx context.Context, seqs []uint64, at time.Time) error
 	// Retry records a transient failure and when to try again.
 	Retry(ctx context.Context, seq uint64, next time.Time, reason string) error
 	// Failed records a permanent failure: the notice leaves the outbox and
@@ -73,6 +74,9 @@ type WorkerOptions struct {
 	// BatchSize is how many notices one call to Outbox.Due returns at most.
 	// Zero means 100.
 	BatchSize int
+	// Parallel is how many notices are delivered at once, never two of one
+	// stream; the Sender should have as many connections. Zero means 1.
+	Parallel int
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives delivery events. Nil means slog.Default().
@@ -100,7 +104,11 @@ type Stats struct {
 // ticket for at most GiveUpAfter: then the stuck notice is given up and
 // recorded as a delivery failure on the ticket, and the next one is tried.
 // A notice is marked sent only after the server accepted it, so a crash
-// between the two may send it twice but never loses it.
+// between the two may send it twice but never loses it. With Parallel
+// deliveries the marks of those that end together are committed in one
+// transaction, and each delivery waits for its mark before its connection
+// takes the next notice: a crash doubles at most the notices in flight,
+// one per connection.
 //
 // Each notice has its own backoff; the worker wakes for the earliest retry
 // it scheduled, for a kick, and every Interval. While the server takes no
@@ -119,6 +127,7 @@ type Worker struct {
 	maxPause    time.Duration
 	giveUpAfter time.Duration
 	batch       int
+	parallel    int
 	now         func() time.Time
 	log         *slog.Logger
 
@@ -126,6 +135,8 @@ type Worker struct {
 	drain sync.Mutex
 
 	sent, retried, failed atomic.Uint64
+
+	marks sentMarks
 
 	mu        sync.Mutex // guards the fields below
 	retryAt   time.Time  // the earliest retry scheduled and not yet passed
@@ -146,7 +157,7 @@ func NewWorker(opts WorkerOptions) (*Worker, error) {
 	w := &Worker{
 		outbox: opts.Outbox, send: opts.Sender,
 		interval: opts.Interval, minBack: opts.MinBackoff, maxBack: opts.MaxBackoff,
-		maxPause: opts.MaxPause, giveUpAfter: opts.GiveUpAfter, batch: opts.BatchSize, now: opts.Now, log: opts.Logger,
+		maxPause: opts.MaxPause, giveUpAfter: opts.GiveUpAfter, batch: opts.BatchSize, parallel: max(opts.Parallel, 1), now: opts.Now, log: opts.Logger,
 		kick: make(chan struct{}, 1),
 	}
 	w.render.Store(opts.Renderer)
@@ -278,41 +289,81 @@ func (w *Worker) pass(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("outbox due: %w", err)
 		}
-		fresh := 0
+		// The batch's fresh notices by stream, the streams in the order of
+		// their first notice.
+		var streams [][]outbox.Item
+		at := make(map[outbox.Stream]int)
 		for _, p := range due {
-			if !seen[p.Seq] {
-				fresh++
-			}
-		}
-		if fresh == 0 {
-			return nil
-		}
-		blocked := make(map[outbox.Stream]bool)
-		released := false // a notice left: the next of its stream may be due
-		for _, p := range due {
-			if err := ctx.Err(); err != nil {
-				return err // shutting down: start no new notice
-			}
 			if seen[p.Seq] {
 				continue
 			}
 			seen[p.Seq] = true
-			if blocked[p.Stream()] {
-				continue // order per stream: wait behind the one that failed
-			}
-			ok, err := w.deliver(ctx, p)
-			if err != nil {
-				return err
-			}
+			i, ok := at[p.Stream()]
 			if !ok {
-				blocked[p.Stream()] = true
+				i = len(streams)
+				at[p.Stream()] = i
+				streams = append(streams, nil)
 			}
-			released = released || ok
+			streams[i] = append(streams[i], p)
+		}
+		if len(streams) == 0 {
+			return nil
+		}
+		released, err := w.deliverStreams(ctx, streams)
+		if err != nil {
+			return err
 		}
 		if len(due) < w.batch && !released {
 			return nil
 		}
 	}
+}
+
+// deliverStreams delivers the notices of streams, Parallel at a time: each
+// stream's in order by one goroutine, which stops at the first one
+// rescheduled (the later ones wait behind it). It reports whether a notice
+// left the outbox (the next of its stream may be due); an error stops every
+// goroutine before its next notice and is returned once those in flight end.
+func (w *Worker) deliverStreams(ctx context.Context, streams [][]outbox.Item) (released bool, err error) {
+	var (
+		mu    sync.Mutex // guards next, released, err
+		next  int        // the next stream to take
+		wg    sync.WaitGroup
+		first error
+	)
+	take := func() []outbox.Item {
+		mu.Lock()
+		defer mu.Unlock()
+		if first != nil || ctx.Err() != nil || next == len(streams) {
+			return nil // shutting down or failed: start no new notice
+		}
+		next++
+		return streams[next-1]
+	}
+	for range min(w.parallel, len(streams)) {
+		wg.Go(func() {
+			for items := take(); items != nil; items = take() {
+				for _, p := range items {
+					ok, err := w.deliver(ctx, p)
+					mu.Lock()
+					released = released || ok
+					if err != nil && first == nil {
+						first = err
+					}
+					stop := first != nil || ctx.Err() != nil
+					mu.Unlock()
+					if !ok || stop {
+						break // order per stream: the rest wait behind the one that failed
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return released, first
 }
 
 // deliver renders, sends and records one notice. It reports false when the
@@ -342,7 +393,7 @@ func (w *Worker) deliver(ctx context.Context, it outbox.Item) (bool, error) {
 	switch {
 	case err == nil:
 		// The server accepted it: only now does it leave the outbox.
-		if serr := w.outbox.Sent(ctx, it.Seq, w.now()); serr != nil {
+		if serr := w.marks.mark(ctx, w, it.Seq); serr != nil {
 			return false, fmt.Errorf("outbox sent %d (the mail went out and may be sent again): %w", it.Seq, serr)
 		}
 		w.sent.Add(1)
@@ -451,4 +502,63 @@ func (w *Worker) capped(attempts int, limit time.Duration) time.Duration {
 		d = limit
 	}
 	return d
+}
+
+// sentMarks is a group commit of the Sent marks of concurrent deliveries:
+// a mark that arrives while another commit runs waits for it and goes
+// with the others that arrived meanwhile into the next transaction, run by
+// the first of them.
+type sentMarks struct {
+	mu    sync.Mutex
+	busy  bool // a commit runs
+	queue []sentMark
+}
+
+// sentMark is a mark waiting for a commit; done receives its outcome, or
+// nil with lead set to make its delivery run the next commit.
+type sentMark struct {
+	seq  uint64
+	done chan markOutcome
+}
+
+type markOutcome struct {
+	err  error
+	lead bool
+}
+
+// mark records notice seq as sent and returns once that is committed.
+func (m *sentMarks) mark(ctx context.Context, w *Worker, seq uint64) error {
+	me := sentMark{seq: seq, done: make(chan markOutcome, 1)}
+	m.mu.Lock()
+	m.queue = append(m.queue, me)
+	lead := !m.busy
+	m.busy = true
+	m.mu.Unlock()
+	if !lead {
+		if o := <-me.done; !o.lead {
+			return o.err
+		}
+	}
+	m.mu.Lock()
+	batch := m.queue
+	m.queue = nil
+	m.mu.Unlock()
+	seqs := make([]uint64, len(batch))
+	for i, b := range batch {
+		seqs[i] = b.seq
+	}
+	err := w.outbox.MarkSent(ctx, seqs, w.now())
+	m.mu.Lock()
+	if len(m.queue) > 0 {
+		m.queue[0].done <- markOutcome{lead: true} // those that came meanwhile
+	} else {
+		m.busy = false
+	}
+	m.mu.Unlock()
+	for _, b := range batch {
+		if b.done != me.done {
+			b.done <- markOutcome{err: err}
+		}
+	}
+	return err
 }

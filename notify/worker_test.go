@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"github.com/wneessen/go-mail"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -514,11 +515,11 @@ func (c cancelAfterSend) Send(ctx context.Context, m *mail.Msg) error {
 // bbolt store does.
 type strictOutbox struct{ *memOutbox }
 
-func (o strictOutbox) Sent(ctx context.Context, seq uint64, at time.Time) error {
+func (o strictOutbox) MarkSent(ctx context.Context, seqs []uint64, at time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return o.memOutbox.Sent(ctx, seq, at)
+	return o.memOutbox.MarkSent(ctx, seqs, at)
 }
 
 // TestShutdownNeverSendsTwice: a shutdown in the middle of a send still
@@ -572,5 +573,167 @@ func TestWorkerAcceptedThenDroppedSentOnce(t *testing.T) {
 	sentOnce(t, sk, ob, ps)
 	if len(ob.retries) != 0 {
 		t.Errorf("retries %+v, want none", ob.retries)
+	}
+}
+
+// mustFlush runs one pass of w and fails the test on its error.
+func mustFlush(t testing.TB, w *Worker) {
+	t.Helper()
+	if err := w.Flush(t.Context()); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+}
+
+// newParallelWorker returns a worker delivering n notices at once over a
+// sender with n connections to sk.
+func newParallelWorker(t testing.TB, ob Outbox, sk *sink, clk *clock, n int) *Worker {
+	t.Helper()
+	s := newTestSender(t, sk.port(), func(o *SenderOptions) { o.Connections = n })
+	return newTestWorker(t, ob, s, clk, func(o *WorkerOptions) { o.Parallel = n })
+}
+
+// streams returns, for each of k tickets, n notices to its own requester,
+// seqs from 1 on, interleaved as a busy desk commits them.
+func manyStreams(k, n int) []ticket.Pending {
+	var ps []ticket.Pending
+	for i := range k {
+		for _, p := range simple(ticket.ID(fmt.Sprintf("OTI-2026-%06d", 100+i)), 1, n, fmt.Sprintf("u%d@example.org", i)) {
+			p.Seq = uint64(1 + i + k*int(p.Seq-1)) // ticket i's j-th notice comes after every ticket's (j-1)-th
+			p.MessageID = fmt.Sprintf("%s.n%d@ticketd.test", p.Notice.Ticket.ID, p.Seq)
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// TestWorkerParallelKeepsStreamOrder: with three connections, notices go
+// out at once over all three, yet never two of one stream at a time, and
+// each stream in its order.
+func TestWorkerParallelKeepsStreamOrder(t *testing.T) {
+	sk := newSink(t, "")
+	var mu sync.Mutex
+	inFlight := map[string]int{}
+	var overlap []string
+	sk.setRcpt(func(to string) error {
+		mu.Lock()
+		if inFlight[to]++; inFlight[to] > 1 {
+			overlap = append(overlap, to)
+		}
+		mu.Unlock()
+		time.Sleep(time.Duration(len(to)%3) * time.Millisecond) // uneven, so that connections overtake each other
+		mu.Lock()
+		inFlight[to]--
+		mu.Unlock()
+		return nil
+	})
+	ps := manyStreams(12, 4)
+	ob := newOutbox(ps...)
+	clk := &clock{t: t0}
+	w := newParallelWorker(t, ob, sk, clk, 3)
+	mustFlush(t, w)
+	sentOnce(t, sk, ob, ps)
+	if len(overlap) > 0 {
+		t.Errorf("two notices of one stream in flight at once, for %v", overlap)
+	}
+	if got := sk.sessionCount(); got != 3 {
+		t.Errorf("%d connections, want 3", got)
+	}
+	order := map[string][]uint64{}
+	for _, c := range sk.messages() {
+		var seq uint64
+		var id string
+		fmt.Sscanf(strings.NewReplacer(".n", " ", "<", "", ">", "", "@", " ").Replace(parseMail(t, c.Data).Header.Get("Message-Id")), "%s %d", &id, &seq)
+		order[c.To[0]] = append(order[c.To[0]], seq)
+	}
+	for to, seqs := range order {
+		if !slices.IsSorted(seqs) {
+			t.Errorf("%s got its notices in the order %v", to, seqs)
+		}
+	}
+}
+
+// TestWorkerParallelConnectionFails: one connection is cut in the middle
+// of a notice; that notice is rescheduled and holds back its own stream,
+// the other connections keep going, and the next pass sends the rest.
+func TestWorkerParallelConnectionFails(t *testing.T) {
+	sk := newSink(t, "")
+	var mu sync.Mutex
+	cut := 1
+	sk.mu.Lock()
+	sk.dropOn = func(to string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if to == "u4@example.org" && cut > 0 {
+			cut--
+			return true
+		}
+		return false
+	}
+	sk.mu.Unlock()
+	ps := manyStreams(9, 2)
+	ob := newOutbox(ps...)
+	clk := &clock{t: t0}
+	w := newParallelWorker(t, ob, sk, clk, 3)
+	mustFlush(t, w)
+	if ob.left() != 2 {
+		t.Fatalf("%d notices left after the cut, want 2 (u4's, the second behind the first)", ob.left())
+	}
+	if len(ob.retries) != 1 || ob.retries[0].Seq != 5 {
+		t.Fatalf("retries %+v, want one, for notice 5 (u4's first)", ob.retries)
+	}
+	if st := w.Stats(); st.Sent != uint64(len(ps)-2) || st.Unavailable != "" {
+		t.Errorf("stats %+v, want %d sent and the server available", st, len(ps)-2)
+	}
+	clk.Add(time.Hour)
+	mustFlush(t, w)
+	sentOnce(t, sk, ob, ps)
+}
+
+// slowMarks delays each MarkSent, as a slow disk would, and checks at each
+// that no more notices are accepted but not yet marked than there are
+// connections (each waits for its mark before taking the next notice).
+type slowMarks struct {
+	*memOutbox
+	sk       *sink
+	parallel int
+	mu       sync.Mutex
+	marked   int
+	worst    int
+}
+
+func (o *slowMarks) MarkSent(ctx context.Context, seqs []uint64, at time.Time) error {
+	o.mu.Lock()
+	o.worst = max(o.worst, len(o.sk.messages())-o.marked)
+	o.mu.Unlock()
+	time.Sleep(20 * time.Millisecond)
+	if err := o.memOutbox.MarkSent(ctx, seqs, at); err != nil {
+		return err
+	}
+	o.mu.Lock()
+	o.marked += len(seqs)
+	o.mu.Unlock()
+	return nil
+}
+
+// TestWorkerCoalescesSentMarks: the marks of deliveries that end while a
+// mark is being committed go together into the next commit, and the
+// duplicate window stays one notice per connection.
+func TestWorkerCoalescesSentMarks(t *testing.T) {
+	sk := newSink(t, "")
+	ps := manyStreams(12, 2)
+	mem := newOutbox(ps...)
+	ob := &slowMarks{memOutbox: mem, sk: sk, parallel: 3}
+	clk := &clock{t: t0}
+	w := newParallelWorker(t, ob, sk, clk, 3)
+	mustFlush(t, w)
+	sentOnce(t, sk, mem, ps)
+	mem.mu.Lock()
+	marks := slices.Clone(mem.marks)
+	mem.mu.Unlock()
+	if len(marks) >= len(ps) || slices.Max(marks) < 2 {
+		t.Errorf("%d notices marked in commits of %v, want some commits of several", len(ps), marks)
+	}
+	if ob.worst > ob.parallel {
+		t.Errorf("%d notices accepted and not marked at once, want at most %d (one per connection)", ob.worst, ob.parallel)
 	}
 }

@@ -225,6 +225,6 @@ func NewSender(cfg config.Config, log *slog.Logger, tok *oauth.Token) (*notify.S
 	return notify.NewSender(notify.SenderOptions{
 		Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, TLS: cfg.SMTP.TLS, AllowInsecure: cfg.SMTP.AllowInsecure,
 		Username: cfg.SMTP.Username, Password: cfg.SMTP.Password.Reveal(), Auth: cfg.SMTP.Auth,
-		Token: tok.Func(), Logger: log,
+		Token: tok.Func(), Connections: cfg.SMTP.Connections, Logger: log,
 	})
 }

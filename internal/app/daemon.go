@@ -107,7 +107,7 @@ func Build(cfg config.Config, o Options) (*Daemon, error) {
 		return fail(err)
 	}
 	d.worker, err = notify.NewWorker(notify.WorkerOptions{Outbox: store.Outbox{DB: c.DB}, Renderer: render, Sender: d.sender,
-		MinBackoff: cfg.Outbox.RetryMin, MaxBackoff: cfg.Outbox.RetryMax, GiveUpAfter: cfg.Outbox.GiveUpAfter, Now: now, Logger: log})
+		MinBackoff: cfg.Outbox.RetryMin, MaxBackoff: cfg.Outbox.RetryMax, GiveUpAfter: cfg.Outbox.GiveUpAfter, Parallel: cfg.SMTP.Connections, Now: now, Logger: log})
 	if err != nil {
 		return fail(err)
 	}

@@ -236,6 +236,10 @@ type SMTPConfig struct {
 	// with one assignment mail; 0 forwards none. Default (key left out)
 	// 10 MiB.
 	MaxAttachTotal int64 `mapstructure:"max_attach_total"`
+	// Connections is how many SMTP connections the outbox delivers over at
+	// once, one notice at a time each, never two of one ticket to one
+	// recipient; 1 delivers one notice after the other. Default 3.
+	Connections int `mapstructure:"connections"`
 }
 
 // The values of [GroupConfig.Kind].
@@ -384,6 +388,7 @@ func Default() Config {
 			Auth:           AuthNone,
 			OAuth:          OAuthConfig{Scopes: []string{}},
 			MaxAttachTotal: 10 << 20,
+			Connections:    3,
 		},
 		Security: defaultSecurity(),
 		Limits:   defaultLimits(),

@@ -48,6 +48,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"smtp.auth", cfg.SMTP.Auth, ""},
 		{"smtp.support_address", cfg.SMTP.SupportAddress, "desk@example.org"},
 		{"smtp.max_attach_total", cfg.SMTP.MaxAttachTotal, int64(10 << 20)},
+		{"smtp.connections", cfg.SMTP.Connections, 3},
 		{"groups.redes.level", cfg.Groups["redes"].Level, 2},
 		{"groups.redes.members[1]", cfg.Groups["redes"].Members[1], "Carla Ríos <c@example.org>"},
 		{"admin.listen", cfg.Admin.Listen, "127.0.0.1:8025"},

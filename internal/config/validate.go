@@ -134,6 +134,9 @@ func (c Config) Validate() error {
 	if s.MaxAttachTotal < 0 {
 		p.add("smtp.max_attach_total", "%d: must not be negative", s.MaxAttachTotal)
 	}
+	if s.Connections < 1 || s.Connections > 16 {
+		p.add("smtp.connections", "%d: must be from 1 to 16", s.Connections)
+	}
 
 	c.validateGroups(p)
 	c.Security.validate(p, c.SMTP.SupportAddress)

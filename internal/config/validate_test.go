@@ -95,6 +95,8 @@ func TestLoadInvalid(t *testing.T) {
 		{"smtp.from unparsable", []kv{{"smtp.from", "Mesa de servicios"}}, "smtp.from"},
 		{"smtp.support_address unparsable", []kv{{"smtp.support_address", "soporte@"}}, "smtp.support_address"},
 		{"max_attach_total negative", []kv{{"smtp.max_attach_total", -1}}, "smtp.max_attach_total"},
+		{"no smtp connection", []kv{{"smtp.connections", 0}}, "smtp.connections"},
+		{"too many smtp connections", []kv{{"smtp.connections", 17}}, "smtp.connections"},
 
 		// Groups.
 		{"level out of range", []kv{{"groups.redes.level", 4}}, "groups.redes.level"},

@@ -159,10 +159,19 @@ func (o Outbox) Ticket(ctx context.Context, id ticket.ID) (*ticket.Ticket, error
 
 // Sent removes notice seq after the server accepted it. A notice already
 // removed is no error (a retry after a lost acknowledgement).
-func (o Outbox) Sent(ctx context.Context, seq uint64, _ time.Time) error {
+func (o Outbox) Sent(ctx context.Context, seq uint64, at time.Time) error {
+	return o.MarkSent(ctx, []uint64{seq}, at)
+}
+
+// MarkSent removes the notices seqs after the server accepted them, in one
+// transaction (one sync for the marks of concurrent deliveries). A notice
+// already removed is no error.
+func (o Outbox) MarkSent(ctx context.Context, seqs []uint64, _ time.Time) error {
 	return o.DB.Update(ctx, func(tx *Tx) error {
-		if _, err := tx.removeItem(seq); !errors.Is(err, record.ErrNotFound) {
-			return err
+		for _, seq := range seqs {
+			if _, err := tx.removeItem(seq); err != nil && !errors.Is(err, record.ErrNotFound) {
+				return err
+			}
 		}
 		return nil
 	})
