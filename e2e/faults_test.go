@@ -391,10 +391,12 @@ func TestKill9Backlog(t *testing.T) {
 	// SMTP gives at-least-once delivery: the one notice the worker had
 	// handed to Postfix when the kill came, before recording it as sent,
 	// goes out again after the restart, as the very same message (same
-	// Message-ID). The worker sends one notice at a time: at most one copy.
-	if again := len(resent) + deskCopies; again > 1 {
-		t.Errorf("%d notices delivered again after one kill (requesters %v, desk %d), want at most the one in flight", again, resent, deskCopies)
-	} else if again == 1 {
+	// Message-ID). The worker sends one notice at a time per connection
+	// (smtp.connections: 3 in the test's configuration), each recorded
+	// before its connection takes the next: at most one copy per connection.
+	if again := len(resent) + deskCopies; again > 3 {
+		t.Errorf("%d notices delivered again after one kill (requesters %v, desk %d), want at most those in flight, one per connection (3)", again, resent, deskCopies)
+	} else if again >= 1 {
 		t.Logf("the notice in flight at the kill was delivered again after the restart (same Message-ID): requesters %v, desk %d", resent, deskCopies)
 	}
 }

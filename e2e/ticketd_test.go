@@ -134,6 +134,7 @@ smtp:
   auth: ""
   from: "Mesa de servicios OTI <%[5]s>"
   support_address: %[5]s
+  connections: 3
 groups:
   mesa:
     level: 1
