@@ -2,7 +2,8 @@
 // history, the indexes that find them (by state and level, by Message-ID),
 // the IMAP checkpoint, the outbox of notifications owed, the quarantine of
 // mails that could not become tickets, and the records of mails that
-// belong to no ticket.
+// belong to no ticket. A ticket's body, the text of its opening history
+// entry, is kept once, in that entry.
 //
 // The outbox keeps each notice owed once, as a reference to its ticket and
 // the point of its history ([ticket.Owed]), and one item per recipient with
@@ -42,7 +43,7 @@ import (
 )
 
 // SchemaVersion is the layout version this code writes.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // Errors matched with errors.Is.
 var (
@@ -79,6 +80,11 @@ var migrations = map[int]func(*bolt.Tx) error{
 	0: func(*bolt.Tx) error { return nil },
 	1: migrateOutboxV2,
 	2: migrateRowsV3,
+	// Schema 4 leaves out of a ticket record the body its opening history
+	// entry holds (ticketRecord.BodyOpened); records with their body read
+	// as before, so nothing is rewritten, but an older ticketd must not
+	// read the new ones.
+	3: func(*bolt.Tx) error { return nil },
 }
 
 // Options configures [Open]. The zero value is usable.

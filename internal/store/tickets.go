@@ -20,6 +20,9 @@ type ticketRecord struct {
 	ticket.Ticket
 	HistoryLen  int    `json:"history_len"`
 	HistoryHead string `json:"history_head"`
+	// BodyOpened says the record leaves out Body because it is the text of
+	// the opening history entry (schema 4): kept once, under the hash chain.
+	BodyOpened bool `json:"body_opened,omitempty"`
 }
 
 // NextID allocates the next ticket ID of now's year. IDs are sequential
@@ -49,6 +52,12 @@ func (t *Tx) Ticket(id ticket.ID) (*ticket.Ticket, error) {
 	tk.History, err = t.History(id)
 	if err != nil {
 		return nil, err
+	}
+	if rec.BodyOpened {
+		if len(tk.History) == 0 || tk.History[0].Kind != ticket.KindOpened {
+			return nil, fmt.Errorf("load ticket %s: its body is in the opening entry, which is missing: %w", id, ticket.ErrTampered)
+		}
+		tk.Body = tk.History[0].Text
 	}
 	return &tk, nil
 }
@@ -123,6 +132,9 @@ func (t *Tx) PutTicket(tk *ticket.Ticket) error {
 	}
 	rec := ticketRecord{Ticket: *tk, HistoryLen: len(tk.History), HistoryHead: tk.Head()}
 	rec.History = nil
+	if h := tk.History; len(h) > 0 && h[0].Kind == ticket.KindOpened && tk.Body != "" && h[0].Text == tk.Body {
+		rec.Body, rec.BodyOpened = "", true
+	}
 	if err := putJSON(tickets, []byte(tk.ID), rec); err != nil {
 		return fmt.Errorf("store ticket %s: %w", tk.ID, err)
 	}
