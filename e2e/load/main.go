@@ -14,7 +14,8 @@
 //     backlog or while its notifications went out;
 //  3. big mailbox: CPU per idle poll and per new mail with -big-sizes old
 //     (read, below the checkpoint) mails in the INBOX;
-//  4. memory: peak and steady RSS while draining; peak while taking one
+//  4. memory: peak and steady RSS while draining (steady also as its
+//     anonymous and file-mapped parts); peak while taking one
 //     25 MiB attachment;
 //  5. store scale: -store tickets written with the store package: opening
 //     the store, listing open level-2 tickets, showing one ticket;

@@ -114,15 +114,15 @@ func (r *run) drainAndArrive(n, arrivals, during int, rate float64, idle time.Du
 	}
 	defer func() { d.stop() }()
 	p := proc{d.pid()}
-	var rss []int64
+	var rss, anon, file []int64
 	var committed time.Duration
 	err = waitUntil(r.ctx, 30*time.Minute, func() (bool, error) {
 		proc, sent, err := d.counts()
 		if err != nil {
 			return false, nil
 		}
-		if v, _, err := p.mem(); err == nil {
-			rss = append(rss, v)
+		if m, err := p.mem(); err == nil {
+			rss, anon, file = append(rss, m.rss), append(anon, m.anon), append(file, m.file)
 		}
 		if committed == 0 && proc >= float64(n) {
 			committed = time.Since(start)
@@ -133,13 +133,15 @@ func (r *run) drainAndArrive(n, arrivals, during int, rate float64, idle time.Du
 		return fmt.Errorf("drain: %w", err)
 	}
 	whole := time.Since(start)
-	_, hwm, _ := p.mem()
+	end, _ := p.mem()
 	r.figs.add("backlog_commit_rate", "mails/s", float64(n)/committed.Seconds(), ">= 1000")
 	r.figs.add("backlog_commit_time", "s", committed.Seconds(), "")
 	r.figs.add("backlog_whole_drain", "s", whole.Seconds(), "")
 	r.figs.add("drain_vs_postfix_alone", "x", whole.Seconds()/postfixAlone.Seconds(), "<= 1.5")
-	r.figs.add("drain_peak_rss", "MiB", mib(hwm), "")
+	r.figs.add("drain_peak_rss", "MiB", mib(end.hwm), "")
 	r.figs.add("drain_steady_rss", "MiB", mib(median(rss[len(rss)/2:])), "< 50")
+	r.figs.add("drain_steady_rss_anon", "MiB", mib(median(anon[len(anon)/2:])), "")
+	r.figs.add("drain_steady_rss_file", "MiB", mib(median(file[len(file)/2:])), "")
 
 	if err := r.arrivals(d, desk, watch, arrivals, rate); err != nil {
 		return err
@@ -472,7 +474,7 @@ func (r *run) measureMailbox(d *daemon, desk string, size int, window time.Durat
 	if err := p.resetPeak(); err != nil {
 		return fmt.Errorf("reset peak rss: %w", err)
 	}
-	before, _, _ := p.mem()
+	before, _ := p.mem()
 	m := request(r.st.addr(r.user("usr")+"+adj"), r.st.addr(desk), r.tag+"-adj@load.e2e.test", "Adjunto grande")
 	m.raw = withAttachment(m.raw, 25<<20)
 	if err := r.deliverLMTP([]mail{m}); err != nil {
@@ -481,9 +483,9 @@ func (r *run) measureMailbox(d *daemon, desk string, size int, window time.Durat
 	if err := waitProcessed(r.ctx, d, float64(2+newMails), 5*time.Minute); err != nil {
 		return err
 	}
-	_, peak, _ := p.mem()
-	r.figs.add("attachment_25MiB_peak_rss", "MiB", mib(peak), "")
-	r.figs.add("attachment_25MiB_added_rss", "MiB", mib(peak-before), "< 30")
+	after, _ := p.mem()
+	r.figs.add("attachment_25MiB_peak_rss", "MiB", mib(after.hwm), "")
+	r.figs.add("attachment_25MiB_added_rss", "MiB", mib(after.hwm-before.rss), "< 30")
 	return nil
 }
 

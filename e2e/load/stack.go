@@ -308,11 +308,16 @@ func (p proc) cpu() (time.Duration, error) {
 	return time.Duration(ut+stt) * 10 * time.Millisecond, nil
 }
 
-// mem returns VmRSS and VmHWM in bytes.
-func (p proc) mem() (rss, hwm int64, err error) {
+// memory is a process's resident memory in bytes: VmRSS, VmHWM, and the
+// parts of VmRSS that are anonymous (the Go heap, stacks, runtime) and
+// file pages mapped (the binary, bbolt's mapping of the data file).
+type memory struct{ rss, hwm, anon, file int64 }
+
+// mem reads the process's memory from /proc/PID/status.
+func (p proc) mem() (m memory, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.pid))
 	if err != nil {
-		return 0, 0, err
+		return m, err
 	}
 	for _, l := range strings.Split(string(b), "\n") {
 		k, v, ok := strings.Cut(l, ":")
@@ -322,12 +327,16 @@ func (p proc) mem() (rss, hwm int64, err error) {
 		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 		switch k {
 		case "VmRSS":
-			rss = kb << 10
+			m.rss = kb << 10
 		case "VmHWM":
-			hwm = kb << 10
+			m.hwm = kb << 10
+		case "RssAnon":
+			m.anon = kb << 10
+		case "RssFile":
+			m.file = kb << 10
 		}
 	}
-	return rss, hwm, nil
+	return m, nil
 }
 
 // resetPeak makes VmHWM start again from the current RSS (Linux
