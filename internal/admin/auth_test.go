@@ -19,12 +19,20 @@ const testToken = "k8P3vYw0cH2qL9sX5mB7nR1tZ4dF6gJ0aE8uW2oQyTc"
 // daemon does, and returns its address and its log.
 func serveAPI(t *testing.T, local *Local) (string, *testlog.Buffer) {
 	t.Helper()
+	return serveOptions(t, ServerOptions{Backend: local})
+}
+
+// serveOptions is serveAPI with opts, whose Token, Listen and Logger it
+// sets.
+func serveOptions(t *testing.T, opts ServerOptions) (string, *testlog.Buffer) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &testlog.Buffer{}
-	h, err := NewServer(ServerOptions{Backend: local, Token: testToken, Listen: ln.Addr().String(), Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	opts.Token, opts.Listen, opts.Logger = testToken, ln.Addr().String(), slog.New(slog.NewTextHandler(logs, nil))
+	h, err := NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,10 @@ type ServerOptions struct {
 	// (admin.listen: "host:port" or "unix:/path"); requests whose Host
 	// header names another server are refused (see [NewServer]). Required.
 	Listen string
+	// Pprof serves Go's profiling endpoints under /debug/pprof/ (behind
+	// the token, like every route but /healthz and /metrics); false, the
+	// zero value, serves none of them.
+	Pprof  bool
 	Logger *slog.Logger
 }
 
@@ -84,6 +88,7 @@ type ServerOptions struct {
 //	GET  /api/verify
 //	GET  /api/backup                   a consistent copy of the store
 //	GET  /api/report?from=&to=&by=     the indicators of a period
+//	GET  /debug/pprof/...              Go's profiles (only with opts.Pprof)
 //
 // Every request is refused with 421 when its Host header does not name
 // opts.Listen: a web page whose own host name an attacker made resolve to
@@ -137,6 +142,9 @@ func NewServer(opts ServerOptions) (http.Handler, error) {
 	mux.HandleFunc("GET /api/verify", s.verify)
 	mux.HandleFunc("GET /api/backup", s.backup)
 	mux.HandleFunc("GET /api/report", s.report)
+	if opts.Pprof {
+		handlePprof(mux)
+	}
 	s.mux = mux
 	return s, nil
 }

@@ -165,6 +165,7 @@ func (d *Daemon) adminHandler() (http.Handler, error) {
 		Gatherer: prometheus.Gatherers{d.registry},
 		Token:    token,
 		Listen:   d.Cfg.Admin.Listen,
+		Pprof:    d.Cfg.Admin.Pprof,
 		Logger:   d.Log,
 	})
 }

@@ -318,6 +318,12 @@ type AdminConfig struct {
 	// it. "" (the default) means <data_dir>/admin.token: see
 	// [Config.AdminTokenFile].
 	TokenFile string `mapstructure:"token_file"`
+	// Pprof serves Go's profiling endpoints (/debug/pprof/) on the admin
+	// API, behind the same token as every other admin request. Default
+	// true: a slow daemon is best profiled while it is slow, without a
+	// restart, and whoever holds the token can already copy the whole
+	// store.
+	Pprof bool `mapstructure:"pprof"`
 	// AlertTo are the addresses told when fetching mail keeps failing.
 	// Empty means no alert mail.
 	AlertTo []string `mapstructure:"alert_to"`
@@ -394,6 +400,7 @@ func Default() Config {
 		Limits:   defaultLimits(),
 		Admin: AdminConfig{
 			Listen:     "127.0.0.1:8025",
+			Pprof:      true,
 			AlertTo:    []string{},
 			AlertAfter: 15 * time.Minute,
 		},

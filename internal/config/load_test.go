@@ -54,6 +54,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"admin.listen", cfg.Admin.Listen, "127.0.0.1:8025"},
 		{"admin.alert_after", cfg.Admin.AlertAfter, 15 * time.Minute},
 		{"admin.token_file", cfg.Admin.TokenFile, ""},
+		{"admin.pprof", cfg.Admin.Pprof, true},
 		{"AdminTokenFile()", cfg.AdminTokenFile(), filepath.Join(cfg.DataDir, "admin.token")},
 		{"log.format", cfg.Log.Format, "text"},
 		{"log.level", cfg.Log.Level, "info"},
