@@ -8,8 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // pprofPaths are the profiling endpoints of an admin server with Pprof on.
@@ -92,6 +94,30 @@ func TestPprofOff(t *testing.T) {
 			t.Errorf("GET %s with Pprof off = %d, want 404", p, code)
 		}
 	}
+}
+
+// TestPprofContention: after SampleContention the block profile served
+// records a goroutine that waited on a channel, and the runtime samples
+// contended mutexes at mutexFraction.
+func TestPprofContention(t *testing.T) {
+	t.Cleanup(func() { runtime.SetMutexProfileFraction(0); runtime.SetBlockProfileRate(0) })
+	SampleContention()
+	if got := runtime.SetMutexProfileFraction(-1); got != mutexFraction {
+		t.Errorf("mutex profile fraction %d, want %d", got, mutexFraction)
+	}
+	addr, _ := serveOptions(t, ServerOptions{Backend: newLocal(t), Pprof: true})
+	waitOnChannel()
+	_, _, body := call(t, "GET", "http://"+addr+"/debug/pprof/block?debug=1", "", bearer(testToken))
+	if !strings.Contains(body, "admin.waitOnChannel") {
+		t.Errorf("the block profile does not show a 20 ms wait on a channel:\n%s", body)
+	}
+}
+
+// waitOnChannel blocks for 20 ms receiving from a channel.
+func waitOnChannel() {
+	ch := make(chan struct{})
+	time.AfterFunc(20*time.Millisecond, func() { close(ch) })
+	<-ch
 }
 
 // gunzip decompresses a profile as served (gzipped protobuf) and fails

@@ -158,6 +158,9 @@ func (d *Daemon) adminHandler() (http.Handler, error) {
 	if !admin.LocalOnly(d.Cfg.Admin.Listen) {
 		d.Log.Warn("the admin API may be reachable from other machines", "admin_listen", d.Cfg.Admin.Listen)
 	}
+	if d.Cfg.Admin.Pprof {
+		admin.SampleContention()
+	}
 	return admin.NewServer(admin.ServerOptions{
 		Backend: &admin.Local{Store: AdminStore(d.DB), Service: d.Service, Directory: d.Directory, Retrier: d.loop, Blobs: d.Blobs, OnCommit: d.worker.Kick, Now: d.now,
 			Reports: d.reports()},
