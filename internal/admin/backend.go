@@ -1,9 +1,9 @@
 // Package admin is the operators' side of ticketd: listing and showing
 // tickets, opening a ticket for a phone call, the quarantine, verification
 // of the register and backups. [Local] does it on an open store; [Server]
-// serves it over HTTP on admin.listen (with /healthz and /metrics) while the
-// daemon holds the store; [Client] is what the command line uses to reach a
-// running daemon. [Local] reads through [Store] and [Tx], declared here and
+// serves it over HTTP on admin.listen (with /healthz, /metrics and Go's
+// profiles under /debug/pprof/) while the daemon holds the store; [Client]
+// is what the command line uses to reach a running daemon. [Local] reads through [Store] and [Tx], declared here and
 // implemented by internal/store; its bbolt file is held by one process at a
 // time, hence the API.
 package admin
