@@ -3,9 +3,10 @@
 // of the register and backups. [Local] does it on an open store; [Server]
 // serves it over HTTP on admin.listen (with /healthz, /metrics and Go's
 // profiles under /debug/pprof/) while the daemon holds the store; [Client]
-// is what the command line uses to reach a running daemon. [Local] reads through [Store] and [Tx], declared here and
-// implemented by internal/store; its bbolt file is held by one process at a
-// time, hence the API.
+// is what the command line uses to reach a running daemon. [Local] reads
+// through [Store] and [Tx], declared here and implemented by
+// internal/store; its bbolt file is held by one process at a time, hence
+// the API.
 package admin
 
 import (
