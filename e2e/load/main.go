@@ -5,7 +5,8 @@
 //  1. backlog drain: -n new requests already in the INBOX (delivered to
 //     Dovecot by LMTP) when ticketd starts: time until every ticket is
 //     committed and until every notification is accepted by Postfix,
-//     against Postfix alone accepting as many mails over one connection;
+//     against Postfix alone accepting as many mails over one connection,
+//     with how busy the machine's cores were in each and ticketd's CPU;
 //  2. arrival latency: -arrivals mails at -rate a second through Postfix
 //     while ticketd idles on IDLE, from Postfix's accept to the commit
 //     (ticketd's log), and a bare IDLE client's time to see each; then
@@ -107,6 +108,7 @@ type options struct {
 	rate                                float64
 	idle, window                        time.Duration
 	sizes                               []int
+	keep                                bool
 }
 
 func runMain(ctx context.Context, args []string) error {
@@ -118,13 +120,14 @@ func runMain(ctx context.Context, args []string) error {
 	fs.IntVar(&o.runs, "runs", 3, "runs of the drain, arrival and idle scenarios (and of the store timings)")
 	fs.IntVar(&o.n, "n", 5000, "requests waiting in the INBOX for the backlog drain")
 	fs.IntVar(&o.arrivals, "arrivals", 500, "mails sent while ticketd idles")
-	fs.IntVar(&o.during, "during", 200, "mails sent from the start of a daemon with a backlog waiting (0 skips it)")
+	fs.IntVar(&o.during, "during", 400, "mails sent from the start of a daemon with a backlog waiting (0 skips it)")
 	fs.Float64Var(&o.rate, "rate", 20, "arrivals a second")
 	fs.DurationVar(&o.idle, "idle", 60*time.Second, "how long the idle daemon's CPU is measured")
 	fs.StringVar(&o.bigSizes, "big-sizes", "1000,100000", "old mails in the INBOX for the big-mailbox scenario, comma-separated")
 	fs.DurationVar(&o.window, "big-window", 30*time.Second, "how long idle polls are measured in each big mailbox")
 	fs.IntVar(&o.newMails, "big-new", 50, "new mails measured in each big mailbox")
 	fs.IntVar(&o.tickets, "store", 1000000, "tickets in the store-scale scenario (0 skips it)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (each daemon's data and log) under -stack")
 	fs.StringVar(&o.only, "only", "", "run only these scenarios, comma-separated: drain (1, 2, 4, 6), big (3, 4), store (5)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -146,7 +149,9 @@ func runMain(ctx context.Context, args []string) error {
 	}
 	figs := newFigures()
 	err = scenarios(ctx, o, work, figs)
-	if rerr := os.RemoveAll(work); rerr != nil {
+	if o.keep {
+		logf("work directory kept (daemon logs and data): %s", work)
+	} else if rerr := os.RemoveAll(work); rerr != nil {
 		logf("remove %s: %v", work, rerr)
 	}
 	// What was measured before a failure is reported all the same.

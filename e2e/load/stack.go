@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -54,6 +55,24 @@ func (s *stack) addUsers(names ...string) error {
 		return fmt.Errorf("add users %v: %v: %s", names, err, out)
 	}
 	return nil
+}
+
+// waitQueueEmpty waits until Postfix has delivered everything it accepted,
+// so that its deliveries of one scenario do not load the next; it returns
+// how long that took.
+func (s *stack) waitQueueEmpty(ctx context.Context, timeout time.Duration) (time.Duration, error) {
+	start := time.Now()
+	err := waitUntil(ctx, timeout, func() (bool, error) {
+		out, err := exec.Command("postqueue", "-c", filepath.Join(s.dir, "postfix"), "-p").CombinedOutput()
+		if err != nil {
+			return false, fmt.Errorf("postqueue -p: %v: %s", err, out)
+		}
+		return bytes.Contains(out, []byte("Mail queue is empty")), nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postfix queue: %w", err)
+	}
+	return time.Since(start), nil
 }
 
 // mail is one message the tool sends.
@@ -123,6 +142,7 @@ type daemon struct {
 	cmd                 *exec.Cmd
 	done                chan struct{}
 	http                *http.Client
+	seen                *logged // what scan read of log
 }
 
 // daemonConfig is what differs between the daemons of the scenarios.
@@ -185,7 +205,8 @@ security:
 	if err := os.WriteFile(d.cfg, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	f, err := os.Create(d.log)
+	// Appended to: a daemon started again on the same data adds to its log.
+	f, err := os.OpenFile(d.log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -267,27 +288,97 @@ func (d *daemon) counts() (processed, sent float64, err error) {
 	return m["ticketd_mails_processed_total"], m["ticketd_notifications_sent_total"], err
 }
 
-// commitTimes reads the daemon's log: when each mail (by Message-ID,
-// without angle brackets) was committed.
-func (d *daemon) commitTimes() (map[string]time.Time, error) {
-	b, err := os.ReadFile(d.log)
+// logged is what the daemon's log says so far: when each mail (by
+// Message-ID, without angle brackets) was committed, and when each
+// notification was accepted since the latest start.
+type logged struct {
+	off     int64
+	commits map[string]time.Time
+	notices []time.Time
+}
+
+// scan reads what the daemon logged since the last scan: the tool polls
+// while the daemon works, so it reads each line once.
+func (d *daemon) scan() (*logged, error) {
+	if d.seen == nil {
+		d.seen = &logged{commits: map[string]time.Time{}}
+	}
+	f, err := os.Open(d.log)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]time.Time{}
+	defer f.Close()
+	b, err := io.ReadAll(io.NewSectionReader(f, d.seen.off, 1<<40))
+	if err != nil {
+		return nil, err
+	}
+	// Only whole lines: the rest is read again next time.
+	b = b[:bytes.LastIndexByte(b, '\n')+1]
+	d.seen.off += int64(len(b))
 	for _, l := range bytes.Split(b, []byte("\n")) {
-		if !bytes.Contains(l, []byte(`"mail processed"`)) {
-			continue
-		}
 		var e struct {
 			Time      time.Time `json:"time"`
+			Msg       string    `json:"msg"`
 			MessageID string    `json:"message_id"`
 		}
-		if json.Unmarshal(l, &e) == nil {
-			out[strings.Trim(e.MessageID, "<>")] = e.Time
+		if !bytes.Contains(l, []byte(`"msg":"mail processed"`)) && !bytes.Contains(l, []byte(`"msg":"notice sent"`)) &&
+			!bytes.Contains(l, []byte(`"msg":"ticketd starting"`)) || json.Unmarshal(l, &e) != nil {
+			continue
+		}
+		switch e.Msg {
+		case "mail processed":
+			d.seen.commits[strings.Trim(e.MessageID, "<>")] = e.Time
+		case "notice sent":
+			d.seen.notices = append(d.seen.notices, e.Time)
+		case "ticketd starting":
+			d.seen.notices = nil
 		}
 	}
-	return out, nil
+	return d.seen, nil
+}
+
+// commitTimes reads the daemon's log: when each mail (by Message-ID,
+// without angle brackets) was committed.
+func (d *daemon) commitTimes() (map[string]time.Time, error) {
+	l, err := d.scan()
+	if err != nil {
+		return nil, err
+	}
+	return l.commits, nil
+}
+
+// machineCPU returns the time all CPUs spent busy and in all, from
+// /proc/stat's first line (USER_HZ ticks of 10 ms).
+func machineCPU() (busy, total time.Duration, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))[1:]
+	for i, v := range f {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		d := time.Duration(n) * 10 * time.Millisecond
+		total += d
+		if i != 3 && i != 4 { // idle, iowait
+			busy += d
+		}
+	}
+	return busy, total, nil
+}
+
+// cpuShare measures what the machine's CPUs did between its creation and
+// a call of the function it returns: busy, the part of all CPUs' time spent
+// busy (%).
+func cpuShare() func() (busy float64) {
+	b0, t0, _ := machineCPU()
+	return func() float64 {
+		b1, t1, _ := machineCPU()
+		if t1 <= t0 {
+			return 0
+		}
+		return 100 * float64(b1-b0) / float64(t1-t0)
+	}
 }
 
 // proc reads a process's CPU time and memory from /proc.
@@ -345,10 +436,12 @@ func (p proc) resetPeak() error {
 	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", p.pid), []byte("5"), 0)
 }
 
-// waitUntil polls cond every 20 ms until it holds, fails or timeout passes.
+// waitUntil polls cond every 200 ms until it holds, fails or timeout
+// passes. Times are taken from the daemon's log, not from the polls: polling
+// more often would take CPU from the daemon measured.
 func waitUntil(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {
 	deadline := time.Now().Add(timeout)
-	t := time.NewTicker(20 * time.Millisecond)
+	t := time.NewTicker(200 * time.Millisecond)
 	defer t.Stop()
 	for {
 		ok, err := cond()
