@@ -173,6 +173,11 @@ type Owed struct {
 	// MessageIDs are the Message-IDs of the mails to To, one each.
 	MessageIDs []string `json:"message_ids"`
 	At         Snapshot `json:"at"`
+	// TextOf is the Seq of the history entry whose text is the notice's
+	// Text, which is then left out (a new-ticket alert's request, a
+	// resolution, a relayed reply: the history keeps them already); zero
+	// when Text is the notice's own.
+	TextOf int `json:"text_of,omitempty"`
 }
 
 // Snapshot is a ticket as it stood when a notice about it was owed,
@@ -193,10 +198,20 @@ func SnapshotOf(t *Ticket) Snapshot {
 }
 
 // Owe returns notice n as the outbox keeps it, with the Message-ID of each
-// recipient's mail made by msgID (which the caller makes unique).
+// recipient's mail made by msgID (which the caller makes unique). A text
+// that is the text of an entry of n's ticket's history is kept as a
+// reference to that entry ([Owed.TextOf]), not copied.
 func Owe(n Notice, msgID func(rcpt Address) string) Owed {
 	o := Owed{Notice: n, TicketID: n.Ticket.ID, At: SnapshotOf(n.Ticket)}
 	o.Ticket = nil
+	if h := n.Ticket.History; o.Text != "" {
+		for i := len(h) - 1; i >= 0; i-- {
+			if h[i].Text == o.Text {
+				o.TextOf, o.Text = h[i].Seq, ""
+				break
+			}
+		}
+	}
 	for _, a := range n.To {
 		o.MessageIDs = append(o.MessageIDs, msgID(a))
 	}
@@ -215,13 +230,20 @@ func (o Owed) Rebuild(t *Ticket, rcpt Address) (Notice, error) {
 		return Notice{}, fmt.Errorf("ticket: %s has less history, files or thread than when the notice was owed", t.ID)
 	}
 	now := t.Clone()
+	n := o.Notice
+	if o.TextOf > 0 {
+		i := slices.IndexFunc(now.History[:s.History], func(e Entry) bool { return e.Seq == o.TextOf })
+		if i < 0 {
+			return Notice{}, fmt.Errorf("ticket: %s has no history entry %d, whose text the notice carries", t.ID, o.TextOf)
+		}
+		n.Text = now.History[i].Text
+	}
 	at := s.Fields
 	at.Body = now.Body
 	at.History, at.Attachments, at.Thread = now.History[:s.History], now.Attachments[:s.Attachments], now.Thread[:s.Thread]
 	if !o.Kind.ForStaff() {
 		at.History = nil // a mail to a requester never shows the history
 	}
-	n := o.Notice
 	n.To, n.Ticket = []Address{rcpt}, &at
 	return n, nil
 }

@@ -6,7 +6,8 @@
 // entry, is kept once, in that entry.
 //
 // The outbox keeps each notice owed once, as a reference to its ticket and
-// the point of its history ([ticket.Owed]), and one item per recipient with
+// the point of its history ([ticket.Owed]; its text, when an entry of that
+// history holds it, as that entry's Seq), and one item per recipient with
 // its delivery state ([outbox.Item]); the Message-IDs and history entries
 // are made by the caller, never here.
 //
@@ -43,7 +44,7 @@ import (
 )
 
 // SchemaVersion is the layout version this code writes.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // Errors matched with errors.Is.
 var (
@@ -85,6 +86,10 @@ var migrations = map[int]func(*bolt.Tx) error{
 	// as before, so nothing is rewritten, but an older ticketd must not
 	// read the new ones.
 	3: func(*bolt.Tx) error { return nil },
+	// Schema 5 leaves out of a notice owed a text its ticket's history
+	// holds (ticket.Owed.TextOf); notices with their text read as before,
+	// but an older ticketd would send the new ones without it.
+	4: func(*bolt.Tx) error { return nil },
 }
 
 // Options configures [Open]. The zero value is usable.
