@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	texttemplate "text/template"
 	"time"
 
@@ -80,7 +81,8 @@ type People interface {
 	// when it has none.
 	GroupLabel(name string) string
 	// Groups returns every group, for the targets of the one-tap actions
-	// of assignment and new-ticket mails (package ticket/action).
+	// of assignment and new-ticket mails (package ticket/action). A
+	// [Renderer] reads them once, in [NewRenderer].
 	Groups() []ticket.Group
 }
 
@@ -98,6 +100,7 @@ type Renderer struct {
 	replyTo  func(ticket.ID, string, time.Time) string
 	status   func(ticket.ID) string
 	kinds    map[ticket.NoticeKind]*kindTemplates
+	groups   []ticket.Group // people.Groups(), read once
 }
 
 type kindTemplates struct {
@@ -138,6 +141,9 @@ func NewRenderer(opts RendererOptions) (*Renderer, error) {
 		replyTo:  opts.ReplyTo,
 		status:   opts.StatusURL,
 		kinds:    make(map[ticket.NoticeKind]*kindTemplates),
+	}
+	if r.people != nil {
+		r.groups = r.people.Groups()
 	}
 	if r.hostname == "" {
 		_, r.hostname, _ = strings.Cut(opts.From.Addr, "@")
@@ -249,23 +255,30 @@ func (r *Renderer) render(p ticket.Pending, attach, listed []ticket.Attachment) 
 	v := r.view(n, attach, listed)
 	v.Actions = r.actions(p)
 	out := Rendered{Attach: attach, Listed: listed}
-	var b strings.Builder
-	if err := kt.subject.Execute(&b, v); err != nil {
+	// The templates write into a buffer that has grown to the size of
+	// earlier mails; each part is then copied out once.
+	b := buffers.Get().(*bytes.Buffer)
+	defer buffers.Put(b)
+	b.Reset()
+	if err := kt.subject.Execute(b, v); err != nil {
 		return Rendered{}, fmt.Errorf("notify: render %s: %w", kt.subject.Name(), err)
 	}
 	out.Subject = oneLine(b.String())
 	b.Reset()
-	if err := kt.text.Execute(&b, v); err != nil {
+	if err := kt.text.Execute(b, v); err != nil {
 		return Rendered{}, fmt.Errorf("notify: render %s: %w", kt.text.Name(), err)
 	}
-	out.Text = tidyText(b.String())
+	out.Text = tidyText(b.Bytes())
 	b.Reset()
-	if err := kt.html.Execute(&b, v); err != nil {
+	if err := kt.html.Execute(b, v); err != nil {
 		return Rendered{}, fmt.Errorf("notify: render %s: %w", kt.html.Name(), err)
 	}
 	out.HTML = b.String()
 	return out, nil
 }
+
+// buffers holds the buffers [Renderer.render] executes templates into.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // planAttachments decides which files of the ticket go with an assignment
 // mail: in order, as long as the running total stays within the limit.
@@ -403,13 +416,10 @@ func (r *Renderer) actions(p ticket.Pending) []actionView {
 	if (n.Kind != ticket.NoticeAssigned && n.Kind != ticket.NoticeNewTicket) || len(n.To) != 1 {
 		return nil
 	}
-	var groups []ticket.Group
-	if r.people != nil {
-		groups = r.people.Groups()
-	}
 	m := action.Mail{To: r.replyAddress(p), InReplyTo: r.messageID(p), Lang: r.lang}
-	var out []actionView
-	for _, a := range action.Build(noticeVerbs(n), n.Ticket, groups, n.To[0].Addr, m) {
+	all := action.Build(noticeVerbs(n), n.Ticket, r.groups, n.To[0].Addr, m)
+	out := make([]actionView, 0, len(all))
+	for _, a := range all {
 		if a.Verb != ticket.VerbHelp {
 			out = append(out, actionView{Label: a.Label, Command: strings.TrimSpace(a.Command), URL: a.URL})
 		}
@@ -566,21 +576,23 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // tidyText trims trailing blanks on each line and collapses runs of blank
 // lines left by template actions.
-func tidyText(s string) string {
-	lines := strings.Split(strings.ReplaceAll(s, "\r\n", "\n"), "\n")
-	out := make([]string, 0, len(lines))
+func tidyText(s []byte) string {
+	var b strings.Builder
+	b.Grow(len(s))
 	blank := 0
-	for _, l := range lines {
-		l = strings.TrimRight(l, " \t")
-		if l == "" {
-			blank++
-			if blank > 1 {
+	for len(s) > 0 {
+		l, rest, _ := bytes.Cut(s, []byte("\n"))
+		s = rest
+		l = bytes.TrimRight(bytes.TrimSuffix(l, []byte("\r")), " \t")
+		if len(l) == 0 {
+			if blank++; blank > 1 {
 				continue
 			}
 		} else {
 			blank = 0
 		}
-		out = append(out, l)
+		b.Write(l)
+		b.WriteByte('\n')
 	}
-	return strings.TrimSpace(strings.Join(out, "\n")) + "\n"
+	return strings.TrimSpace(b.String()) + "\n"
 }

@@ -548,3 +548,21 @@ func TestAttachmentStreamedEachWrite(t *testing.T) {
 		t.Errorf("write of a file cut after the check: err = %v, want its size named", err)
 	}
 }
+
+// TestTidyText: trailing blanks go, runs of blank lines become one, CRLF
+// becomes LF (a lone CR stays), and the text ends in one line break.
+func TestTidyText(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                 "\n",
+		"\n\n \t\n":                        "\n",
+		"  Hola:  \r\n\r\n\r\n\tuno\t \n":  "Hola:\n\n\tuno\n",
+		"a\n\n\n\nb \r\r\nc\r\n\r\n":       "a\n\nb \r\nc\n",
+		"x\n \n\t\ny\n\n":                  "x\n\ny\n",
+		"\u00a0línea\u00a0\n\n":            "línea\n",
+		"uno\ndos\n\n\ntres\n\n\n\ncuatro": "uno\ndos\n\ntres\n\ncuatro\n",
+	} {
+		if got := tidyText([]byte(in)); got != want {
+			t.Errorf("tidyText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -89,7 +89,9 @@ func Build(verbs []ticket.Verb, t *ticket.Ticket, groups []ticket.Group, self st
 	if t == nil {
 		return nil
 	}
-	b := builder{t: t, m: m, en: m.Lang == "en", self: ticket.NormalizeAddr(self)}
+	// Every action of the list answers the same mail: the part of the URL
+	// before its body is escaped once.
+	b := builder{t: t, en: m.Lang == "en", self: ticket.NormalizeAddr(self), prefix: urlPrefix(m, t)}
 	for _, v := range verbs {
 		if t.State.Final() && v != ticket.VerbNote && v != ticket.VerbHelp {
 			continue
@@ -100,11 +102,11 @@ func Build(verbs []ticket.Verb, t *ticket.Ticket, groups []ticket.Group, self st
 }
 
 type builder struct {
-	t    *ticket.Ticket
-	m    Mail
-	en   bool
-	self string
-	out  []Action
+	t      *ticket.Ticket
+	en     bool
+	self   string
+	prefix string // of every URL, up to its body (urlPrefix)
+	out    []Action
 }
 
 // tr returns es or en, by the language asked for.
@@ -131,7 +133,7 @@ func (b *builder) push(v ticket.Verb, label, args string, open bool) {
 	if open {
 		cmd += " "
 	}
-	b.out = append(b.out, Action{Verb: v, Label: label, Command: cmd, URL: URL(b.m, b.t, cmd)})
+	b.out = append(b.out, Action{Verb: v, Label: label, Command: cmd, URL: withBody(b.prefix, cmd)})
 }
 
 func (b *builder) add(v ticket.Verb, groups []ticket.Group) {
@@ -251,18 +253,25 @@ func Subject(t *ticket.Ticket) string {
 // and body, each percent-encoded as UTF-8. Line breaks in body become
 // CRLF (RFC 6068 §5).
 func URL(m Mail, t *ticket.Ticket, body string) string {
+	return withBody(urlPrefix(m, t), body)
+}
+
+// urlPrefix returns the mailto: URL of [URL] up to its body parameter.
+func urlPrefix(m Mail, t *ticket.Ticket) string {
 	var b strings.Builder
 	b.WriteString("mailto:")
 	local, domain, ok := strings.Cut(strings.TrimSpace(m.To), "@")
+	escapeTo(&b, local)
 	if ok {
 		// RFC 6068 §2: the "@" of an addr-spec stays as it is.
-		b.WriteString(escape(local) + "@" + escape(domain))
-	} else {
-		b.WriteString(escape(local))
+		b.WriteByte('@')
+		escapeTo(&b, domain)
 	}
-	b.WriteString("?subject=" + escape(Subject(t)))
+	b.WriteString("?subject=")
+	escapeTo(&b, Subject(t))
 	if id := msgID(m.InReplyTo); id != "" {
-		b.WriteString("&In-Reply-To=" + escape(id))
+		b.WriteString("&In-Reply-To=")
+		escapeTo(&b, id)
 	}
 	var refs []string
 	for _, r := range m.References {
@@ -271,10 +280,23 @@ func URL(m Mail, t *ticket.Ticket, body string) string {
 		}
 	}
 	if len(refs) > 0 {
-		b.WriteString("&References=" + escape(strings.Join(refs, " ")))
+		b.WriteString("&References=")
+		escapeTo(&b, strings.Join(refs, " "))
 	}
+	return b.String()
+}
+
+// withBody returns prefix (from urlPrefix) with body as its body
+// parameter, line breaks as CRLF: one allocation for a body without
+// line breaks.
+func withBody(prefix, body string) string {
 	body = strings.ReplaceAll(strings.ReplaceAll(body, "\r\n", "\n"), "\r", "\n")
-	b.WriteString("&body=" + escape(strings.ReplaceAll(body, "\n", "\r\n")))
+	body = strings.ReplaceAll(body, "\n", "\r\n")
+	var b strings.Builder
+	b.Grow(len(prefix) + len("&body=") + 3*len(body))
+	b.WriteString(prefix)
+	b.WriteString("&body=")
+	escapeTo(&b, body)
 	return b.String()
 }
 
@@ -288,17 +310,17 @@ func msgID(id string) string {
 	return "<" + id + ">"
 }
 
-// escape percent-encodes every byte of s but the unreserved characters of
-// RFC 3986 §2.3. RFC 6068 lets some delimiters stand as they are, but
-// encoding them is always valid and keeps clients that decode "+" as a
-// space (as HTML forms do) from changing an address or a subject.
-// Invalid UTF-8 becomes U+FFFD, since RFC 6068 §2 requires UTF-8.
-func escape(s string) string {
+// escapeTo writes s to b with every byte percent-encoded but the
+// unreserved characters of RFC 3986 §2.3. RFC 6068 lets some delimiters
+// stand as they are, but encoding them is always valid and keeps clients
+// that decode "+" as a space (as HTML forms do) from changing an address
+// or a subject. Invalid UTF-8 becomes U+FFFD, since RFC 6068 §2 requires
+// UTF-8.
+func escapeTo(b *strings.Builder, s string) {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
 	const hex = "0123456789ABCDEF"
-	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
@@ -309,5 +331,4 @@ func escape(s string) string {
 		b.WriteByte(hex[c>>4])
 		b.WriteByte(hex[c&15])
 	}
-	return b.String()
 }
