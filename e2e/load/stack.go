@@ -384,19 +384,32 @@ func cpuShare() func() (busy float64) {
 // proc reads a process's CPU time and memory from /proc.
 type proc struct{ pid int }
 
-// cpu returns user+system CPU time used so far.
+// cpu returns the CPU time the process's threads ran so far, in
+// nanoseconds from each thread's schedstat (the first field: time on a
+// CPU); /proc/PID/stat counts in 10 ms ticks, too coarse for an idle poll.
+// A thread that ended meanwhile is no longer counted: Go keeps its threads.
 func (p proc) cpu() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid))
-	if err != nil {
-		return 0, err
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", p.pid))
+	if err != nil || len(tasks) == 0 {
+		return 0, fmt.Errorf("threads of %d: %v", p.pid, err)
 	}
-	// After "pid (comm) ": field 3 is the state; utime and stime are
-	// fields 14 and 15 of the whole line, in clock ticks (USER_HZ 100).
-	rest := b[bytes.LastIndexByte(b, ')')+2:]
-	f := strings.Fields(string(rest))
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	stt, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+stt) * 10 * time.Millisecond, nil
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue // the thread ended
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			continue
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", t, err)
+		}
+		sum += time.Duration(ns)
+	}
+	return sum, nil
 }
 
 // memory is a process's resident memory in bytes: VmRSS, VmHWM, and the
