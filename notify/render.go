@@ -107,6 +107,39 @@ type kindTemplates struct {
 	subject *texttemplate.Template
 	text    *texttemplate.Template
 	html    *htmltemplate.Template
+	// explainText and explainHTML are the outputs of the "explain"
+	// template of text and html for each command (by its canonical name),
+	// made once: the template is a chain of comparisons, each a reflective
+	// call, and a notice to the desk lists every command in both parts.
+	explainText map[string]string
+	explainHTML map[string]htmltemplate.HTML
+}
+
+// explain fills kt's explanations of every command from its "explain"
+// templates; a set without one explains nothing.
+func (kt *kindTemplates) explain() error {
+	kt.explainText = make(map[string]string)
+	kt.explainHTML = make(map[string]htmltemplate.HTML)
+	var b strings.Builder
+	for _, v := range ticket.AllVerbs() {
+		if t := kt.text.Lookup("explain"); t != nil {
+			b.Reset()
+			if err := t.Execute(&b, string(v)); err != nil {
+				return fmt.Errorf("notify: render %s: explain %s: %w", kt.text.Name(), v, err)
+			}
+			kt.explainText[string(v)] = b.String()
+		}
+		if t := kt.html.Lookup("explain"); t != nil {
+			b.Reset()
+			if err := t.Execute(&b, string(v)); err != nil {
+				return fmt.Errorf("notify: render %s: explain %s: %w", kt.html.Name(), v, err)
+			}
+			// Safe: html/template escaped it, in the text context the
+			// embedded "verbs" template shows it in.
+			kt.explainHTML[string(v)] = htmltemplate.HTML(b.String())
+		}
+	}
+	return nil
 }
 
 // Kinds lists every notice kind a [Renderer] has templates for, in the
@@ -214,6 +247,9 @@ func NewRenderer(opts RendererOptions) (*Renderer, error) {
 		if kt.html, err = h.Parse(string(b)); err != nil {
 			return nil, fmt.Errorf("notify: parse %s: %w", p, err)
 		}
+		if err := kt.explain(); err != nil {
+			return nil, err
+		}
 		r.kinds[k] = kt
 	}
 	for _, k := range Kinds() {
@@ -254,6 +290,10 @@ func (r *Renderer) render(p ticket.Pending, attach, listed []ticket.Attachment) 
 	}
 	v := r.view(n, attach, listed)
 	v.Actions = r.actions(p)
+	for i := range v.Verbs {
+		v.Verbs[i].Explain = kt.explainText[v.Verbs[i].Verb]
+		v.Verbs[i].ExplainHTML = kt.explainHTML[v.Verbs[i].Verb]
+	}
 	out := Rendered{Attach: attach, Listed: listed}
 	// The templates write into a buffer that has grown to the size of
 	// earlier mails; each part is then copied out once.

@@ -407,6 +407,44 @@ func TestTemplateOverride(t *testing.T) {
 	}
 }
 
+// TestExplainOverride: the explanations of the commands, made once per
+// renderer, come from the "explain" template of each kind's own set: a
+// kind's template that redefines it changes that kind's list of commands,
+// in text and HTML (escaped), and no other kind's.
+func TestExplainOverride(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"new_ticket.txt.tmpl":  `{{define "explain"}}<{{.}}>{{end}}{{template "verbs" .}}`,
+		"new_ticket.html.tmpl": `{{define "explain"}}<{{.}}>{{end}}{{template "verbs" .}}`,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := NewRenderer(RendererOptions{From: support, TemplateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKind := firstOfEachKind(t, walk(t))
+	out, err := r.Render(byKind[ticket.NoticeNewTicket])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.Text, "      <escalate>\n") || strings.Contains(out.Text, "Pasa el caso") {
+		t.Errorf("text with its own explain:\n%s", out.Text)
+	}
+	if !strings.Contains(out.HTML, "<td>&lt;escalate></td>") || strings.Contains(out.HTML, "Pasa el caso") {
+		t.Errorf("HTML with its own explain:\n%s", out.HTML)
+	}
+	out, err = r.Render(byKind[ticket.NoticeReopened])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.Text, "Pasa el caso al nivel 2 o 3") || !strings.Contains(out.HTML, "Pasa el caso al nivel 2 o 3") {
+		t.Errorf("another kind lost the embedded explanations:\n%s\n%s", out.Text, out.HTML)
+	}
+}
+
 func TestNewRendererErrors(t *testing.T) {
 	for name, opts := range map[string]RendererOptions{
 		"no from":       {},

@@ -90,6 +90,11 @@ type verbView struct {
 	Verb   string // canonical (English) name, for the explanation
 	Name   string // Spanish spelling, as written: "escalar"
 	Syntax string
+	// Explain is what the "explain" template of the text part writes for
+	// Verb, ExplainHTML that of the HTML part: the same as
+	// {{template "explain" .Verb}}, made once per renderer.
+	Explain     string
+	ExplainHTML htmltemplate.HTML
 }
 
 type resultView struct {
