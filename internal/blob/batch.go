@@ -42,7 +42,7 @@ func (b *Batch) Put(r io.Reader) (Ref, error) {
 		return Ref{}, err
 	}
 	defer w.Abort()
-	if _, err := io.Copy(w, r); err != nil {
+	if err := copyTo(w, r); err != nil {
 		return Ref{}, fmt.Errorf("put blob: %w", err)
 	}
 	if w.werr != nil {

@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -142,11 +143,22 @@ func (s *Store) Put(r io.Reader) (Ref, error) {
 		return Ref{}, err
 	}
 	defer w.Abort()
-	if _, err := io.Copy(w, r); err != nil {
+	if err := copyTo(w, r); err != nil {
 		return Ref{}, fmt.Errorf("put blob: %w", err)
 	}
 	return w.Commit()
 }
+
+// copyTo copies r to w through a pooled buffer: io.Copy would allocate
+// 32 KiB for each blob of a reader without WriteTo.
+func copyTo(w *Writer, r io.Reader) error {
+	buf := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(buf)
+	_, err := io.CopyBuffer(w, r, *buf)
+	return err
+}
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // Open opens the blob with the given hash for reading. The error wraps
 // [ErrInvalidRef] when sha is malformed and [ErrNotFound] when no such blob
