@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -147,26 +148,32 @@ func (r *rig) start(t *testing.T) {
 	go func() { done <- r.loop.Run(ctx) }()
 	workerDone := make(chan error, 1)
 	go func() { workerDone <- worker.Run(ctx) }()
+	var once sync.Once
 	r.stop = func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		if err := <-workerDone; err != nil {
-			t.Errorf("worker Run: %v", err)
-		}
-		// As internal/app does at a stop: what the last commits owe goes out.
-		if err := worker.Flush(t.Context()); err != nil {
-			t.Errorf("worker Flush: %v", err)
-		}
-		sender.Close()
-		r.db.Close()
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+			if err := <-workerDone; err != nil {
+				t.Errorf("worker Run: %v", err)
+			}
+			// As internal/app does at a stop: what the last commits owe
+			// goes out, within a bound (t.Context() has ended when this
+			// runs as a cleanup).
+			fctx, fcancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer fcancel()
+			if err := worker.Flush(fctx); err != nil {
+				t.Errorf("worker Flush: %v", err)
+			}
+			sender.Close()
+			r.db.Close()
+		})
 	}
-	t.Cleanup(func() {
-		if ctx.Err() == nil {
-			r.stop()
-		}
-	})
+	// Always waited for, also when the test did not stop it: t.Context() is
+	// cancelled before the cleanups run, and goroutines left running would
+	// log through t after the test ended.
+	t.Cleanup(r.stop)
 }
 
 // send sends a mail as from, logged in to devmail's SMTP server as from
