@@ -541,3 +541,40 @@ func testCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
 	pool.AddCert(ca)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
 }
+
+// inFlight counts the mails a sink is taking at once.
+type inFlight struct {
+	mu        sync.Mutex
+	now, peak int
+}
+
+// watchInFlight makes sk hold each mail at its RCPT for hold and counts
+// how many it takes at once.
+func watchInFlight(sk *sink, hold time.Duration) *inFlight {
+	f := &inFlight{}
+	sk.setRcpt(func(string) error {
+		f.mu.Lock()
+		f.now++
+		f.peak = max(f.peak, f.now)
+		f.mu.Unlock()
+		time.Sleep(hold)
+		f.mu.Lock()
+		f.now--
+		f.mu.Unlock()
+		return nil
+	})
+	return f
+}
+
+// most is the most mails taken at once since the start or the last reset.
+func (f *inFlight) most() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.peak
+}
+
+func (f *inFlight) reset() {
+	f.mu.Lock()
+	f.peak = f.now
+	f.mu.Unlock()
+}

@@ -405,19 +405,7 @@ func TestSenderAcceptedThenDropped(t *testing.T) {
 // connections, each carrying one mail at a time.
 func TestSenderConnections(t *testing.T) {
 	sk := newSink(t, "")
-	var mu sync.Mutex
-	inFlight, most := 0, 0
-	sk.setRcpt(func(string) error {
-		mu.Lock()
-		inFlight++
-		most = max(most, inFlight)
-		mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
-		mu.Lock()
-		inFlight--
-		mu.Unlock()
-		return nil
-	})
+	pk := watchInFlight(sk, 20*time.Millisecond)
 	s := newTestSender(t, sk.port(), func(o *SenderOptions) { o.Connections = 3 })
 	var wg sync.WaitGroup
 	errs := make(chan error, 12)
@@ -437,7 +425,7 @@ func TestSenderConnections(t *testing.T) {
 	if got := sk.sessionCount(); got != 3 {
 		t.Errorf("%d connections, want 3", got)
 	}
-	if most != 3 {
+	if most := pk.most(); most != 3 {
 		t.Errorf("at most %d mails in flight at once, want 3", most)
 	}
 	if err := s.Close(); err != nil {

@@ -77,6 +77,12 @@ type WorkerOptions struct {
 	// Parallel is how many notices are delivered at once, never two of one
 	// stream; the Sender should have as many connections. Zero means 1.
 	Parallel int
+	// Busy, when set, reports that the intake has a backlog in hand (more
+	// mail waiting than one batch): while it does, notices go one at a time,
+	// leaving the CPUs to recording the requests. Each is still
+	// acknowledged once recorded; the other connections resume when the
+	// backlog is in. Nil means never busy.
+	Busy func() bool
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives delivery events. Nil means slog.Default().
@@ -128,6 +134,7 @@ type Worker struct {
 	giveUpAfter time.Duration
 	batch       int
 	parallel    int
+	busy        func() bool
 	now         func() time.Time
 	log         *slog.Logger
 
@@ -157,7 +164,7 @@ func NewWorker(opts WorkerOptions) (*Worker, error) {
 	w := &Worker{
 		outbox: opts.Outbox, send: opts.Sender,
 		interval: opts.Interval, minBack: opts.MinBackoff, maxBack: opts.MaxBackoff,
-		maxPause: opts.MaxPause, giveUpAfter: opts.GiveUpAfter, batch: opts.BatchSize, parallel: max(opts.Parallel, 1), now: opts.Now, log: opts.Logger,
+		maxPause: opts.MaxPause, giveUpAfter: opts.GiveUpAfter, batch: opts.BatchSize, parallel: max(opts.Parallel, 1), busy: opts.Busy, now: opts.Now, log: opts.Logger,
 		kick: make(chan struct{}, 1),
 	}
 	w.render.Store(opts.Renderer)
@@ -319,7 +326,8 @@ func (w *Worker) pass(ctx context.Context) error {
 	}
 }
 
-// deliverStreams delivers the notices of streams, Parallel at a time: each
+// deliverStreams delivers the notices of streams, Parallel at a time (one
+// while the intake is Busy): each
 // stream's in order by one goroutine, which stops at the first one
 // rescheduled (the later ones wait behind it). It reports whether a notice
 // left the outbox (the next of its stream may be due); an error stops every
@@ -340,7 +348,11 @@ func (w *Worker) deliverStreams(ctx context.Context, streams [][]outbox.Item) (r
 		next++
 		return streams[next-1]
 	}
-	for range min(w.parallel, len(streams)) {
+	parallel := w.parallel
+	if w.busy != nil && w.busy() {
+		parallel = 1
+	}
+	for range min(parallel, len(streams)) {
 		wg.Go(func() {
 			for items := take(); items != nil; items = take() {
 				for _, p := range items {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -735,5 +736,39 @@ func TestWorkerCoalescesSentMarks(t *testing.T) {
 	}
 	if ob.worst > ob.parallel {
 		t.Errorf("%d notices accepted and not marked at once, want at most %d (one per connection)", ob.worst, ob.parallel)
+	}
+}
+
+// TestWorkerBusyOneAtATime: while the intake reports a backlog in hand,
+// the worker delivers one notice at a time although it has three
+// connections; once the backlog is in, all three are used again.
+func TestWorkerBusyOneAtATime(t *testing.T) {
+	sk := newSink(t, "")
+	pk := watchInFlight(sk, 2*time.Millisecond) // long enough for the others to start, were they allowed
+	var busy atomic.Bool
+	busy.Store(true)
+	clk := &clock{t: t0}
+	s := newTestSender(t, sk.port(), func(o *SenderOptions) { o.Connections = 3 })
+	ps := manyStreams(12, 2)
+	ob := newOutbox(ps...)
+	w := newTestWorker(t, ob, s, clk, func(o *WorkerOptions) { o.Parallel, o.Busy = 3, busy.Load })
+	mustFlush(t, w)
+	sentOnce(t, sk, ob, ps)
+	if most := pk.most(); most != 1 {
+		t.Errorf("while busy, %d notices in flight at once, want 1", most)
+	}
+
+	busy.Store(false)
+	pk.reset()
+	more := manyStreams(12, 2)
+	for i := range more {
+		more[i].Seq += 100
+		more[i].MessageID = fmt.Sprintf("%s.m%d@ticketd.test", more[i].Notice.Ticket.ID, more[i].Seq)
+	}
+	ob2 := newOutbox(more...)
+	w2 := newTestWorker(t, ob2, s, clk, func(o *WorkerOptions) { o.Parallel, o.Busy = 3, busy.Load })
+	mustFlush(t, w2)
+	if most := pk.most(); most < 2 {
+		t.Errorf("once the backlog is in, at most %d notices in flight at once, want up to 3", most)
 	}
 }

@@ -107,7 +107,9 @@ func Build(cfg config.Config, o Options) (*Daemon, error) {
 		return fail(err)
 	}
 	d.worker, err = notify.NewWorker(notify.WorkerOptions{Outbox: store.Outbox{DB: c.DB}, Renderer: render, Sender: d.sender,
-		MinBackoff: cfg.Outbox.RetryMin, MaxBackoff: cfg.Outbox.RetryMax, GiveUpAfter: cfg.Outbox.GiveUpAfter, Parallel: cfg.SMTP.Connections, Now: now, Logger: log})
+		MinBackoff: cfg.Outbox.RetryMin, MaxBackoff: cfg.Outbox.RetryMax, GiveUpAfter: cfg.Outbox.GiveUpAfter, Parallel: cfg.SMTP.Connections, Now: now, Logger: log,
+		// d.loop is made below, before any goroutine runs.
+		Busy: func() bool { return d.loop.Backlogged() }})
 	if err != nil {
 		return fail(err)
 	}

@@ -274,3 +274,34 @@ func TestPanicInBatchQuarantinesOnlyThatMail(t *testing.T) {
 		t.Errorf("outbox woken %d times, want once for the batch", k)
 	}
 }
+
+// TestBacklogged: a full batch says the intake has a backlog in hand (the
+// outbox then sends one notice at a time); a batch that is not full says
+// it is in.
+func TestBacklogged(t *testing.T) {
+	_, l := newIngestLoop(t, 0)
+	ctx := t.Context()
+	stage := func(from, n int) {
+		t.Helper()
+		for i := from; i < from+n; i++ {
+			raw := fmt.Sprintf("From: %s\r\nTo: %s\r\nSubject: Pedido %d\r\nMessage-ID: <bl%d@unidad.test>\r\n\r\nNo imprime.\r\n", userAddr, deskAddr, i, i)
+			if err := l.Stage(ctx, &mailbox.Message{UIDValidity: 7, UID: uint32(i), Size: int64(len(raw)), Body: strings.NewReader(raw)}); err != nil {
+				t.Fatalf("stage %d: %v", i, err)
+			}
+		}
+		if got, err := l.Commit(ctx); got != n || err != nil {
+			t.Fatalf("Commit = %d, %v; want %d, nil", got, err, n)
+		}
+	}
+	if l.Backlogged() {
+		t.Error("backlogged before any mail")
+	}
+	stage(1, mailbox.MaxBatch)
+	if !l.Backlogged() {
+		t.Error("not backlogged after a full batch")
+	}
+	stage(1+mailbox.MaxBatch, 3)
+	if l.Backlogged() {
+		t.Error("still backlogged after a batch that was not full")
+	}
+}

@@ -124,7 +124,20 @@ type Loop struct {
 	// batch (both under mu).
 	staged []staged
 	batch  *blob.Batch
+	// backlogUntil is when the backlog the last full batch showed counts as
+	// taken in (Unix nanoseconds; 0 once a batch was not full).
+	backlogUntil atomic.Int64
 }
+
+// backlogGrace is how long after a full batch the intake counts as having
+// a backlog in hand: the next batch commits well within it.
+const backlogGrace = 2 * time.Second
+
+// Backlogged reports whether the intake has a backlog in hand: its last
+// commit was a full batch (the poller had more mail waiting), moments ago.
+// The outbox then delivers one notice at a time, so that recording the
+// backlog gets the CPUs first. Safe for concurrent use.
+func (l *Loop) Backlogged() bool { return time.Now().UnixNano() < l.backlogUntil.Load() }
 
 // SetLimits puts l in force for the mails parsed from now on (a
 // configuration reloaded). Safe for concurrent use.
@@ -142,7 +155,7 @@ func New(opts Options) (*Loop, error) {
 		opts.Mailbox = "INBOX"
 	}
 	if opts.MaxSize == 0 {
-		opts.MaxSize = 25 << 20
+		opts.MaxSize = mailbox.DefaultMaxSize
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -264,6 +277,11 @@ func (l *Loop) Commit(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("commit %d mails: %w", len(batch), err)
 	}
 	results, err := l.commitBatch(ctx, batch)
+	if len(batch) >= mailbox.MaxBatch {
+		l.backlogUntil.Store(time.Now().Add(backlogGrace).UnixNano())
+	} else {
+		l.backlogUntil.Store(0)
+	}
 	return len(results), err
 }
 
