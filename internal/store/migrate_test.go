@@ -56,16 +56,7 @@ func TestMigrateSchema1(t *testing.T) {
 	if len(old) == 0 {
 		t.Fatal("the fixture has no pending notices")
 	}
-	db := openAt(t, path)
-	mustView(t, db, func(tx *Tx) error {
-		if v := tx.tx.Bucket(bucketMeta).Get(keySchema); len(v) != 8 || v[7] != SchemaVersion {
-			t.Errorf("schema version after Open = %x, want %d", v, SchemaVersion)
-		}
-		return nil
-	})
-	if n := storetest.VerifyClean(t, bk(db)); n != 19 {
-		t.Errorf("VerifyAll checked %d tickets, want the fixture's 19", n)
-	}
+	db := openMigrated(t, path)
 	wantIndexed(t, db, 19)
 	var states = map[ticket.State]int{}
 	var levels = map[ticket.Level]int{}
@@ -156,19 +147,13 @@ func messageTicket(t *testing.T, db *DB, msgID string) (id ticket.ID, ok bool) {
 // of its record, and Touched finds each ticket of a period through the new
 // index exactly as the records say.
 func TestMigrateSchema2(t *testing.T) {
-	db := openAt(t, fixtureCopy(t, "testdata/schema2.db"))
+	db := openMigrated(t, fixtureCopy(t, "testdata/schema2.db"))
 	mustView(t, db, func(tx *Tx) error {
-		if v := tx.tx.Bucket(bucketMeta).Get(keySchema); len(v) != 8 || v[7] != SchemaVersion {
-			t.Errorf("schema version after Open = %x, want %d", v, SchemaVersion)
-		}
 		if cleanlyClosed(tx.tx) {
 			t.Error("the clean-close mark is still set while the store is open")
 		}
 		return nil
 	})
-	if n := storetest.VerifyClean(t, bk(db)); n != 19 {
-		t.Errorf("VerifyAll checked %d tickets, want the fixture's 19", n)
-	}
 	wantIndexed(t, db, 19)
 	if got, want := storetest.NextID(t, bk(db), storetest.T0), ticket.NewID("OTI", 2026, 20); got != want {
 		t.Errorf("NextID after the migration = %s, want %s", got, want)
@@ -291,16 +276,7 @@ func storedTexts(t *testing.T, path string) map[uint64]string {
 func TestMigrateSchema4(t *testing.T) {
 	path := fixtureCopy(t, "testdata/schema4.db")
 	texts := storedTexts(t, path)
-	db := openAt(t, path)
-	mustView(t, db, func(tx *Tx) error {
-		if v := tx.tx.Bucket(bucketMeta).Get(keySchema); len(v) != 8 || v[7] != SchemaVersion {
-			t.Errorf("schema version after Open = %x, want %d", v, SchemaVersion)
-		}
-		return nil
-	})
-	if n := storetest.VerifyClean(t, bk(db)); n != 19 {
-		t.Errorf("VerifyAll checked %d tickets, want the fixture's 19", n)
-	}
+	db := openMigrated(t, path)
 	items := storetest.Pending(t, bk(db))
 	if len(items) != len(texts) {
 		t.Fatalf("%d pending notices after the upgrade, the file had %d", len(items), len(texts))
@@ -322,4 +298,22 @@ func TestMigrateSchema4(t *testing.T) {
 	if !kinds[ticket.NoticeNewTicket] {
 		t.Errorf("the fixture's pending notices with a text are of kinds %v: no new-ticket alert among them", kinds)
 	}
+}
+
+// openMigrated opens the fixture copy at path, which Open migrates, and
+// checks what every migration must leave: the current schema version and
+// the fixture's 19 tickets verifying clean.
+func openMigrated(t *testing.T, path string) *DB {
+	t.Helper()
+	db := openAt(t, path)
+	mustView(t, db, func(tx *Tx) error {
+		if v := tx.tx.Bucket(bucketMeta).Get(keySchema); len(v) != 8 || v[7] != SchemaVersion {
+			t.Errorf("schema version after Open = %x, want %d", v, SchemaVersion)
+		}
+		return nil
+	})
+	if n := storetest.VerifyClean(t, bk(db)); n != 19 {
+		t.Errorf("VerifyAll checked %d tickets, want the fixture's 19", n)
+	}
+	return db
 }
