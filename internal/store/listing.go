@@ -78,7 +78,7 @@ func rank(o ticket.Order, v []byte, h *rowHead) ranked {
 // error and returns it. Nothing is allocated per ticket but its strings.
 func (t *Tx) Each(f ticket.Filter, fn func(*ticket.Ticket) error) error {
 	var tk ticket.Ticket
-	return t.byCreation(f, nil, func(row, id []byte) error {
+	return t.byCreation(f, func(row, id []byte) error {
 		if err := decodeRow(row, &tk); err != nil {
 			return fmt.Errorf("list: the row of %s: %w", id, err)
 		}
@@ -87,11 +87,10 @@ func (t *Tx) Each(f ticket.Filter, fn func(*ticket.Ticket) error) error {
 }
 
 // byCreation calls fn with each row f selects, oldest created first, then
-// by ID, having told size how many there are (when size is not nil). Rows
-// come in ID order, which is mostly creation order already: a first pass
-// counts them and checks, and only when they are not in order are they
-// held and sorted.
-func (t *Tx) byCreation(f ticket.Filter, size func(n int), fn func(row, id []byte) error) error {
+// by ID. Rows come in ID order, which is mostly creation order already: a
+// first pass counts them and checks, and only when they are not in order
+// are they held and sorted.
+func (t *Tx) byCreation(f ticket.Filter, fn func(row, id []byte) error) error {
 	n, sorted := 0, true
 	var prev ranked
 	err := t.walk(f, func(v []byte, h *rowHead) error {
@@ -104,9 +103,6 @@ func (t *Tx) byCreation(f ticket.Filter, size func(n int), fn func(row, id []byt
 	})
 	if err != nil {
 		return err
-	}
-	if size != nil {
-		size(n)
 	}
 	if sorted {
 		return t.walk(f, func(v []byte, h *rowHead) error { return fn(v, h.id) })
@@ -237,15 +233,13 @@ func pushBounded(h []ranked, n int, r ranked) []ranked {
 }
 
 // List returns what [Tx.Each] walks, as a slice: for listings small enough
-// to hold at once (the tools' and tests'); a queue of any size is read by
-// [Tx.Queues], the whole of a large one by [Tx.Each].
+// to hold at once (the store tests' and the contract suite's: the daemon's
+// consumers read a queue of any size by [Tx.Queues], the whole of a large
+// one by [Tx.Each]).
 func (t *Tx) List(f ticket.Filter) ([]ticket.Ticket, error) {
 	var out []ticket.Ticket
-	err := t.byCreation(f, func(n int) { out = make([]ticket.Ticket, 0, n) }, func(row, id []byte) error {
-		out = append(out, ticket.Ticket{})
-		if err := decodeRow(row, &out[len(out)-1]); err != nil {
-			return fmt.Errorf("list: the row of %s: %w", id, err)
-		}
+	err := t.Each(f, func(tk *ticket.Ticket) error {
+		out = append(out, *tk) // a row holds no slice Each reuses
 		return nil
 	})
 	if err != nil {
